@@ -1,0 +1,214 @@
+"""The ASGI application: routers, middleware, error rendering, static assets, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from urllib.parse import quote
+
+from medalliance import __version__
+from medalliance.audit import api as audit_api
+from medalliance.audit import service as audit_service
+from medalliance.audit import views as audit_views
+from medalliance.audit.enums import Outcome
+from medalliance.auth import api as auth_api
+from medalliance.auth import views as auth_views
+from medalliance.auth.policy import public
+from medalliance.config import Settings, get_settings
+from medalliance.db import get_sessionmaker, unit_of_work
+from medalliance.errors import DomainError, PayloadTooLarge
+from medalliance.kit.problems import problem_response
+from medalliance.web import i18n
+from medalliance.web import views as web_views
+from medalliance.web.templating import render
+
+log = structlog.get_logger(__name__)
+
+REQUESTS = Counter("medalliance_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("medalliance_http_request_seconds", "HTTP latency", ["method", "route"])
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+VENDOR_ASSETS = {"htmx": "htmx.org/dist", "echarts": "echarts/dist", "pico": "@picocss/pico/css"}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(("/api", "/fhir", "/metrics", "/health"))
+
+
+class BodySizeLimit:
+    """Refuses bodies over the limit before they are buffered (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = problem_response(
+                413, "payload-too-large", f"request body exceeds {self.max_bytes} bytes"
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _audit_refusal(request: Request, exc: DomainError) -> None:
+    """A refused request rolled back its own transaction: record the refusal separately."""
+    actor = getattr(request.state, "actor", None)
+    try:
+        with unit_of_work(request.app.state.sessionmaker) as db:
+            audit_service.record(
+                db, actor, "access.denied", outcome=Outcome.DENIED,
+                detail={"path": request.url.path, "method": request.method, "reason": exc.message},
+                ip=request.client.host if request.client else None,
+            )
+    except Exception:
+        log.exception("audit_refusal_failed")
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    if exc.status == 403:
+        _audit_refusal(request, exc)
+    if _is_api(request):
+        return problem_response(exc.status, exc.code, exc.message, field=exc.field)
+    if exc.status == 401:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    actor = getattr(request.state, "actor", None)
+    return render(request, "error.html", {"status": exc.status, "message": exc.message},
+                  actor=actor, status_code=exc.status)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""),
+         "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    if _is_api(request):
+        return problem_response(422, "validation-failed", detail, errors=errors)
+    return render(request, "error.html", {"status": 400, "message": detail}, status_code=400)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    message = str(exc.detail)
+    if _is_api(request):
+        return problem_response(exc.status_code, "http-error", message)
+    return render(request, "error.html", {"status": exc.status_code, "message": message},
+                  status_code=exc.status_code)
+
+
+def _mount_static(app: FastAPI, settings: Settings) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for name, sub in VENDOR_ASSETS.items():
+        directory = settings.static_vendor_dir / sub
+        if directory.is_dir():
+            app.mount(f"/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
+        else:
+            log.warning("vendor_assets_missing", asset=name, directory=str(directory))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = False,
+    sessionmaker: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from medalliance import worker
+
+        stop = None
+        if run_worker:
+            _, stop = worker.start_in_process(settings.worker_interval_seconds)
+        yield
+        if stop is not None:
+            stop.set()
+
+    app = FastAPI(
+        title="MedAlliance",
+        version=__version__,
+        description="Integrated information platform of a medical consortium (医联体).",
+        lifespan=lifespan,
+    )
+    for router in (auth_api.router, audit_api.router, auth_views.router, web_views.router,
+                   audit_views.router):
+        app.include_router(router)
+    app.state.sessionmaker = sessionmaker or get_sessionmaker()
+    _add_operational_routes(app)
+    app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    _add_middleware(app, settings)
+    _mount_static(app, settings)
+    return app
+
+
+def _add_operational_routes(app: FastAPI) -> None:
+    @app.get("/health", tags=["ops"], dependencies=[public()])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["ops"], dependencies=[public()], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def locale_and_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        chosen = request.session.get("lang") or i18n.negotiate(
+            request.headers.get("accept-language"), settings.default_locale
+        )
+        i18n.set_locale(chosen)
+        started = time.perf_counter()
+        response = await call_next(request)
+        route: Any = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, template, str(response.status_code)).inc()
+        response.headers.setdefault("Content-Language", "zh-CN" if chosen == "zh_CN" else "en")
+        return response
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="medalliance_session",
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.environment == "production",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

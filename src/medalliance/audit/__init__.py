@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit log of every login, write and clinical read."""

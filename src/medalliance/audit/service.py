@@ -1,0 +1,142 @@
+"""Writing, sealing and verifying the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from medalliance.audit import repository
+from medalliance.audit.enums import AccessBasis, Outcome
+from medalliance.audit.models import AuditEvent, AuditSeal
+from medalliance.auth.principal import Actor
+from medalliance.kit.clock import utcnow
+
+GENESIS_HASH = "0" * 64
+_SEALER_LOCK_KEY = 0x4D45_4441  # "MEDA": one sealer at a time on PostgreSQL
+
+
+def record(
+    db: Session,
+    actor: Actor | None,
+    action: str,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    patient_id: str | None = None,
+    basis: AccessBasis | None = None,
+    detail: dict[str, Any] | None = None,
+    username: str | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction (no shared lock is taken)."""
+    event = AuditEvent(
+        occurred_at=utcnow(),
+        user_id=actor.user_id if actor else None,
+        username=username or (actor.username if actor else "anonymous"),
+        role=actor.role.value if actor else None,
+        institution_id=actor.institution_id if actor else None,
+        client_id=actor.client_id if actor else None,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        basis=basis.value if basis else None,
+        ip=ip or (actor.ip if actor else None),
+        outcome=outcome.value,
+        detail=detail or {},
+    )
+    db.add(event)
+    db.flush()
+    return event
+
+
+def event_digest(event: AuditEvent) -> str:
+    payload = {
+        "id": event.id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "user_id": event.user_id,
+        "username": event.username,
+        "role": event.role,
+        "institution_id": event.institution_id,
+        "client_id": event.client_id,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "patient_id": event.patient_id,
+        "basis": event.basis,
+        "ip": event.ip,
+        "outcome": event.outcome,
+        "detail": event.detail,
+    }
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def chain_hash(prev_hash: str, digest: str) -> str:
+    return hashlib.sha256(f"{prev_hash}:{digest}".encode()).hexdigest()
+
+
+def seal_pending(db: Session, limit: int = 5000) -> int:
+    """Chain unsealed events after the last seal; returns how many were sealed."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALER_LOCK_KEY})
+    head = repository.last_seal(db)
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    events = repository.unsealed_events(db, limit)
+    for event in events:
+        seq += 1
+        current = chain_hash(prev, event_digest(event))
+        db.add(AuditSeal(seq=seq, event_id=event.id, prev_hash=prev, hash=current))
+        prev = current
+    db.flush()
+    return len(events)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    checked: int
+    unsealed: int
+    broken_seq: int | None = None
+    broken_event_id: int | None = None
+    reason: str | None = None
+
+
+def verify(db: Session) -> VerifyReport:
+    """Walk the chain from the genesis; report the first broken link."""
+    prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    for seal, event in repository.iter_chain(db):
+        problem = _link_problem(seal, event, prev, expected_seq)
+        if problem:
+            return VerifyReport(
+                ok=False,
+                checked=checked,
+                unsealed=repository.count_unsealed(db),
+                broken_seq=seal.seq,
+                broken_event_id=seal.event_id,
+                reason=problem,
+            )
+        prev, expected_seq, checked = seal.hash, seal.seq + 1, checked + 1
+    return VerifyReport(ok=True, checked=checked, unsealed=repository.count_unsealed(db))
+
+
+def _link_problem(seal: AuditSeal, event: AuditEvent | None, prev: str, seq: int) -> str | None:
+    if seal.seq != seq:
+        return f"seal {seq} is missing (next is {seal.seq})"
+    if seal.prev_hash != prev:
+        return "previous-hash link does not match"
+    if event is None:
+        return f"audit event {seal.event_id} was deleted"
+    if chain_hash(prev, event_digest(event)) != seal.hash:
+        return f"audit event {event.id} was altered"
+    return None
+
+
+def recent(db: Session, limit: int = 100) -> list[AuditEvent]:
+    return list(repository.recent_events(db, limit))

@@ -1,0 +1,1 @@
+"""Users, roles at institutions, password and token authentication, sessions and CSRF."""

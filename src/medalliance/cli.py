@@ -1,0 +1,191 @@
+"""Command line: serve, worker, db, demo, users, audit."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medalliance.config import REPO_ROOT, get_settings
+
+app = typer.Typer(
+    help="MedAlliance — medical consortium platform",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo consortium", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log", no_args_is_help=True)
+users_app = typer.Typer(help="Users", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+
+
+def _alembic_config() -> object:
+    from alembic.config import Config
+
+    return Config(str(REPO_ROOT / "alembic.ini"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (creates the SQLite file under var/ when needed)."""
+    from alembic import command
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        path = settings.database_url.removeprefix("sqlite:///")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(_alembic_config(), revision)  # type: ignore[arg-type]
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("reset")
+def db_reset(
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: every table is dropped")] = False,
+) -> None:
+    """Drop the whole schema (development and test only); run `db upgrade` after it."""
+    from sqlalchemy import text
+
+    from medalliance.db import get_engine
+
+    settings = get_settings()
+    if settings.environment == "production" or not yes:
+        raise typer.BadParameter("refused: pass --yes, and never in production")
+    engine = get_engine()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        else:
+            tables = conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+            for (name,) in list(tables):
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+    typer.echo("database schema dropped")
+
+
+@demo_app.command("load")
+def demo_load(
+    scale: Annotated[str, typer.Option(help="small (~2,000 residents) or county (1,000,000)")] = "small",
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same data")] = 1,
+    if_empty: Annotated[bool, typer.Option(help="do nothing when users already exist")] = False,
+) -> None:
+    """Load the deterministic demo consortium into an empty database."""
+    from medalliance.auth import service as auth_service
+    from medalliance.db import unit_of_work
+    from medalliance.demo.loader import Scale, load
+
+    with unit_of_work() as db:
+        if if_empty and auth_service.has_users(db):
+            typer.echo("demo: database already has data, nothing loaded")
+            return
+        report = load(db, scale=Scale(scale), seed=seed)
+    typer.echo(
+        f"demo loaded: {report.institutions} institutions, {report.departments} departments, "
+        f"{report.practitioners} practitioners, {report.residents} residents, "
+        f"{report.users} users in {report.seconds:.1f}s"
+    )
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="web processes (PostgreSQL only)")] = 1,
+) -> None:
+    """Serve the web UI and API; in embedded mode the worker runs in-process."""
+    import uvicorn
+
+    from medalliance.app import create_app
+
+    settings = get_settings()
+    typer.echo(f"MedAlliance on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if settings.is_development:
+        typer.echo("demo accounts (password 'medalliance'): admin coordinator doctor specialist "
+                   "reader family_doctor resident commission")
+    if workers > 1:
+        uvicorn.run("medalliance.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+        return
+    uvicorn.run(create_app(settings, run_worker=settings.worker_in_process), host=host, port=port,
+                log_level="warning")
+
+
+@app.command()
+def worker() -> None:
+    """Run the background jobs (outbox, timers, audit sealing) until interrupted."""
+    from medalliance import worker as jobs
+
+    stop = threading.Event()
+    try:
+        jobs.run_forever(stop, get_settings().worker_interval_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain and report the first broken row (exit 1 when broken)."""
+    from medalliance.audit import service
+    from medalliance.db import unit_of_work
+
+    with unit_of_work() as db:
+        report = service.verify(db)
+    if report.ok:
+        typer.echo(f"audit chain intact: {report.checked} sealed rows, {report.unsealed} pending")
+        return
+    typer.echo(
+        f"audit chain BROKEN at seal {report.broken_seq} (event {report.broken_event_id}): "
+        f"{report.reason}; {report.checked} rows verified before it",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Chain every pending audit row now (the worker does this every second)."""
+    from medalliance.audit import service
+    from medalliance.db import unit_of_work
+
+    total = 0
+    while True:
+        with unit_of_work() as db:
+            sealed = service.seal_pending(db)
+        total += sealed
+        if sealed == 0:
+            break
+    typer.echo(f"sealed {total} audit rows")
+
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    institution: Annotated[str, typer.Option(help="institution id")],
+    role: Annotated[str, typer.Option(help="role at that institution")],
+    display_name: Annotated[str, typer.Option()] = "",
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)] = "",
+) -> None:
+    """Create a user with one role at one institution."""
+    from medalliance.auth import service
+    from medalliance.auth.enums import Role
+    from medalliance.db import unit_of_work
+    from medalliance.registry import service as registry
+
+    if len(password) < 8:
+        raise typer.BadParameter("password must be at least 8 characters")
+    with unit_of_work() as db:
+        registry.get_institution(db, institution)
+        service.create_user(db, None, username=username, display_name=display_name or username,
+                            password=password, roles=[(institution, Role(role))])
+    typer.echo(f"user {username} created")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,53 @@
+"""Settings, read once from the environment (prefix ``MEDALLIANCE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "development-only-insecure-secret-key-change-me"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDALLIANCE_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'medalliance.sqlite3'}"
+    secret_key: str = DEFAULT_SECRET
+    session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
+    access_token_minutes: int = Field(default=30, gt=0)
+    lockout_threshold: int = Field(default=5, gt=0)
+    lockout_minutes: int = Field(default=15, gt=0)
+    timezone: str = "Asia/Shanghai"
+    default_locale: Literal["zh_CN", "en"] = "zh_CN"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    static_vendor_dir: Path = REPO_ROOT / "node_modules"
+    worker_in_process: bool = True
+    worker_interval_seconds: float = Field(default=1.0, gt=0)
+    log_json: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_development(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError("MEDALLIANCE_SECRET_KEY must be set outside development")
+        if self.environment == "production" and len(self.secret_key) < 32:
+            raise ValueError("MEDALLIANCE_SECRET_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Deterministic synthetic consortium for demos, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""Shared building blocks: clock, ids, enum columns, workflow transition tables."""

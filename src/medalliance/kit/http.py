@@ -1,0 +1,50 @@
+"""HTTP plumbing shared by every router: one transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+
+
+
+class TransactionalRoute(APIRoute):
+    """Opens a session per request; commits before the response leaves, rolls back on error.
+
+    An endpoint that *returns* an error response (e.g. a failed login) keeps its writes,
+    so failure counters and audit rows survive; one that *raises* keeps nothing.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def transactional(request: Request) -> Response:
+            session = request.app.state.sessionmaker()
+            request.state.db = session
+            try:
+                response = await handler(request)
+                await run_in_threadpool(session.commit)
+                return response
+            except BaseException:
+                await run_in_threadpool(session.rollback)
+                raise
+            finally:
+                await run_in_threadpool(session.close)
+
+        return transactional
+
+
+def _db(request: Request) -> Session:
+    session: Session = request.state.db
+    return session
+
+
+DbSession = Annotated[Session, Depends(_db)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

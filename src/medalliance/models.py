@@ -1,0 +1,28 @@
+"""Imports every ORM model so that metadata (Alembic, tests) sees the whole schema."""
+
+from medalliance.audit.models import AuditEvent, AuditSeal
+from medalliance.auth.models import ApiClient, Membership, User
+from medalliance.db import Base
+from medalliance.patients.models import Person
+from medalliance.registry.models import (
+    Consortium,
+    Department,
+    Institution,
+    Practitioner,
+    PractitionerRole,
+)
+
+__all__ = [
+    "ApiClient",
+    "AuditEvent",
+    "AuditSeal",
+    "Base",
+    "Consortium",
+    "Department",
+    "Institution",
+    "Membership",
+    "Person",
+    "Practitioner",
+    "PractitionerRole",
+    "User",
+]

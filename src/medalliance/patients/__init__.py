@@ -1,0 +1,3 @@
+"""Master patient index (PRODUCT.md B): one golden person per resident, local records
+of each member, matching, merge and consent.
+"""

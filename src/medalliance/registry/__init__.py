@@ -1,0 +1,2 @@
+"""Consortium registry (PRODUCT.md A): consortia, member institutions, departments,
+practitioners and their roles at each member."""

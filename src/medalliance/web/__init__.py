@@ -1,0 +1,1 @@
+"""Server-rendered web UI: shell, navigation by role, language switch, home pages."""

@@ -1,0 +1,101 @@
+"""Test databases: SQLite always, PostgreSQL when MEDALLIANCE_TEST_DATABASE_URL is set.
+
+Each backend is migrated with Alembic and loaded with the small demo consortium once per
+session; every test then runs inside a transaction that is rolled back (the app's own
+commits become savepoints).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MEDALLIANCE_ENVIRONMENT", "test")
+os.environ.setdefault("MEDALLIANCE_SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Connection, Engine, text  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from medalliance.app import create_app  # noqa: E402
+from medalliance.config import REPO_ROOT  # noqa: E402
+from medalliance.db import make_engine  # noqa: E402
+from medalliance.demo.loader import Scale, load  # noqa: E402
+
+PG_URL = os.environ.get("MEDALLIANCE_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+
+def migrate(engine: Engine) -> None:
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def reset_postgres(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+
+
+def fresh_engine(backend: str, directory: Path) -> Engine:
+    """A migrated, empty database of the given backend."""
+    if backend == "postgresql":
+        assert PG_URL
+        engine = make_engine(PG_URL)
+        reset_postgres(engine)
+    else:
+        engine = make_engine(f"sqlite:///{directory / 'test.sqlite3'}")
+    migrate(engine)
+    return engine
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = fresh_engine(request.param, tmp_path_factory.mktemp(request.param))
+    with Session(engine) as session:
+        load(session, scale=Scale.SMALL, seed=1)
+        session.commit()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    outer = conn.begin()
+    yield conn
+    outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def db(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = session_factory()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def app(session_factory: sessionmaker[Session]) -> FastAPI:
+    return create_app(sessionmaker=session_factory)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client

@@ -1,0 +1,34 @@
+"""Small helpers shared by tests: logging in through the real endpoints."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+DEMO_PASSWORD = "medalliance"
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF field"
+    return match.group(1)
+
+
+def page_login(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> None:
+    token = csrf_from(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+def bearer(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    response = client.post(
+        "/api/auth/token",
+        data={"grant_type": "password", "username": username, "password": password},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
