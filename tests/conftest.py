@@ -12,21 +12,21 @@ import os
 os.environ.setdefault("MEDALLIANCE_ENVIRONMENT", "test")
 os.environ.setdefault("MEDALLIANCE_SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import Connection, Engine, text  # noqa: E402
-from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
-from medalliance.app import create_app  # noqa: E402
-from medalliance.config import REPO_ROOT  # noqa: E402
-from medalliance.db import make_engine  # noqa: E402
-from medalliance.demo.loader import Scale, load  # noqa: E402
+from medalliance.app import create_app
+from medalliance.config import REPO_ROOT
+from medalliance.db import make_engine
+from medalliance.demo.loader import Scale, load
 
 PG_URL = os.environ.get("MEDALLIANCE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
@@ -58,7 +58,9 @@ def fresh_engine(backend: str, directory: Path) -> Engine:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     engine = fresh_engine(request.param, tmp_path_factory.mktemp(request.param))
     with Session(engine) as session:
         load(session, scale=Scale.SMALL, seed=1)

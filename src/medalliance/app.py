@@ -7,38 +7,37 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session, sessionmaker
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from urllib.parse import quote
 
 from medalliance import __version__
-from medalliance.audit import api as audit_api
 from medalliance.audit import service as audit_service
-from medalliance.audit import views as audit_views
 from medalliance.audit.enums import Outcome
-from medalliance.auth import api as auth_api
-from medalliance.auth import views as auth_views
 from medalliance.auth.policy import public
 from medalliance.config import Settings, get_settings
 from medalliance.db import get_sessionmaker, unit_of_work
 from medalliance.errors import DomainError, PayloadTooLarge
+from medalliance.kit.fhir import is_fhir_path, outcome_response
 from medalliance.kit.problems import problem_response
+from medalliance.routes import ROUTERS
 from medalliance.web import i18n
-from medalliance.web import views as web_views
 from medalliance.web.templating import render
 
 log = structlog.get_logger(__name__)
 
-REQUESTS = Counter("medalliance_http_requests_total", "HTTP requests", ["method", "route", "status"])
+REQUESTS = Counter(
+    "medalliance_http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
 LATENCY = Histogram("medalliance_http_request_seconds", "HTTP latency", ["method", "route"])
 STATIC_DIR = Path(__file__).parent / "web" / "static"
 VENDOR_ASSETS = {"htmx": "htmx.org/dist", "echarts": "echarts/dist", "pico": "@picocss/pico/css"}
@@ -84,7 +83,10 @@ def _audit_refusal(request: Request, exc: DomainError) -> None:
     try:
         with unit_of_work(request.app.state.sessionmaker) as db:
             audit_service.record(
-                db, actor, "access.denied", outcome=Outcome.DENIED,
+                db,
+                actor,
+                "access.denied",
+                outcome=Outcome.DENIED,
                 detail={"path": request.url.path, "method": request.method, "reason": exc.message},
                 ip=request.client.host if request.client else None,
             )
@@ -96,23 +98,35 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     if exc.status == 403:
         _audit_refusal(request, exc)
+    if is_fhir_path(request.url.path):
+        return outcome_response(exc.status, exc.message, expression=exc.field)
     if _is_api(request):
         return problem_response(exc.status, exc.code, exc.message, field=exc.field)
     if exc.status == 401:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     actor = getattr(request.state, "actor", None)
-    return render(request, "error.html", {"status": exc.status, "message": exc.message},
-                  actor=actor, status_code=exc.status)
+    return render(
+        request,
+        "error.html",
+        {"status": exc.status, "message": exc.message},
+        actor=actor,
+        status_code=exc.status,
+    )
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""),
-         "type": err.get("type", "")}
+        {
+            "loc": [str(p) for p in err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    if is_fhir_path(request.url.path):
+        return outcome_response(400, detail)
     if _is_api(request):
         return problem_response(422, "validation-failed", detail, errors=errors)
     return render(request, "error.html", {"status": 400, "message": detail}, status_code=400)
@@ -121,10 +135,16 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = str(exc.detail)
+    if is_fhir_path(request.url.path):
+        return outcome_response(exc.status_code, message)
     if _is_api(request):
         return problem_response(exc.status_code, "http-error", message)
-    return render(request, "error.html", {"status": exc.status_code, "message": message},
-                  status_code=exc.status_code)
+    return render(
+        request,
+        "error.html",
+        {"status": exc.status_code, "message": message},
+        status_code=exc.status_code,
+    )
 
 
 def _mount_static(app: FastAPI, settings: Settings) -> None:
@@ -151,7 +171,7 @@ def create_app(
 
         stop = None
         if run_worker:
-            _, stop = worker.start_in_process(settings.worker_interval_seconds)
+            stop = worker.start_in_process(settings.worker_interval_seconds)[1]
         yield
         if stop is not None:
             stop.set()
@@ -162,8 +182,7 @@ def create_app(
         description="Integrated information platform of a medical consortium (医联体).",
         lifespan=lifespan,
     )
-    for router in (auth_api.router, audit_api.router, auth_views.router, web_views.router,
-                   audit_views.router):
+    for router in ROUTERS:
         app.include_router(router)
     app.state.sessionmaker = sessionmaker or get_sessionmaker()
     _add_operational_routes(app)

@@ -71,7 +71,9 @@ def db_reset(
 
 @demo_app.command("load")
 def demo_load(
-    scale: Annotated[str, typer.Option(help="small (~2,000 residents) or county (1,000,000)")] = "small",
+    scale: Annotated[
+        str, typer.Option(help="small (~2,000 residents) or county (1,000,000)")
+    ] = "small",
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same data")] = 1,
     if_empty: Annotated[bool, typer.Option(help="do nothing when users already exist")] = False,
 ) -> None:
@@ -106,14 +108,26 @@ def serve(
     settings = get_settings()
     typer.echo(f"MedAlliance on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if settings.is_development:
-        typer.echo("demo accounts (password 'medalliance'): admin coordinator doctor specialist "
-                   "reader family_doctor resident commission")
+        typer.echo(
+            "demo accounts (password 'medalliance'): admin coordinator doctor specialist "
+            "reader family_doctor resident commission"
+        )
     if workers > 1:
-        uvicorn.run("medalliance.app:create_app", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning")
+        uvicorn.run(
+            "medalliance.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
         return
-    uvicorn.run(create_app(settings, run_worker=settings.worker_in_process), host=host, port=port,
-                log_level="warning")
+    uvicorn.run(
+        create_app(settings, run_worker=settings.worker_in_process),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
 
 
 @app.command()
@@ -169,8 +183,9 @@ def users_create(
     institution: Annotated[str, typer.Option(help="institution id")],
     role: Annotated[str, typer.Option(help="role at that institution")],
     display_name: Annotated[str, typer.Option()] = "",
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)] = "",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
 ) -> None:
     """Create a user with one role at one institution."""
     from medalliance.auth import service
@@ -182,8 +197,14 @@ def users_create(
         raise typer.BadParameter("password must be at least 8 characters")
     with unit_of_work() as db:
         registry.get_institution(db, institution)
-        service.create_user(db, None, username=username, display_name=display_name or username,
-                            password=password, roles=[(institution, Role(role))])
+        service.create_user(
+            db,
+            None,
+            username=username,
+            display_name=display_name or username,
+            password=password,
+            roles=[(institution, Role(role))],
+        )
     typer.echo(f"user {username} created")
 
 

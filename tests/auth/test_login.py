@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import DEMO_PASSWORD, bearer, csrf_from, page_login
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from helpers import DEMO_PASSWORD, bearer, csrf_from, page_login
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
@@ -155,10 +155,25 @@ class TestClientCredentials:
     def test_wrong_client_secret_is_refused(self, client: TestClient) -> None:
         response = client.post(
             "/api/auth/token",
-            data={"grant_type": "client_credentials", "client_id": "county-his",
-                  "client_secret": "nope"},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "county-his",
+                "client_secret": "nope",
+            },
         )
         assert response.status_code == 401
+
+
+HOME_HEADINGS = [
+    ("admin", "Consortium administration", "医联体管理工作台"),
+    ("coordinator", "Referral office", "转诊办工作台"),
+    ("doctor", "Grassroots doctor workspace", "基层医生工作台"),
+    ("specialist", "Specialist workspace", "专科医生工作台"),
+    ("reader", "Reading workspace", "阅片工作台"),
+    ("family_doctor", "Family doctor panel", "家庭医生工作台"),
+    ("resident", "My health", "我的健康"),
+    ("commission", "Performance appraisal", "绩效考核看板"),
+]
 
 
 class TestPageLogin:
@@ -198,8 +213,12 @@ class TestPageLogin:
         token = csrf_from(client.get("/login").text)
         response = client.post(
             "/login",
-            data={"username": "admin", "password": DEMO_PASSWORD, "csrf_token": token,
-                  "next": "//evil.example/"},
+            data={
+                "username": "admin",
+                "password": DEMO_PASSWORD,
+                "csrf_token": token,
+                "next": "//evil.example/",
+            },
             follow_redirects=False,
         )
         assert response.headers["location"] == "/"
@@ -214,15 +233,3 @@ class TestPageLogin:
         client.get("/lang/en")
         en = client.get("/", headers={"Accept-Language": "zh-CN"})  # the switch wins
         assert f'data-testid="home-title">{english}<' in en.text
-
-
-HOME_HEADINGS = [
-    ("admin", "Consortium administration", "医联体管理工作台"),
-    ("coordinator", "Referral office", "转诊办工作台"),
-    ("doctor", "Grassroots doctor workspace", "基层医生工作台"),
-    ("specialist", "Specialist workspace", "专科医生工作台"),
-    ("reader", "Reading workspace", "阅片工作台"),
-    ("family_doctor", "Family doctor panel", "家庭医生工作台"),
-    ("resident", "My health", "我的健康"),
-    ("commission", "Performance appraisal", "绩效考核看板"),
-]

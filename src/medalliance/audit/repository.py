@@ -49,8 +49,7 @@ def iter_chain(db: Session, batch: int = 5000) -> Iterator[tuple[AuditSeal, Audi
         rows = db.execute(stmt).all()
         if not rows:
             return
-        for seal, event in rows:
-            yield seal, event
+        yield from ((seal, event) for seal, event in rows)
         after = rows[-1][0].seq
 
 

@@ -47,20 +47,41 @@ def login(
     user = repository.user_by_username(db, username)
     password_ok = verify_password(user.password_hash if user else None, password)
     if user is None or not user.active:
-        audit.record(db, None, "auth.login", outcome=Outcome.FAILURE, username=username, ip=ip,
-                     detail={"reason": "unknown or inactive user"})
+        audit.record(
+            db,
+            None,
+            "auth.login",
+            outcome=Outcome.FAILURE,
+            username=username,
+            ip=ip,
+            detail={"reason": "unknown or inactive user"},
+        )
         return LoginResult(None, INVALID_CREDENTIALS)
     if user.locked_until is not None and user.locked_until > now:
-        audit.record(db, None, "auth.login", outcome=Outcome.DENIED, username=username, ip=ip,
-                     detail={"reason": "account locked"})
+        audit.record(
+            db,
+            None,
+            "auth.login",
+            outcome=Outcome.DENIED,
+            username=username,
+            ip=ip,
+            detail={"reason": "account locked"},
+        )
         return LoginResult(None, "account is locked after repeated failed logins; try later")
     if not password_ok:
         _count_failure(db, user, ip=ip, now=now)
         return LoginResult(None, INVALID_CREDENTIALS)
     membership = _choose_membership(db, user, institution_id)
     if membership is None:
-        audit.record(db, None, "auth.login", outcome=Outcome.DENIED, username=username, ip=ip,
-                     detail={"reason": "no active role at this institution"})
+        audit.record(
+            db,
+            None,
+            "auth.login",
+            outcome=Outcome.DENIED,
+            username=username,
+            ip=ip,
+            detail={"reason": "no active role at this institution"},
+        )
         return LoginResult(None, "no active role at this institution")
     user.failed_logins = 0
     user.locked_until = None
@@ -78,8 +99,17 @@ def _count_failure(db: Session, user: User, *, ip: str | None, now: datetime) ->
         user.failed_logins = 0
         detail["locked_until"] = user.locked_until.isoformat()
         log.warning("account_locked", username=user.username, ip=ip)
-    audit.record(db, None, "auth.login", outcome=Outcome.FAILURE, username=user.username,
-                 ip=ip, resource_type="User", resource_id=user.id, detail=detail)
+    audit.record(
+        db,
+        None,
+        "auth.login",
+        outcome=Outcome.FAILURE,
+        username=user.username,
+        ip=ip,
+        resource_type="User",
+        resource_id=user.id,
+        detail=detail,
+    )
 
 
 def _choose_membership(db: Session, user: User, institution_id: str | None) -> Membership | None:
@@ -171,19 +201,35 @@ def create_user(
     for institution_id, role in roles:
         db.add(Membership(user_id=user.id, institution_id=institution_id, role=role.value))
     db.flush()
-    audit.record(db, actor, "user.create", resource_type="User", resource_id=user.id,
-                 detail={"username": username, "roles": [r.value for _, r in roles]})
+    audit.record(
+        db,
+        actor,
+        "user.create",
+        resource_type="User",
+        resource_id=user.id,
+        detail={"username": username, "roles": [r.value for _, r in roles]},
+    )
     return user
 
 
 def create_client(
-    db: Session, actor: Actor | None, *, client_id: str, secret: str, name: str,
+    db: Session,
+    actor: Actor | None,
+    *,
+    client_id: str,
+    secret: str,
+    name: str,
     institution_id: str,
 ) -> ApiClient:
     if repository.client_by_id(db, client_id) is not None:
         raise Conflict(f"client {client_id!r} exists", field="client_id")
-    client = ApiClient(client_id=client_id, secret_hash=hash_password(secret), name=name,
-                       institution_id=institution_id, active=True)
+    client = ApiClient(
+        client_id=client_id,
+        secret_hash=hash_password(secret),
+        name=name,
+        institution_id=institution_id,
+        active=True,
+    )
     db.add(client)
     db.flush()
     audit.record(db, actor, "client.create", resource_type="Device", resource_id=client_id)

@@ -42,16 +42,26 @@ def login_submit(
 ) -> Response:
     if not username.strip() or not password:
         error = _("Enter your username and password.")
-        return render(request, "auth/login.html", {"next": next, "error": error, "username": username},
-                      status_code=400)
+        return render(
+            request,
+            "auth/login.html",
+            {"next": next, "error": error, "username": username},
+            status_code=400,
+        )
     result = service.login(db, username.strip(), password, ip=client_ip(request), now=utcnow())
     if result.actor is None:
         error = _(result.error or "Login failed.")
-        return render(request, "auth/login.html", {"next": next, "error": error, "username": username},
-                      status_code=401)
+        return render(
+            request,
+            "auth/login.html",
+            {"next": next, "error": error, "username": username},
+            status_code=401,
+        )
     membership = service.membership_of(db, result.actor)
     request.session.clear()  # new session id material: no fixation of a pre-login session
-    request.session.update({"uid": result.actor.user_id, "mid": membership.id if membership else None})
+    request.session.update(
+        {"uid": result.actor.user_id, "mid": membership.id if membership else None}
+    )
     return RedirectResponse(_safe_next(next), status_code=303)
 
 

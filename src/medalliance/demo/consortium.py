@@ -24,12 +24,34 @@ COUNTY_CODE = "510799"
 CITY_NAME = "锦江市"
 
 TOWNSHIPS: tuple[tuple[str, str], ...] = (
-    ("城关镇", "Chengguan"), ("青石镇", "Qingshi"), ("柳河镇", "Liuhe"), ("白鹤镇", "Baihe"),
-    ("龙泉乡", "Longquan"), ("桃源乡", "Taoyuan"), ("石桥镇", "Shiqiao"), ("金沙乡", "Jinsha"),
-    ("云台镇", "Yuntai"), ("双河乡", "Shuanghe"),
+    ("城关镇", "Chengguan"),
+    ("青石镇", "Qingshi"),
+    ("柳河镇", "Liuhe"),
+    ("白鹤镇", "Baihe"),
+    ("龙泉乡", "Longquan"),
+    ("桃源乡", "Taoyuan"),
+    ("石桥镇", "Shiqiao"),
+    ("金沙乡", "Jinsha"),
+    ("云台镇", "Yuntai"),
+    ("双河乡", "Shuanghe"),
 )
-VILLAGE_STEMS = ("大坪", "新华", "和平", "光明", "红星", "东岳", "杨柳", "梨园", "高桥", "松林",
-                 "竹园", "水口", "马鞍", "金山", "凤凰")
+VILLAGE_STEMS = (
+    "大坪",
+    "新华",
+    "和平",
+    "光明",
+    "红星",
+    "东岳",
+    "杨柳",
+    "梨园",
+    "高桥",
+    "松林",
+    "竹园",
+    "水口",
+    "马鞍",
+    "金山",
+    "凤凰",
+)
 
 # National catalogue of clinical departments (诊疗科目) codes with names.
 DEPARTMENTS: dict[str, tuple[str, str]] = {
@@ -51,10 +73,23 @@ DEPARTMENTS: dict[str, tuple[str, str]] = {
     "32": ("医学影像科", "Medical imaging"),
     "50": ("中医科", "Traditional Chinese medicine"),
 }
-TERTIARY_DEPTS = ("03.01", "03.02", "03.03", "03.04", "03.07", "04.01", "04.02", "04.03", "05",
-                  "07", "20", "30", "31", "32")
-COUNTY_DEPTS = ("03.01", "03.03", "03.04", "03.07", "04.01", "04.03", "05", "07", "20", "30",
-                "32")
+TERTIARY_DEPTS = (
+    "03.01",
+    "03.02",
+    "03.03",
+    "03.04",
+    "03.07",
+    "04.01",
+    "04.02",
+    "04.03",
+    "05",
+    "07",
+    "20",
+    "30",
+    "31",
+    "32",
+)
+COUNTY_DEPTS = ("03.01", "03.03", "03.04", "03.07", "04.01", "04.03", "05", "07", "20", "30", "32")
 TCM_DEPTS = ("50", "03.02", "04.03", "30", "32")
 MCH_DEPTS = ("05", "07", "01", "30", "32")
 TOWNSHIP_DEPTS = ("02", "50", "01", "30")
@@ -93,10 +128,22 @@ class DemoConsortium:
 
 
 CONSORTIA = (
-    DemoConsortium("county", f"{COUNTY_NAME}紧密型县域医共体", "Anping County Medical Community",
-                   ConsortiumType.TIGHT, ConsortiumKind.COUNTY_MEDICAL_COMMUNITY, "county-hospital"),
-    DemoConsortium("city", f"{CITY_NAME}城市医疗集团", "Jinjiang City Medical Group",
-                   ConsortiumType.LOOSE, ConsortiumKind.CITY_MEDICAL_GROUP, "city-hospital"),
+    DemoConsortium(
+        "county",
+        f"{COUNTY_NAME}紧密型县域医共体",
+        "Anping County Medical Community",
+        ConsortiumType.TIGHT,
+        ConsortiumKind.COUNTY_MEDICAL_COMMUNITY,
+        "county-hospital",
+    ),
+    DemoConsortium(
+        "city",
+        f"{CITY_NAME}城市医疗集团",
+        "Jinjiang City Medical Group",
+        ConsortiumType.LOOSE,
+        ConsortiumKind.CITY_MEDICAL_GROUP,
+        "city-hospital",
+    ),
 )
 
 
@@ -104,25 +151,65 @@ def institutions(rng: random.Random) -> list[DemoInstitution]:
     """Every member, leads first; coordinates jitter deterministically around the county."""
     base_lat, base_lon = 31.05, 104.62
     result = [
-        DemoInstitution("city-hospital", f"{CITY_NAME}第一人民医院", "Jinjiang First People's Hospital",
-                        InstitutionLevel.TERTIARY, InstitutionKind.GENERAL, "city", "510700000000",
-                        31.47, 104.68, 1800, TERTIARY_DEPTS,
-                        emergency=tuple(EmergencyCentre),
-                        centres=(RegionalCentre.IMAGING, RegionalCentre.PATHOLOGY),
-                        brand_departments=("03.04", "04.02")),
-        DemoInstitution("county-hospital", f"{COUNTY_NAME}人民医院", "Anping County People's Hospital",
-                        InstitutionLevel.SECONDARY, InstitutionKind.GENERAL, "county",
-                        f"{COUNTY_CODE}000000", base_lat, base_lon, 600, COUNTY_DEPTS,
-                        emergency=tuple(EmergencyCentre), centres=tuple(RegionalCentre),
-                        brand_departments=("03.04", "03.03")),
-        DemoInstitution("county-tcm", f"{COUNTY_NAME}中医医院", "Anping County TCM Hospital",
-                        InstitutionLevel.SECONDARY, InstitutionKind.TCM, "county",
-                        f"{COUNTY_CODE}000000", base_lat + 0.01, base_lon - 0.01, 300, TCM_DEPTS,
-                        brand_departments=("50",)),
-        DemoInstitution("county-mch", f"{COUNTY_NAME}妇幼保健院", "Anping County Maternal and Child "
-                        "Health Hospital", InstitutionLevel.SECONDARY, InstitutionKind.MATERNAL_CHILD,
-                        "county", f"{COUNTY_CODE}000000", base_lat - 0.01, base_lon + 0.01, 150,
-                        MCH_DEPTS),
+        DemoInstitution(
+            "city-hospital",
+            f"{CITY_NAME}第一人民医院",
+            "Jinjiang First People's Hospital",
+            InstitutionLevel.TERTIARY,
+            InstitutionKind.GENERAL,
+            "city",
+            "510700000000",
+            31.47,
+            104.68,
+            1800,
+            TERTIARY_DEPTS,
+            emergency=tuple(EmergencyCentre),
+            centres=(RegionalCentre.IMAGING, RegionalCentre.PATHOLOGY),
+            brand_departments=("03.04", "04.02"),
+        ),
+        DemoInstitution(
+            "county-hospital",
+            f"{COUNTY_NAME}人民医院",
+            "Anping County People's Hospital",
+            InstitutionLevel.SECONDARY,
+            InstitutionKind.GENERAL,
+            "county",
+            f"{COUNTY_CODE}000000",
+            base_lat,
+            base_lon,
+            600,
+            COUNTY_DEPTS,
+            emergency=tuple(EmergencyCentre),
+            centres=tuple(RegionalCentre),
+            brand_departments=("03.04", "03.03"),
+        ),
+        DemoInstitution(
+            "county-tcm",
+            f"{COUNTY_NAME}中医医院",
+            "Anping County TCM Hospital",
+            InstitutionLevel.SECONDARY,
+            InstitutionKind.TCM,
+            "county",
+            f"{COUNTY_CODE}000000",
+            base_lat + 0.01,
+            base_lon - 0.01,
+            300,
+            TCM_DEPTS,
+            brand_departments=("50",),
+        ),
+        DemoInstitution(
+            "county-mch",
+            f"{COUNTY_NAME}妇幼保健院",
+            "Anping County Maternal and Child Health Hospital",
+            InstitutionLevel.SECONDARY,
+            InstitutionKind.MATERNAL_CHILD,
+            "county",
+            f"{COUNTY_CODE}000000",
+            base_lat - 0.01,
+            base_lon + 0.01,
+            150,
+            MCH_DEPTS,
+        ),
     ]
     for index, (town, town_en) in enumerate(TOWNSHIPS, start=1):
         town_code = f"{COUNTY_CODE}{100 + index:03d}000"
@@ -130,15 +217,40 @@ def institutions(rng: random.Random) -> list[DemoInstitution]:
         lon = base_lon + rng.uniform(-0.25, 0.25)
         stems = rng.sample(VILLAGE_STEMS, 5)
         key = f"township-{index:02d}"
-        result.append(DemoInstitution(
-            key, f"{COUNTY_NAME}{town}卫生院", f"{town_en} Township Health Centre",
-            InstitutionLevel.PRIMARY, InstitutionKind.GENERAL, "county", town_code, lat, lon,
-            rng.randrange(20, 80), TOWNSHIP_DEPTS, parent_key="county-hospital", township=town,
-            villages=stems))
+        result.append(
+            DemoInstitution(
+                key,
+                f"{COUNTY_NAME}{town}卫生院",
+                f"{town_en} Township Health Centre",
+                InstitutionLevel.PRIMARY,
+                InstitutionKind.GENERAL,
+                "county",
+                town_code,
+                lat,
+                lon,
+                rng.randrange(20, 80),
+                TOWNSHIP_DEPTS,
+                parent_key="county-hospital",
+                township=town,
+                villages=stems,
+            )
+        )
         for v, stem in enumerate(stems, start=1):
-            result.append(DemoInstitution(
-                f"{key}-village-{v}", f"{town}{stem}村卫生室", f"{stem} Village Clinic, {town_en}",
-                InstitutionLevel.VILLAGE, InstitutionKind.GENERAL, "county",
-                f"{COUNTY_CODE}{100 + index:03d}{200 + v:03d}", lat + rng.uniform(-0.05, 0.05),
-                lon + rng.uniform(-0.05, 0.05), 0, VILLAGE_DEPTS, parent_key=key, township=town))
+            result.append(
+                DemoInstitution(
+                    f"{key}-village-{v}",
+                    f"{town}{stem}村卫生室",
+                    f"{stem} Village Clinic, {town_en}",
+                    InstitutionLevel.VILLAGE,
+                    InstitutionKind.GENERAL,
+                    "county",
+                    f"{COUNTY_CODE}{100 + index:03d}{200 + v:03d}",
+                    lat + rng.uniform(-0.05, 0.05),
+                    lon + rng.uniform(-0.05, 0.05),
+                    0,
+                    VILLAGE_DEPTS,
+                    parent_key=key,
+                    township=town,
+                )
+            )
     return result

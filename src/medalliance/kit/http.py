@@ -11,7 +11,6 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 
-
 class TransactionalRoute(APIRoute):
     """Opens a session per request; commits before the response leaves, rolls back on error.
 

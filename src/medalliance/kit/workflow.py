@@ -21,9 +21,7 @@ class Transition(Generic[S, Side]):
     by: frozenset[Side]
 
 
-def next_state(
-    table: Mapping[E, Transition[S, Side]], current: S, event: E, side: Side
-) -> S:
+def next_state(table: Mapping[E, Transition[S, Side]], current: S, event: E, side: Side) -> S:
     """The state after ``event``; raises 409 for a wrong state and 403 for the wrong side."""
     transition = table.get(event)
     if transition is None or current not in transition.frm:

@@ -19,15 +19,17 @@ _current: ContextVar[str] = ContextVar("locale", default="zh_CN")
 
 @cache
 def translations(locale: str) -> NullTranslations:
-    po_path = CATALOG_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if not po_path.exists():
-        return NullTranslations()
-    with po_path.open("rb") as po_file:
-        catalog = read_po(po_file, locale=locale)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
+    """Every ``*.po`` of the locale merged: each domain keeps its own catalogue file."""
+    merged: Translations | None = None
+    for po_path in sorted((CATALOG_DIR / locale / "LC_MESSAGES").glob("*.po")):
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        loaded = Translations(buffer)
+        merged = loaded if merged is None else merged.merge(loaded)
+    return merged or NullTranslations()
 
 
 def set_locale(locale: str) -> None:

@@ -1,0 +1,140 @@
+"""FHIR R4 plumbing shared by every domain that exposes resources under ``/fhir``:
+responses, OperationOutcome errors, searchset bundles with paging."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import Response
+
+FHIR_JSON = "application/fhir+json"
+FHIR_VERSION = "4.0.1"
+DEFAULT_COUNT = 20
+MAX_COUNT = 200
+
+# Issue types from the R4 value set "IssueType", by HTTP status.
+_ISSUE_CODE = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    413: "too-costly",
+    422: "processing",
+}
+
+
+class FhirResponse(Response):
+    media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content  # stored JSON goes out as stored, without re-parsing
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def operation_outcome(
+    status: int, message: str, *, expression: str | None = None, severity: str = "error"
+) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "severity": severity,
+        "code": _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing"),
+        "diagnostics": message,
+    }
+    if expression:
+        issue["expression"] = [expression]
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def outcome_response(status: int, message: str, *, expression: str | None = None) -> FhirResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return FhirResponse(
+        operation_outcome(status, message, expression=expression),
+        status_code=status,
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    count: int
+    offset: int
+
+
+def page_from(params: Mapping[str, str]) -> Page:
+    """``_count`` (capped) and our ``_offset`` paging cursor; bad values are a 400."""
+    from medalliance.errors import DomainError
+
+    def as_int(name: str, default: int) -> int:
+        raw = params.get(name)
+        if raw is None or raw == "":
+            return default
+        if not raw.isdigit():
+            raise DomainError(f"{name} must be a non-negative integer", field=name)
+        return int(raw)
+
+    return Page(count=min(as_int("_count", DEFAULT_COUNT), MAX_COUNT), offset=as_int("_offset", 0))
+
+
+def searchset(
+    request: Request,
+    resources: Sequence[dict[str, Any]],
+    *,
+    total: int | None,
+    page: Page,
+    has_more: bool,
+    included: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    entries = [
+        {
+            "fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "search": {"mode": "match"},
+        }
+        for r in resources
+    ] + [
+        {
+            "fullUrl": f"{base}/fhir/{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "search": {"mode": "include"},
+        }
+        for r in included
+    ]
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "self", "url": _page_url(request, page.offset, page.count)}],
+        "entry": entries,
+    }
+    if total is not None:
+        bundle["total"] = total
+    if has_more:
+        bundle["link"].append(
+            {"relation": "next", "url": _page_url(request, page.offset + page.count, page.count)}
+        )
+    if page.offset > 0:
+        previous = max(page.offset - page.count, 0)
+        bundle["link"].append(
+            {"relation": "previous", "url": _page_url(request, previous, page.count)}
+        )
+    return bundle
+
+
+def _page_url(request: Request, offset: int, count: int) -> str:
+    params = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("_offset", "_count")
+    ]
+    params += [("_count", str(count)), ("_offset", str(offset))]
+    return f"{str(request.url).split('?')[0]}?{urlencode(params)}"
+
+
+def is_fhir_path(path: str) -> bool:
+    return path == "/fhir" or path.startswith("/fhir/")

@@ -1,0 +1,22 @@
+"""Every router of the app, in matching order: specific FHIR types before generic ones.
+
+Domains add their routers here (one line each).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from medalliance.audit import api as audit_api
+from medalliance.audit import views as audit_views
+from medalliance.auth import api as auth_api
+from medalliance.auth import views as auth_views
+from medalliance.web import views as web_views
+
+ROUTERS: list[APIRouter] = [
+    auth_api.router,
+    auth_views.router,
+    audit_api.router,
+    audit_views.router,
+    web_views.router,
+]
