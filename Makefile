@@ -11,7 +11,7 @@ uv:
 		python3 -m pip install --quiet "uv==$(UV_VERSION)"
 
 install: uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --all-groups --quiet
 	@npm ci --no-audit --no-fund --loglevel=error
 
 run: install

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from medalliance.access.enums import ConsentDefault
+
 DEFAULT_SECRET = "development-only-insecure-secret-key-change-me"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     worker_in_process: bool = True
     worker_interval_seconds: float = Field(default=1.0, gt=0)
     log_json: bool = False
+    consent_default: ConsentDefault = ConsentDefault.OPT_IN
+    break_glass_minutes: int = Field(default=240, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

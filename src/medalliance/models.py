@@ -1,5 +1,6 @@
 """Imports every ORM model so that metadata (Alembic, tests) sees the whole schema."""
 
+from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 from medalliance.audit.models import AuditEvent, AuditSeal
 from medalliance.auth.models import ApiClient, Membership, User
 from medalliance.db import Base
@@ -17,6 +18,9 @@ __all__ = [
     "AuditEvent",
     "AuditSeal",
     "Base",
+    "BreakGlassGrant",
+    "CareRelationship",
+    "Consent",
     "Consortium",
     "Department",
     "Institution",

@@ -1,0 +1,98 @@
+"""Every query of the access domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from medalliance.access.enums import ConsentScope
+from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
+
+
+def has_relationship(db: Session, patient_id: str, institution_id: str, now: datetime) -> bool:
+    stmt = select(CareRelationship.id).where(
+        CareRelationship.patient_id == patient_id,
+        CareRelationship.institution_id == institution_id,
+        or_(CareRelationship.expires_at.is_(None), CareRelationship.expires_at > now),
+    )
+    return db.scalars(stmt.limit(1)).first() is not None
+
+
+def relationship(
+    db: Session, patient_id: str, institution_id: str, kind: str, source_id: str
+) -> CareRelationship | None:
+    stmt = select(CareRelationship).where(
+        CareRelationship.patient_id == patient_id,
+        CareRelationship.institution_id == institution_id,
+        CareRelationship.kind == kind,
+        CareRelationship.source_id == source_id,
+    )
+    return db.scalars(stmt).first()
+
+
+def latest_consents(db: Session, patient_id: str) -> Sequence[Consent]:
+    """Newest first; the first row per (scope, institution) is the one in force."""
+    stmt = select(Consent).where(Consent.patient_id == patient_id).order_by(Consent.id.desc())
+    return db.scalars(stmt).all()
+
+
+def active_grant(
+    db: Session, user_id: str, patient_id: str, now: datetime
+) -> BreakGlassGrant | None:
+    stmt = (
+        select(BreakGlassGrant)
+        .where(
+            BreakGlassGrant.user_id == user_id,
+            BreakGlassGrant.patient_id == patient_id,
+            BreakGlassGrant.expires_at > now,
+        )
+        .order_by(BreakGlassGrant.id.desc())
+    )
+    return db.scalars(stmt.limit(1)).first()
+
+
+def grants_for_patient(db: Session, patient_id: str) -> Sequence[BreakGlassGrant]:
+    stmt = (
+        select(BreakGlassGrant)
+        .where(BreakGlassGrant.patient_id == patient_id)
+        .order_by(BreakGlassGrant.id.desc())
+    )
+    return db.scalars(stmt).all()
+
+
+def relationship_clause(
+    patient_column: ColumnElement[str], institution_id: str, now: datetime
+) -> ColumnElement[bool]:
+    """SQL condition: the row's patient has a live care relationship with the institution."""
+    return exists().where(
+        and_(
+            CareRelationship.patient_id == patient_column,
+            CareRelationship.institution_id == institution_id,
+            or_(CareRelationship.expires_at.is_(None), CareRelationship.expires_at > now),
+        )
+    )
+
+
+def consent_clause(patient_column: ColumnElement[str], institution_id: str) -> ColumnElement[bool]:
+    """SQL condition: the newest consent row of the patient that covers the institution
+    is a 'given' one (a later withdrawal of the same scope overrides it)."""
+    newest = (
+        select(Consent.status)
+        .where(
+            Consent.patient_id == patient_column,
+            or_(
+                Consent.scope == ConsentScope.CONSORTIUM.value,
+                and_(
+                    Consent.scope == ConsentScope.INSTITUTION.value,
+                    Consent.institution_id == institution_id,
+                ),
+            ),
+        )
+        .order_by(Consent.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return newest == "given"

@@ -1,0 +1,222 @@
+"""Access decisions for patient data, and the facts they rest on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy.orm import Session
+
+from medalliance.access import repository
+from medalliance.access.enums import ConsentDefault, ConsentScope, ConsentStatus, RelationshipKind
+from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
+from medalliance.audit import service as audit
+from medalliance.audit.enums import AccessBasis
+from medalliance.auth.enums import Role
+from medalliance.auth.principal import Actor
+from medalliance.config import get_settings
+from medalliance.errors import Forbidden, ValidationFailed
+
+# Roles that treat patients and so may hold a care relationship or break the glass.
+CLINICAL_ROLES = frozenset(
+    {Role.DOCTOR, Role.SPECIALIST, Role.READER, Role.FAMILY_DOCTOR, Role.COORDINATOR, Role.SYSTEM}
+)
+BREAK_GLASS_ROLES = frozenset({Role.DOCTOR, Role.SPECIALIST, Role.FAMILY_DOCTOR})
+MIN_REASON_LENGTH = 10
+
+
+def clinical_basis(db: Session, actor: Actor, patient_id: str, now: datetime) -> AccessBasis | None:
+    """Why ``actor`` may read this patient's clinical data, or None."""
+    if actor.role == Role.RESIDENT:
+        return AccessBasis.OWN_RECORD if actor.person_id == patient_id else None
+    if actor.role not in CLINICAL_ROLES or actor.institution_id is None:
+        return None
+    if repository.has_relationship(db, patient_id, actor.institution_id, now):
+        return AccessBasis.CARE_RELATIONSHIP
+    if consent_covers(db, patient_id, actor.institution_id):
+        return AccessBasis.CONSENT
+    if actor.user_id and repository.active_grant(db, actor.user_id, patient_id, now):
+        return AccessBasis.BREAK_THE_GLASS
+    return None
+
+
+def require_clinical_access(
+    db: Session, actor: Actor, patient_id: str, now: datetime, *, action: str = "read"
+) -> AccessBasis:
+    """The basis for access; refuses (403, audited by the error handler) without one."""
+    basis = clinical_basis(db, actor, patient_id, now)
+    if basis is None:
+        raise Forbidden(
+            f"no care relationship, consent or emergency access to {action} this patient's record"
+        )
+    return basis
+
+
+def readable_patients(
+    actor: Actor, patient_column: ColumnElement[str], now: datetime
+) -> ColumnElement[bool]:
+    """SQL condition for list queries: rows of patients the actor may read (no count leaks)."""
+    if actor.role == Role.RESIDENT:
+        return patient_column == actor.person_id if actor.person_id else false()
+    if actor.role not in CLINICAL_ROLES or actor.institution_id is None:
+        return false()
+    conditions = [repository.relationship_clause(patient_column, actor.institution_id, now)]
+    consent = repository.consent_clause(patient_column, actor.institution_id)
+    if get_settings().consent_default == ConsentDefault.OPT_OUT:
+        conditions.append(func.coalesce(consent, True))
+    else:
+        conditions.append(consent)
+    return or_(*conditions)
+
+
+def consent_covers(db: Session, patient_id: str, institution_id: str) -> bool:
+    for row in repository.latest_consents(db, patient_id):
+        covers = row.scope == ConsentScope.CONSORTIUM or row.institution_id == institution_id
+        if covers:
+            return row.status == ConsentStatus.GIVEN
+    return get_settings().consent_default == ConsentDefault.OPT_OUT
+
+
+def record_relationship(
+    db: Session,
+    *,
+    patient_id: str,
+    institution_id: str,
+    kind: RelationshipKind,
+    source_type: str,
+    source_id: str,
+    expires_at: datetime | None = None,
+) -> CareRelationship:
+    """Idempotent: the same fact recorded twice is one relationship."""
+    existing = repository.relationship(db, patient_id, institution_id, kind.value, source_id)
+    if existing is not None:
+        return existing
+    row = CareRelationship(
+        patient_id=patient_id,
+        institution_id=institution_id,
+        kind=kind.value,
+        source_type=source_type,
+        source_id=source_id,
+        expires_at=expires_at,
+    )
+    db.add(row)
+    db.flush()
+    return row
+
+
+def record_consent(
+    db: Session,
+    actor: Actor,
+    *,
+    patient_id: str,
+    status: ConsentStatus,
+    scope: ConsentScope,
+    institution_id: str | None = None,
+    source_document: str = "",
+    note: str = "",
+) -> Consent:
+    if scope == ConsentScope.INSTITUTION and not institution_id:
+        raise ValidationFailed(
+            "an institution consent names the institution", field="institution_id"
+        )
+    row = Consent(
+        patient_id=patient_id,
+        status=status.value,
+        scope=scope.value,
+        institution_id=institution_id if scope == ConsentScope.INSTITUTION else None,
+        recorded_by=actor.user_id or actor.client_id or actor.username,
+        source_document=source_document,
+        note=note,
+    )
+    db.add(row)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        f"consent.{status.value}",
+        resource_type="Consent",
+        resource_id=str(row.id),
+        patient_id=patient_id,
+        detail={"scope": scope.value, "institution_id": institution_id},
+    )
+    return row
+
+
+def consent_history(db: Session, patient_id: str) -> list[Consent]:
+    return list(repository.latest_consents(db, patient_id))
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    shared_consortium_wide: bool
+    last_change: Consent | None
+
+
+def consent_state(db: Session, patient_id: str) -> ConsentState:
+    rows = repository.latest_consents(db, patient_id)
+    consortium = next((r for r in rows if r.scope == ConsentScope.CONSORTIUM), None)
+    if consortium is None:
+        shared = get_settings().consent_default == ConsentDefault.OPT_OUT
+    else:
+        shared = consortium.status == ConsentStatus.GIVEN
+    return ConsentState(shared, rows[0] if rows else None)
+
+
+def break_glass(
+    db: Session, actor: Actor, *, patient_id: str, reason: str, now: datetime
+) -> BreakGlassGrant:
+    """Emergency access for a limited time; always audited, always visible to the patient."""
+    if actor.role not in BREAK_GLASS_ROLES or actor.user_id is None:
+        raise Forbidden("only treating clinicians may use emergency access")
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValidationFailed(
+            f"state the emergency in at least {MIN_REASON_LENGTH} characters", field="reason"
+        )
+    minutes = get_settings().break_glass_minutes
+    grant = BreakGlassGrant(
+        patient_id=patient_id,
+        user_id=actor.user_id,
+        institution_id=actor.institution_id,
+        reason=reason.strip(),
+        granted_at=now,
+        expires_at=now + timedelta(minutes=minutes),
+    )
+    db.add(grant)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "access.break_glass",
+        resource_type="Patient",
+        resource_id=patient_id,
+        patient_id=patient_id,
+        basis=AccessBasis.BREAK_THE_GLASS,
+        detail={"reason": grant.reason, "expires_at": grant.expires_at.isoformat()},
+    )
+    return grant
+
+
+def emergency_grants(db: Session, patient_id: str) -> list[BreakGlassGrant]:
+    return list(repository.grants_for_patient(db, patient_id))
+
+
+def audit_read(
+    db: Session,
+    actor: Actor,
+    *,
+    patient_id: str,
+    basis: AccessBasis,
+    resource_type: str,
+    resource_id: str | None = None,
+) -> None:
+    """Every read of patient data leaves who, which patient, on which basis, from where."""
+    audit.record(
+        db,
+        actor,
+        "read",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        basis=basis,
+    )
