@@ -74,3 +74,14 @@ def route_policies(route: APIRoute) -> list[Policy]:
 
     walk(route.dependant)
     return found
+
+
+def api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, descending into included routers (FastAPI keeps them nested)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            found.extend(api_routes(list(route.original_router.routes)))
+    return found
