@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     static_vendor_dir: Path = REPO_ROOT / "node_modules"
+    # Official R4 definitions and examples (npm hl7.fhir.r4.examples@4.0.1, installed by setup).
+    fhir_package_dir: Path = REPO_ROOT / "node_modules" / "hl7.fhir.r4.examples"
     worker_in_process: bool = True
     worker_interval_seconds: float = Field(default=1.0, gt=0)
     log_json: bool = False
