@@ -4,6 +4,7 @@ from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 from medalliance.audit.models import AuditEvent, AuditSeal
 from medalliance.auth.models import ApiClient, Membership, User
 from medalliance.db import Base
+from medalliance.events.models import Delivery, OutboxEvent, Subscription
 from medalliance.patients.models import Person
 from medalliance.registry.models import (
     Consortium,
@@ -22,11 +23,14 @@ __all__ = [
     "CareRelationship",
     "Consent",
     "Consortium",
+    "Delivery",
     "Department",
     "Institution",
     "Membership",
+    "OutboxEvent",
     "Person",
     "Practitioner",
     "PractitionerRole",
+    "Subscription",
     "User",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
 from medalliance.db import unit_of_work
+from medalliance.events import service as events
 
 log = structlog.get_logger(__name__)
 
@@ -21,7 +22,11 @@ class Job:
     run: Callable[[Session], int]
 
 
-JOBS: list[Job] = [Job("audit.seal", audit.seal_pending)]
+JOBS: list[Job] = [
+    Job("audit.seal", audit.seal_pending),
+    Job("events.route", events.route_pending),
+    Job("events.deliver", lambda db: events.deliver_due(db)),
+]
 
 
 def run_once() -> dict[str, int]:
