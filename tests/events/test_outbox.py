@@ -53,8 +53,13 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[_Receiver]:
 
 
 def _subscribe(db: Session, url: str, institution: str = "township-01") -> Subscription:
-    sub = Subscription(institution_id=institution, endpoint=url, event_types=["referral.accepted"],
-                       secret="s3cret", active=True)
+    sub = Subscription(
+        institution_id=institution,
+        endpoint=url,
+        event_types=["referral.accepted"],
+        secret="s3cret",
+        active=True,
+    )
     db.add(sub)
     db.flush()
     return sub
@@ -65,7 +70,9 @@ class TestDelivery:
         self, db: Session, receiver: _Receiver
     ) -> None:
         _subscribe(db, receiver.url)
-        service.publish(db, "referral.accepted", {"referral": "r1"}, institution_ids=["township-01"])
+        service.publish(
+            db, "referral.accepted", {"referral": "r1"}, institution_ids=["township-01"]
+        )
         assert service.route_pending(db) == 1
         assert service.deliver_due(db) == 1
         assert len(receiver.bodies) == 1
