@@ -18,3 +18,5 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = frozenset(Role) - {Role.RESIDENT, Role.SYSTEM}
+# People (not member systems): the ones who use pages.
+HUMAN_ROLES = tuple(r for r in Role if r != Role.SYSTEM)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from medalliance.auth import service
 from medalliance.auth.deps import check_csrf
+from medalliance.auth.enums import HUMAN_ROLES
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
 from medalliance.errors import Forbidden
@@ -66,7 +67,9 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(request: Request, actor: Annotated[Actor, allow(scope=Scope.AUTHENTICATED)]) -> Response:
+def logout(
+    request: Request, actor: Annotated[Actor, allow(*HUMAN_ROLES, scope=Scope.AUTHENTICATED)]
+) -> Response:
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -75,7 +78,7 @@ def logout(request: Request, actor: Annotated[Actor, allow(scope=Scope.AUTHENTIC
 def switch_role(
     request: Request,
     db: DbSession,
-    actor: Annotated[Actor, allow(scope=Scope.AUTHENTICATED)],
+    actor: Annotated[Actor, allow(*HUMAN_ROLES, scope=Scope.AUTHENTICATED)],
     membership_id: Annotated[int, Form()],
 ) -> Response:
     owned = {m.id for m in service.memberships_of(db, actor)}

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from medalliance.auth.enums import HUMAN_ROLES
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
 from medalliance.kit.http import DbSession, TransactionalRoute
@@ -19,7 +20,9 @@ router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(
-    request: Request, db: DbSession, actor: Annotated[Actor, allow(scope=Scope.AUTHENTICATED)]
+    request: Request,
+    db: DbSession,
+    actor: Annotated[Actor, allow(*HUMAN_ROLES, scope=Scope.AUTHENTICATED)],
 ) -> HTMLResponse:
     context = home_context(db, actor)
     return render(request, f"home/{actor.role.value}.html", {"home": context}, actor=actor)

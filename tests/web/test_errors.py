@@ -1,0 +1,90 @@
+"""Bad input gets a clear 4xx, in the format of the part of the app that was called."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from helpers import page_login
+from medalliance.auth.policy import public
+from medalliance.config import get_settings
+from medalliance.kit.http import TransactionalRoute
+
+
+class _Payload(BaseModel):
+    name: str
+    beds: int
+
+
+def _add_json_route(app: FastAPI) -> None:
+    router = APIRouter(route_class=TransactionalRoute)
+
+    @router.post("/api/echo", dependencies=[public()])
+    def echo(payload: _Payload) -> _Payload:
+        return payload
+
+    app.include_router(router)
+
+
+class TestApiErrors:
+    def test_malformed_json_is_a_422_problem_naming_the_cause(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        _add_json_route(app)
+        response = client.post(
+            "/api/echo",
+            content=b'{"name": "x", beds: }',
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "JSON" in response.json()["detail"]
+
+    def test_wrong_field_type_names_the_field(self, app: FastAPI, client: TestClient) -> None:
+        _add_json_route(app)
+        response = client.post("/api/echo", json={"name": "x", "beds": "many"})
+        assert response.status_code == 422
+        assert "body.beds" in response.json()["detail"]
+
+    def test_oversized_body_is_refused_before_it_is_read(self, client: TestClient) -> None:
+        limit = get_settings().max_body_bytes
+        response = client.post(
+            "/api/auth/token",
+            content=b"x" * (limit + 1),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 413
+        assert str(limit) in response.json()["detail"]
+
+    def test_unknown_api_path_is_a_problem_not_a_page(self, client: TestClient) -> None:
+        response = client.get("/api/nothing-here")
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+class TestPageErrors:
+    def test_forbidden_page_shows_the_message_in_place(self, client: TestClient) -> None:
+        page_login(client, "doctor")
+        response = client.get("/audit")
+        assert response.status_code == 403
+        assert 'data-testid="error-message"' in response.text
+
+    def test_anonymous_page_visit_goes_to_login_and_comes_back(self, client: TestClient) -> None:
+        response = client.get("/audit", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login?next=/audit"
+
+
+class TestOperationalEndpoints:
+    def test_health_and_metrics_answer(self, client: TestClient) -> None:
+        assert client.get("/health").json()["status"] == "ok"
+        client.get("/login")
+        metrics = client.get("/metrics").text
+        assert (
+            'medalliance_http_requests_total{method="GET",route="/login",status="200"}' in metrics
+        )
+
+    def test_openapi_documents_the_api(self, client: TestClient) -> None:
+        spec = client.get("/openapi.json").json()
+        assert "/api/auth/token" in spec["paths"]
