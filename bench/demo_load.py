@@ -15,14 +15,14 @@ from pathlib import Path
 
 os.environ.setdefault("MEDALLIANCE_ENVIRONMENT", "development")
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from medalliance.config import REPO_ROOT  # noqa: E402
-from medalliance.db import make_engine  # noqa: E402
-from medalliance.demo.loader import RESIDENTS, Scale, load  # noqa: E402
+from medalliance.config import REPO_ROOT
+from medalliance.db import make_engine
+from medalliance.demo.loader import RESIDENTS, Scale, load
 
 
 def main() -> None:
