@@ -39,7 +39,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:
-        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
+        if self.environment != "development" and self.secret_key == DEFAULT_SECRET:
             raise ValueError("MEDALLIANCE_SECRET_KEY must be set outside development")
         if self.environment == "production" and len(self.secret_key) < 32:
             raise ValueError("MEDALLIANCE_SECRET_KEY must be at least 32 characters")
