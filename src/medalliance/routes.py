@@ -11,6 +11,9 @@ from medalliance.audit import api as audit_api
 from medalliance.audit import views as audit_views
 from medalliance.auth import api as auth_api
 from medalliance.auth import views as auth_views
+from medalliance.registry import api as registry_api
+from medalliance.registry import fhir as registry_fhir
+from medalliance.registry import views as registry_views
 from medalliance.web import views as web_views
 
 ROUTERS: list[APIRouter] = [
@@ -18,5 +21,8 @@ ROUTERS: list[APIRouter] = [
     auth_views.router,
     audit_api.router,
     audit_views.router,
+    registry_api.router,
+    registry_fhir.router,
+    registry_views.router,
     web_views.router,
 ]

@@ -14,15 +14,16 @@ class NavItem:
 
 
 HOME = NavItem("Home", "/")
+REGISTRY = NavItem("Registry", "/registry")
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
-    Role.ADMIN: (HOME, NavItem("Audit log", "/audit")),
-    Role.COORDINATOR: (HOME,),
-    Role.DOCTOR: (HOME,),
-    Role.SPECIALIST: (HOME,),
+    Role.ADMIN: (HOME, REGISTRY, NavItem("Audit log", "/audit")),
+    Role.COORDINATOR: (HOME, REGISTRY),
+    Role.DOCTOR: (HOME, REGISTRY),
+    Role.SPECIALIST: (HOME, REGISTRY),
     Role.READER: (HOME,),
     Role.FAMILY_DOCTOR: (HOME,),
     Role.RESIDENT: (HOME,),
-    Role.COMMISSION: (HOME,),
+    Role.COMMISSION: (HOME, REGISTRY),
     Role.SYSTEM: (),
 }
 
