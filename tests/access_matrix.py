@@ -42,6 +42,11 @@ CALLERS: Final = (
 class Row:
     default: Outcome
     overrides: dict[str, Outcome] = field(default_factory=dict)
+    # Path parameters for this route when the shared SAMPLES do not fit.
+    params: dict[str, str] = field(default_factory=dict)
+
+    def at(self, **params: str) -> Row:
+        return Row(self.default, self.overrides, params)
 
     def expected(self, caller: str) -> Outcome:
         return self.overrides.get(caller, self.default)
@@ -75,6 +80,76 @@ STAFF: Final = (
     "other_doctor",
 )
 
+# Shared sample values for path parameters: rows of the demo consortium.
+SAMPLES: Final[dict[str, str]] = {
+    "locale": "en",
+    "consortium_id": "county",
+    "institution_id": "township-01",
+    "department_id": "township-01:02",
+    "practitioner_id": "pr-00104",
+    "role_id": "prr-00104",
+    "action": "deactivate",
+}
+
+
+def _registry() -> dict[str, Row]:
+    """Reference data: anyone signed in reads it; admins of the consortium edit it."""
+    rows: dict[str, Row] = {}
+    api = {
+        "consortia": "{consortium_id}",
+        "institutions": "{institution_id}",
+        "departments": "{department_id}",
+        "practitioners": "{practitioner_id}",
+        "practitioner-roles": "{role_id}",
+    }
+    for collection, item in api.items():
+        base = f"/api/registry/{collection}"
+        rows[f"GET {base}"] = signed_in()
+        rows[f"GET {base}/{item}"] = signed_in()
+        rows[f"POST {base}"] = only("admin")
+        rows[f"PATCH {base}/{item}"] = only("admin")
+        rows[f"POST {base}/{item}/{{action}}"] = only("admin")
+    fhir_ids = {
+        "Organization": "township-01",
+        "Location": "township-01",
+        "HealthcareService": "county-hospital.emergency-centre.stroke",
+        "Practitioner": "pr-00001",
+        "PractitionerRole": "prr-00001",
+    }
+    for resource, sample in fhir_ids.items():
+        rows[f"GET /fhir/{resource}"] = signed_in()
+        rows[f"GET /fhir/{resource}/{{resource_id}}"] = signed_in().at(resource_id=sample)
+    for page in (
+        "/registry",
+        "/registry/consortia",
+        "/registry/institutions/{institution_id}",
+        "/registry/departments/{department_id}",
+        "/registry/practitioners/{practitioner_id}",
+    ):
+        rows[f"GET {page}"] = signed_in()
+    rows["GET /registry/institutions/new"] = only("admin")
+    for form in (
+        "/registry/institutions",
+        "/registry/institutions/{institution_id}",
+        "/registry/institutions/{institution_id}/departments",
+        "/registry/institutions/{institution_id}/practitioners",
+        "/registry/institutions/{institution_id}/{action}",
+        "/registry/departments/{department_id}",
+        "/registry/departments/{department_id}/{action}",
+        "/registry/practitioners/{practitioner_id}",
+        "/registry/practitioners/{practitioner_id}/roles",
+        "/registry/practitioners/{practitioner_id}/{action}",
+        "/registry/roles/{role_id}/{action}",
+        "/registry/consortia",
+        "/registry/consortia/{consortium_id}",
+        "/registry/consortia/{consortium_id}/{action}",
+    ):
+        rows[f"POST {form}"] = only("admin")
+    return rows
+
+
+REGISTRY: Final = _registry()
+
 MATRIX: Final[dict[str, Row]] = {
     # Foundation
     "GET /health": public(),
@@ -90,4 +165,5 @@ MATRIX: Final[dict[str, Row]] = {
     "POST /switch-role": people(),
     "GET /audit": only("admin"),
     "GET /api/audit/verify": only("admin"),
+    **REGISTRY,
 }

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from access_matrix import CALLERS, MATRIX, Outcome, Row
+from access_matrix import CALLERS, MATRIX, SAMPLES, Outcome, Row
 from medalliance.auth import service as auth_service
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
@@ -69,10 +69,6 @@ def callers(db: Session) -> Callers:
     headers["system"] = {"Authorization": f"Bearer {issue_token(system, utcnow())[0]}"}
     db.flush()
     return Callers(headers)
-
-
-# Sample values for path parameters (the scenario's rows).
-SAMPLES: dict[str, str] = {"locale": "en"}
 
 
 def concrete_path(template: str, samples: dict[str, str]) -> str:
@@ -138,7 +134,7 @@ def test_route_answers_each_caller_as_the_matrix_says(
     key: str, client: TestClient, callers: Callers
 ) -> None:
     method, template = key.split(" ", 1)
-    path = concrete_path(template, SAMPLES)
+    path = concrete_path(template, {**SAMPLES, **MATRIX[key].params})
     assert check_route(client, callers, method, path, MATRIX[key]) == []
 
 
