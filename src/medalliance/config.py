@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     log_json: bool = False
     consent_default: ConsentDefault = ConsentDefault.OPT_IN
     break_glass_minutes: int = Field(default=240, gt=0)
+    # Master patient index: match probabilities (0..1) at or above which a local record is
+    # linked automatically, and below which it becomes a new person; between: review queue.
+    mpi_link_threshold: float = Field(default=0.9999, gt=0, le=1)
+    mpi_review_threshold: float = Field(default=0.5, gt=0, le=1)
+    mpi_candidate_limit: int = Field(default=50, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

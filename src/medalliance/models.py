@@ -5,7 +5,7 @@ from medalliance.audit.models import AuditEvent, AuditSeal
 from medalliance.auth.models import ApiClient, Membership, User
 from medalliance.db import Base
 from medalliance.events.models import Delivery, OutboxEvent, Subscription
-from medalliance.patients.models import Person
+from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
 from medalliance.registry.models import (
     Consortium,
     Department,
@@ -26,9 +26,12 @@ __all__ = [
     "Delivery",
     "Department",
     "Institution",
+    "LocalRecord",
+    "MatchReview",
     "Membership",
     "OutboxEvent",
     "Person",
+    "PersonMerge",
     "Practitioner",
     "PractitionerRole",
     "Subscription",

@@ -11,6 +11,9 @@ from medalliance.audit import api as audit_api
 from medalliance.audit import views as audit_views
 from medalliance.auth import api as auth_api
 from medalliance.auth import views as auth_views
+from medalliance.patients import api as patients_api
+from medalliance.patients import fhir as patients_fhir
+from medalliance.patients import views as patients_views
 from medalliance.registry import api as registry_api
 from medalliance.registry import fhir as registry_fhir
 from medalliance.registry import views as registry_views
@@ -24,5 +27,8 @@ ROUTERS: list[APIRouter] = [
     registry_api.router,
     registry_fhir.router,
     registry_views.router,
+    patients_api.router,
+    patients_fhir.router,
+    patients_views.router,
     web_views.router,
 ]

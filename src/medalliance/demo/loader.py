@@ -17,6 +17,7 @@ from medalliance.auth import service as auth_service
 from medalliance.auth.enums import Role
 from medalliance.config import get_settings
 from medalliance.demo import consortium as plan
+from medalliance.demo.local_records import add_local_records
 from medalliance.demo.people import make_resident
 from medalliance.errors import Conflict, Forbidden
 from medalliance.patients.models import Person
@@ -95,6 +96,7 @@ def load(db: Session, *, scale: Scale, seed: int) -> LoadReport:
     departments = _add_departments(db, members)
     practitioners = _add_practitioners(db, rng, members)
     residents = _add_residents(db, rng, members, RESIDENTS[scale])
+    add_local_records(db, members=[m.key for m in members], residents=residents, seed=seed)
     users = _add_users(db, members)
     return LoadReport(
         len(members), departments, practitioners, residents, users, time.perf_counter() - started

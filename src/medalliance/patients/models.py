@@ -1,22 +1,35 @@
-"""MPI ORM: the golden person. Every clinical row elsewhere carries ``person.id``
-as ``patient_id``, the shard key."""
+"""MPI ORM: the golden person, each member's local record of them, review tasks and merges.
+
+Every clinical row elsewhere carries ``person.id`` as ``patient_id``, the shard key. A merge
+never moves rows: the merged person points at the survivor (``merged_into_id``), so unmerge
+is clearing one column and every reference to the old id keeps resolving.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medalliance.db import Base
 from medalliance.kit.clock import utcnow
 from medalliance.kit.columns import check_in
+from medalliance.patients.enums import LinkOutcome, ReviewStatus
 from medalliance.registry.enums import Sex
 
 
 class Person(Base):
     __tablename__ = "person"
-    __table_args__ = (check_in("sex", Sex),)
+    __table_args__ = (
+        check_in("sex", Sex),
+        # Blocking keys of the matcher (index-backed so they scale to millions of persons):
+        # exact or swapped birth dates narrowed by the surname's pinyin, and the full
+        # toneless pinyin (homophones share it) narrowed by birth year.
+        Index("ix_person_birth_date_pinyin", "birth_date", "pinyin"),
+        Index("ix_person_pinyin_birth_date", "pinyin", "birth_date"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id_number: Mapped[str | None] = mapped_column(String(18), unique=True)
@@ -28,6 +41,72 @@ class Person(Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     division_code: Mapped[str] = mapped_column(String(12), default="", index=True)
     home_institution_id: Mapped[str | None] = mapped_column(ForeignKey("institution.id"))
-    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("person.id"), index=True)
+    insurance_number: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
+
+
+class LocalRecord(Base):
+    """A member's own record of a person (its medical record number and what it captured)."""
+
+    __tablename__ = "local_record"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "mrn"),
+        check_in("sex", Sex),
+        check_in("outcome", LinkOutcome),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    institution_id: Mapped[str] = mapped_column(ForeignKey("institution.id"))
+    mrn: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    insurance_number: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    sex: Mapped[str] = mapped_column(String(8))
+    birth_date: Mapped[date] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MatchReview(Base):
+    """A possible duplicate for a person to decide: link (merge) or keep separate."""
+
+    __tablename__ = "match_review"
+    __table_args__ = (
+        check_in("status", ReviewStatus),
+        Index("ix_match_review_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    candidate_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    local_record_id: Mapped[int | None] = mapped_column(ForeignKey("local_record.id"))
+    score: Mapped[float] = mapped_column(Float)
+    comparison: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.OPEN.value)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    merge_id: Mapped[int | None] = mapped_column(ForeignKey("person_merge.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonMerge(Base):
+    """One merge of ``merged_id`` into ``survivor_id``, and its undoing."""
+
+    __tablename__ = "person_merge"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    survivor_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    merged_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    merged_by: Mapped[str] = mapped_column(String(64))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reason: Mapped[str] = mapped_column(String(500))
+    unmerged_by: Mapped[str | None] = mapped_column(String(64))
+    unmerged_at: Mapped[datetime | None] = mapped_column()
+    unmerge_reason: Mapped[str] = mapped_column(String(500), default="")

@@ -15,13 +15,15 @@ class NavItem:
 
 HOME = NavItem("Home", "/")
 REGISTRY = NavItem("Registry", "/registry")
+PATIENTS = NavItem("Patients", "/patients")
+REVIEWS = NavItem("Review queue", "/patients/reviews")
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
-    Role.ADMIN: (HOME, REGISTRY, NavItem("Audit log", "/audit")),
-    Role.COORDINATOR: (HOME, REGISTRY),
-    Role.DOCTOR: (HOME, REGISTRY),
-    Role.SPECIALIST: (HOME, REGISTRY),
-    Role.READER: (HOME,),
-    Role.FAMILY_DOCTOR: (HOME,),
+    Role.ADMIN: (HOME, PATIENTS, REVIEWS, REGISTRY, NavItem("Audit log", "/audit")),
+    Role.COORDINATOR: (HOME, PATIENTS, REVIEWS, REGISTRY),
+    Role.DOCTOR: (HOME, PATIENTS, REGISTRY),
+    Role.SPECIALIST: (HOME, PATIENTS, REGISTRY),
+    Role.READER: (HOME, PATIENTS),
+    Role.FAMILY_DOCTOR: (HOME, PATIENTS),
     Role.RESIDENT: (HOME,),
     Role.COMMISSION: (HOME, REGISTRY),
     Role.SYSTEM: (),

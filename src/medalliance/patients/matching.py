@@ -1,0 +1,252 @@
+"""The probabilistic matcher: Fellegi–Sunter log-likelihood weights over field comparisons.
+
+Pure functions, no database. Each field is compared into a *level* (exact, homophone,
+day/month swapped ...); each level carries the weight log2(m/u), where m is how often the
+level occurs for two records of the same person and u how often for two different people.
+A missing value weighs 0 (it says nothing). The sum of weights plus the prior log-odds is
+the log-odds that the pair is one person; ``probability`` turns it into 0..1.
+
+The m/u values are written down from what registration clerks get wrong (DOMAIN.md,
+demo.local_records) and checked against the labelled benchmark (bench/mpi_accuracy.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from math import log2
+from typing import Final
+
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.fuzz import ratio
+
+from medalliance.patients.names import compact, normalise_name, surname_key, to_pinyin
+
+
+def _w(m: float, u: float) -> float:
+    return round(log2(m / u), 2)
+
+
+# Level -> weight, per field. Levels are checked from the strongest down.
+WEIGHTS: Final[dict[str, dict[str, float]]] = {
+    "id_number": {"exact": _w(0.999, 1e-7), "different": _w(0.002, 0.999)},
+    "name": {
+        "exact": _w(0.85, 0.0015),
+        "homophone": _w(0.10, 0.0004),  # same pinyin, other characters
+        "similar": _w(0.04, 0.004),  # pinyin Jaro-Winkler >= 0.9 (one character off)
+        "different": _w(0.01, 0.99),
+    },
+    "birth_date": {
+        "exact": _w(0.88, 1 / 30000),
+        "swapped": _w(0.04, 1 / 200000),  # day and month exchanged
+        "transposed": _w(0.05, 1 / 8000),  # two adjacent digits exchanged or one digit off
+        "same_year": _w(0.02, 1 / 90),
+        "different": _w(0.01, 0.98),
+    },
+    "sex": {"exact": _w(0.995, 0.5), "different": _w(0.005, 0.5)},
+    "phone": {
+        "exact": _w(0.70, 1e-6),
+        "one_digit": _w(0.05, 1e-5),
+        "different": _w(0.25, 0.99999),
+    },
+    "address": {
+        "exact": _w(0.70, 0.0005),
+        "similar": _w(0.20, 0.01),  # same village, house number or group differs
+        "different": _w(0.10, 0.99),
+    },
+}
+# Prior log-odds that two records sharing a blocking key are one person (about 1 in 1,000).
+PRIOR: Final = -10.0
+SIMILAR_NAME: Final = 0.9
+SIMILAR_ADDRESS: Final = 80.0
+
+
+@dataclass(frozen=True)
+class Demographics:
+    """What a record says about a person; any value may be missing."""
+
+    name: str
+    sex: str | None = None
+    birth_date: date | None = None
+    phone: str | None = None
+    address: str = ""
+    id_number: str | None = None
+    pinyin: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.pinyin:
+            object.__setattr__(self, "pinyin", to_pinyin(self.name))
+        object.__setattr__(self, "name", normalise_name(self.name))
+
+
+@dataclass(frozen=True)
+class FieldComparison:
+    field: str
+    level: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    weight: float
+    probability: float
+    fields: tuple[FieldComparison, ...]
+
+    def as_dict(self) -> dict[str, str]:
+        """Field -> level, as stored with a review task and shown on the compare page."""
+        return {f.field: f.level for f in self.fields}
+
+
+def compare(a: Demographics, b: Demographics) -> MatchResult:
+    """Score two records; the weight is the sum of field weights plus the prior."""
+    levels = (
+        ("id_number", id_level(a.id_number, b.id_number)),
+        ("name", name_level(a, b)),
+        ("birth_date", date_level(a.birth_date, b.birth_date)),
+        ("sex", _equal_level(a.sex, b.sex)),
+        ("phone", phone_level(a.phone, b.phone)),
+        ("address", address_level(a.address, b.address)),
+    )
+    fields = tuple(
+        FieldComparison(name, level, WEIGHTS[name][level])
+        for name, level in levels
+        if level is not None
+    )
+    weight = PRIOR + sum(f.weight for f in fields)
+    return MatchResult(round(weight, 2), probability(weight), fields)
+
+
+def probability(weight: float) -> float:
+    return float(1.0 / (1.0 + 2.0 ** (-weight)))
+
+
+def id_level(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return None
+    return "exact" if a == b else "different"
+
+
+def name_level(a: Demographics, b: Demographics) -> str | None:
+    if not a.name or not b.name:
+        return None
+    if a.name == b.name:
+        return "exact"
+    pa, pb = compact(a.pinyin), compact(b.pinyin)
+    if pa and pa == pb:
+        return "homophone"
+    if pa and pb and JaroWinkler.normalized_similarity(pa, pb) >= SIMILAR_NAME:
+        return "similar"
+    return "different"
+
+
+def date_level(a: date | None, b: date | None) -> str | None:
+    if a is None or b is None:
+        return None
+    if a == b:
+        return "exact"
+    if a.year == b.year and a.month == b.day and a.day == b.month:
+        return "swapped"
+    da, db = a.strftime("%Y%m%d"), b.strftime("%Y%m%d")
+    if _one_edit(da, db):
+        return "transposed"
+    if a.year == b.year:
+        return "same_year"
+    return "different"
+
+
+def phone_level(a: str | None, b: str | None) -> str | None:
+    a, b = _digits(a), _digits(b)
+    if not a or not b:
+        return None
+    if a == b:
+        return "exact"
+    if Levenshtein.distance(a, b) <= 1 or _one_edit(a, b):
+        return "one_digit"
+    return "different"
+
+
+def address_level(a: str, b: str) -> str | None:
+    a, b = "".join(a.split()), "".join(b.split())
+    if not a or not b:
+        return None
+    if a == b:
+        return "exact"
+    return "similar" if ratio(a, b) >= SIMILAR_ADDRESS else "different"
+
+
+def _equal_level(a: str | None, b: str | None) -> str | None:
+    if not a or not b:
+        return None
+    return "exact" if a == b else "different"
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Same length and either one character differs or two adjacent ones are exchanged."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diff) == 1:
+        return True
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and a[diff[1]] == b[diff[0]]
+    )
+
+
+def _digits(value: str | None) -> str:
+    return "".join(ch for ch in (value or "") if ch.isdigit())
+
+
+# --- blocking -------------------------------------------------------------------------
+
+
+def birth_date_variants(born: date, *, earliest: date, latest: date) -> list[date]:
+    """The dates a clerk may have typed for ``born``: itself, day/month swapped, any two
+    adjacent digits exchanged, any one digit wrong; valid dates within the range only."""
+    text = born.strftime("%Y%m%d")
+    found = {born}
+    for candidate in _date_strings(text):
+        parsed = _parse_date(candidate)
+        if parsed is not None and earliest <= parsed <= latest:
+            found.add(parsed)
+    if born.day <= 12:
+        swapped = _safe_date(born.year, born.day, born.month)
+        if swapped is not None:
+            found.add(swapped)
+    return sorted(found)
+
+
+def _date_strings(text: str) -> Iterator[str]:
+    for i in range(len(text) - 1):
+        yield text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    for i in range(len(text)):
+        for digit in "0123456789":
+            if digit != text[i]:
+                yield text[:i] + digit + text[i + 1 :]
+
+
+def _parse_date(text: str) -> date | None:
+    return _safe_date(int(text[:4]), int(text[4:6]), int(text[6:]))
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def blocking_keys(d: Demographics) -> dict[str, str]:
+    """The keys the in-memory benchmark uses; the SQL repository uses the same ones."""
+    keys: dict[str, str] = {}
+    if d.id_number:
+        keys["id"] = d.id_number
+    if _digits(d.phone):
+        keys["phone"] = _digits(d.phone)
+    if d.pinyin and d.birth_date:
+        keys["name_year"] = f"{compact(d.pinyin)}|{d.birth_date.year}"
+        keys["surname"] = surname_key(d.pinyin)
+    return keys

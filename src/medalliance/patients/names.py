@@ -1,0 +1,65 @@
+"""Chinese names as the matcher sees them: toneless pinyin with the surname first.
+
+``to_pinyin("王晓明") == "wang xiaoming"``: homophones typed with a pinyin IME (王小明) share
+it, which is why both blocking and comparison work on pinyin as well as on characters.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Final
+
+from pypinyin import Style, lazy_pinyin
+
+# Surname readings that differ from the character's everyday reading.
+_SURNAME_READINGS: Final = {"曾": "zeng", "覃": "qin", "单": "shan", "解": "xie", "仇": "qiu"}
+# Two-character surnames: the first token of the pinyin covers both characters.
+_COMPOUND_SURNAMES: Final = frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟"})
+_NOT_LETTERS: Final = re.compile(r"[^a-z ]+")
+
+
+def normalise_name(raw: str) -> str:
+    """Full-width folded, inner whitespace removed for Chinese, single spaces for Latin."""
+    folded = unicodedata.normalize("NFKC", raw).strip()
+    if _is_latin(folded):
+        return " ".join(folded.split())
+    return "".join(folded.split())
+
+
+def to_pinyin(name: str) -> str:
+    """``surname given`` in toneless lower-case pinyin; Latin names are lower-cased."""
+    name = normalise_name(name)
+    if not name:
+        return ""
+    if _is_latin(name):
+        return _NOT_LETTERS.sub("", name.lower()).strip()
+    split = 2 if name[:2] in _COMPOUND_SURNAMES else 1
+    surname, given = name[:split], name[split:]
+    head = _SURNAME_READINGS.get(surname) or "".join(_syllables(surname))
+    tail = "".join(_syllables(given))
+    return f"{head} {tail}".strip()
+
+
+def surname_length(name: str) -> int:
+    """How many leading characters of a Chinese name are the surname."""
+    return 2 if name[:2] in _COMPOUND_SURNAMES else 1
+
+
+def surname_key(pinyin: str) -> str:
+    """The blocking key of a pinyin name: its first token."""
+    return pinyin.split(" ", 1)[0]
+
+
+def compact(pinyin: str) -> str:
+    return pinyin.replace(" ", "")
+
+
+@lru_cache(maxsize=65536)
+def _syllables(text: str) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
+
+
+def _is_latin(text: str) -> bool:
+    return all(ord(ch) < 0x2E80 for ch in text)

@@ -1,0 +1,237 @@
+"""Every query of the master patient index.
+
+Candidate blocking is a union of small index-backed lookups (see ``Person.__table_args__``):
+they stay cheap at a million persons because each one reads a few index ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from medalliance.patients.enums import ReviewStatus
+from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
+
+MAX_MERGE_DEPTH = 32
+
+
+def person(db: Session, person_id: str) -> Person | None:
+    return db.get(Person, person_id)
+
+
+def person_by_id_number(db: Session, id_number: str) -> Person | None:
+    return db.scalars(select(Person).where(Person.id_number == id_number)).first()
+
+
+def persons_by_ids(db: Session, ids: Collection[str]) -> dict[str, Person]:
+    if not ids:
+        return {}
+    return {p.id: p for p in db.scalars(select(Person).where(Person.id.in_(ids)))}
+
+
+def absorbed_ids(db: Session, person_id: str) -> list[str]:
+    """Every person merged (directly or through a chain) into ``person_id``."""
+    found: list[str] = []
+    frontier = [person_id]
+    for _ in range(MAX_MERGE_DEPTH):
+        children = list(
+            db.scalars(
+                select(Person.id).where(Person.merged_into_id.in_(frontier)).order_by(Person.id)
+            )
+        )
+        if not children:
+            break
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def directly_absorbed(db: Session, person_id: str) -> list[str]:
+    stmt = select(Person.id).where(Person.merged_into_id == person_id).order_by(Person.id)
+    return list(db.scalars(stmt))
+
+
+def candidate_ids(
+    db: Session,
+    *,
+    phone: str | None,
+    surname: str,
+    pinyin: str,
+    birth_dates: Sequence[date],
+    birth_year: int | None,
+    limit: int,
+) -> list[str]:
+    """Active persons sharing a blocking key with the record, each block capped at ``limit``."""
+    blocks: list[Select[Any]] = []
+    active = Person.merged_into_id.is_(None)
+    if phone:
+        blocks.append(select(Person.id).where(Person.phone == phone, active).limit(limit))
+    if surname and birth_dates:
+        # Surname prefix as a range: index-usable under any byte-ordered collation.
+        blocks.append(
+            select(Person.id)
+            .where(
+                Person.birth_date.in_(birth_dates),
+                Person.pinyin >= f"{surname} ",
+                Person.pinyin < f"{surname}!",
+                active,
+            )
+            .limit(limit)
+        )
+    if pinyin and birth_year:
+        blocks.append(
+            select(Person.id)
+            .where(
+                Person.pinyin == pinyin,
+                Person.birth_date >= date(birth_year, 1, 1),
+                Person.birth_date <= date(birth_year, 12, 31),
+                active,
+            )
+            .limit(limit)
+        )
+    found: dict[str, None] = {}
+    for block in blocks:
+        found.update(dict.fromkeys(db.scalars(block)))
+    return list(found)
+
+
+def local_record(db: Session, institution_id: str, mrn: str) -> LocalRecord | None:
+    stmt = select(LocalRecord).where(
+        LocalRecord.institution_id == institution_id, LocalRecord.mrn == mrn
+    )
+    return db.scalars(stmt).first()
+
+
+def local_records_of(db: Session, person_ids: Collection[str]) -> Sequence[LocalRecord]:
+    stmt = (
+        select(LocalRecord)
+        .where(LocalRecord.person_id.in_(person_ids))
+        .order_by(LocalRecord.institution_id, LocalRecord.id)
+    )
+    return db.scalars(stmt).all()
+
+
+def person_ids_by_identifier(db: Session, value: str, institution_id: str | None) -> list[str]:
+    """Persons whose resident ID, insurance card or (member's) MRN equals ``value``."""
+    records = select(LocalRecord.person_id).where(
+        or_(LocalRecord.mrn == value, LocalRecord.insurance_number == value)
+    )
+    if institution_id is not None:
+        records = records.where(LocalRecord.institution_id == institution_id)
+    ids = set(db.scalars(records))
+    if institution_id is None:
+        ids.update(
+            db.scalars(
+                select(Person.id).where(
+                    or_(Person.id_number == value, Person.insurance_number == value)
+                )
+            )
+        )
+    return sorted(ids)
+
+
+@dataclass
+class PersonFilter:
+    ids: list[str] | None = None
+    name: str | None = None
+    pinyin: str | None = None
+    birth_date: list[tuple[str, date]] = field(default_factory=list)
+    sex: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    updated: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+_COMPARE = {
+    "eq": lambda c, v: c == v,
+    "ne": lambda c, v: c != v,
+    "gt": lambda c, v: c > v,
+    "ge": lambda c, v: c >= v,
+    "lt": lambda c, v: c < v,
+    "le": lambda c, v: c <= v,
+}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _conditions(f: PersonFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Person.merged_into_id.is_(None)]
+    if f.ids is not None:
+        conditions.append(Person.id.in_(f.ids))
+    if f.name:
+        conditions.append(Person.name.like(f"{_escape(f.name)}%", escape="\\"))
+    if f.pinyin:
+        conditions.append(
+            or_(
+                Person.pinyin.like(f"{_escape(f.pinyin)}%", escape="\\"),
+                func.replace(Person.pinyin, " ", "").like(
+                    f"{_escape(f.pinyin.replace(' ', ''))}%", escape="\\"
+                ),
+            )
+        )
+    conditions += [_COMPARE[op](Person.birth_date, value) for op, value in f.birth_date]
+    conditions += [_COMPARE[op](Person.updated_at, value) for op, value in f.updated]
+    if f.sex:
+        conditions.append(Person.sex == f.sex)
+    if f.phone:
+        conditions.append(Person.phone == f.phone)
+    if f.address:
+        conditions.append(Person.address.like(f"{_escape(f.address)}%", escape="\\"))
+    return conditions
+
+
+def search_persons(
+    db: Session, f: PersonFilter, *, offset: int, limit: int
+) -> tuple[Sequence[Person], int]:
+    where = and_(*_conditions(f))
+    total = db.scalar(select(func.count()).select_from(Person).where(where)) or 0
+    stmt = (
+        select(Person).where(where).order_by(Person.pinyin, Person.id).offset(offset).limit(limit)
+    )
+    return db.scalars(stmt).all(), total
+
+
+def review(db: Session, review_id: int) -> MatchReview | None:
+    return db.get(MatchReview, review_id)
+
+
+def reviews(
+    db: Session, status: ReviewStatus, *, offset: int, limit: int
+) -> tuple[Sequence[MatchReview], int]:
+    where = MatchReview.status == status.value
+    total = db.scalar(select(func.count()).select_from(MatchReview).where(where)) or 0
+    stmt = select(MatchReview).where(where).order_by(MatchReview.id).offset(offset).limit(limit)
+    return db.scalars(stmt).all(), total
+
+
+def open_reviews_of(db: Session, person_ids: Collection[str]) -> Sequence[MatchReview]:
+    stmt = select(MatchReview).where(
+        MatchReview.status == ReviewStatus.OPEN.value,
+        or_(MatchReview.person_id.in_(person_ids), MatchReview.candidate_id.in_(person_ids)),
+    )
+    return db.scalars(stmt).all()
+
+
+def active_merge_of(db: Session, merged_id: str) -> PersonMerge | None:
+    stmt = (
+        select(PersonMerge)
+        .where(PersonMerge.merged_id == merged_id, PersonMerge.unmerged_at.is_(None))
+        .order_by(PersonMerge.id.desc())
+    )
+    return db.scalars(stmt).first()
+
+
+def merges_of(db: Session, person_ids: Collection[str]) -> Sequence[PersonMerge]:
+    stmt = (
+        select(PersonMerge)
+        .where(or_(PersonMerge.survivor_id.in_(person_ids), PersonMerge.merged_id.in_(person_ids)))
+        .order_by(PersonMerge.id.desc())
+    )
+    return db.scalars(stmt).all()

@@ -1,0 +1,134 @@
+"""Every rule of the probabilistic matcher, on plain records (no database)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from medalliance.patients.matching import (
+    WEIGHTS,
+    Demographics,
+    address_level,
+    birth_date_variants,
+    compare,
+    date_level,
+    name_level,
+    phone_level,
+)
+from medalliance.patients.names import to_pinyin
+
+BASE = Demographics(
+    name="王晓明",
+    sex="male",
+    birth_date=date(1968, 3, 7),
+    phone="13812345678",
+    address="清河县城关镇东村3组12号",
+)
+
+
+def _with(**changes: object) -> Demographics:
+    fields = {
+        "name": BASE.name,
+        "sex": BASE.sex,
+        "birth_date": BASE.birth_date,
+        "phone": BASE.phone,
+        "address": BASE.address,
+        "id_number": BASE.id_number,
+    }
+    fields.update(changes)
+    return Demographics(**fields)  # type: ignore[arg-type]
+
+
+class TestNames:
+    def test_same_characters_are_exact(self) -> None:
+        assert name_level(BASE, _with()) == "exact"
+
+    def test_homophone_typed_with_pinyin_ime_is_recognised(self) -> None:
+        assert name_level(BASE, _with(name="王小明")) == "homophone"
+
+    def test_pinyin_written_name_matches_characters_as_homophone(self) -> None:
+        assert name_level(BASE, _with(name="Wang Xiaoming")) == "homophone"
+
+    def test_one_syllable_off_is_similar(self) -> None:
+        assert name_level(BASE, _with(name="王晓鸣")) == "homophone"
+        assert name_level(BASE, _with(name="王晓敏")) == "similar"
+
+    def test_other_name_is_different(self) -> None:
+        assert name_level(BASE, _with(name="李建国")) == "different"
+
+    def test_surname_reading_for_names(self) -> None:
+        assert to_pinyin("曾国藩") == "zeng guofan"
+        assert to_pinyin("欧阳娜娜") == "ouyang nana"
+
+
+class TestBirthDates:
+    @pytest.mark.parametrize(
+        ("other", "level"),
+        [
+            (date(1968, 3, 7), "exact"),
+            (date(1968, 7, 3), "swapped"),
+            (date(1986, 3, 7), "transposed"),  # year digits exchanged
+            (date(1968, 3, 8), "transposed"),  # one digit off
+            (date(1968, 11, 20), "same_year"),
+            (date(1975, 9, 21), "different"),
+            (None, None),
+        ],
+    )
+    def test_level(self, other: date | None, level: str | None) -> None:
+        assert date_level(BASE.birth_date, other) == level
+
+    def test_variants_cover_swaps_and_typos_but_not_impossible_dates(self) -> None:
+        variants = birth_date_variants(
+            date(1968, 3, 7), earliest=date(1900, 1, 1), latest=date(2026, 1, 1)
+        )
+        assert date(1968, 7, 3) in variants
+        assert date(1986, 3, 7) in variants
+        assert date(1968, 3, 8) in variants
+        assert all(date(1900, 1, 1) <= v <= date(2026, 1, 1) for v in variants)
+
+
+class TestPhoneAddressSexId:
+    def test_phone_levels(self) -> None:
+        assert phone_level("13812345678", "138 1234 5678") == "exact"
+        assert phone_level("13812345678", "13812345679") == "one_digit"
+        assert phone_level("13812345678", "13812345687") == "one_digit"
+        assert phone_level("13812345678", "15900001111") == "different"
+        assert phone_level(None, "15900001111") is None
+
+    def test_address_levels(self) -> None:
+        assert address_level(BASE.address, "清河县城关镇东村3组12号") == "exact"
+        assert address_level(BASE.address, "清河县城关镇东村3组") == "similar"
+        assert address_level(BASE.address, "县城北街18号") == "different"
+        assert address_level(BASE.address, "") is None
+
+    def test_contradicting_sex_weighs_heavily_against(self) -> None:
+        result = compare(BASE, _with(sex="female"))
+        sex = next(f for f in result.fields if f.field == "sex")
+        assert sex.weight == WEIGHTS["sex"]["different"] < -5
+
+    def test_different_resident_ids_weigh_against_and_missing_ones_say_nothing(self) -> None:
+        a = compare(_with(id_number="110101196803070011"), _with(id_number="110101196803070038"))
+        assert a.as_dict()["id_number"] == "different"
+        b = compare(_with(id_number="110101196803070011"), _with())
+        assert "id_number" not in b.as_dict()
+
+
+class TestScores:
+    def test_identical_records_are_certain(self) -> None:
+        assert compare(BASE, _with()).probability > 0.9999
+
+    def test_homophone_with_new_phone_still_links(self) -> None:
+        assert compare(BASE, _with(name="王小明", phone="15900001111")).probability > 0.9999
+
+    def test_moved_person_with_new_phone_and_homophone_is_only_probable(self) -> None:
+        p = compare(BASE, _with(name="王小明", phone="15900001111", address="县城北街18号"))
+        assert 0.5 <= p.probability < 0.9999
+
+    def test_namesake_born_another_year_is_unlikely(self) -> None:
+        other = _with(birth_date=date(1975, 9, 21), phone="15900001111", address="县城北街18号")
+        assert compare(BASE, other).probability < 0.01
+
+    def test_missing_field_weighs_nothing(self) -> None:
+        fewer = compare(BASE, _with(phone=None))
+        assert "phone" not in fewer.as_dict()
