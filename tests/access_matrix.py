@@ -89,6 +89,8 @@ SAMPLES: Final[dict[str, str]] = {
     "practitioner_id": "pr-00104",
     "role_id": "prr-00104",
     "action": "deactivate",
+    "person_id": "p00000123",  # not the demo resident (p00000010)
+    "review_id": "1",
 }
 
 
@@ -150,6 +152,51 @@ def _registry() -> dict[str, Row]:
 
 REGISTRY: Final = _registry()
 
+# Identification (search, match, register, the patient card's demographics) is open to
+# clinical staff of every member; clinical data needs a basis (see the records rows).
+IDENTIFIERS: Final = (
+    "admin",
+    "coordinator",
+    "doctor",
+    "specialist",
+    "reader",
+    "family_doctor",
+    "other_doctor",
+    "system",
+)
+STEWARDS: Final = ("admin", "coordinator")  # merge, unmerge, review decisions
+CONSENT_TAKERS: Final = (
+    "admin",
+    "coordinator",
+    "doctor",
+    "specialist",
+    "family_doctor",
+    "other_doctor",
+)
+EMERGENCY: Final = ("doctor", "specialist", "family_doctor", "other_doctor")
+
+PATIENTS: Final[dict[str, Row]] = {
+    "POST /api/patients/records": only(*IDENTIFIERS),
+    "POST /api/patients/merges": only(*STEWARDS),
+    "POST /api/patients/unmerges": only(*STEWARDS),
+    "GET /api/patients/reviews": only(*STEWARDS),
+    "POST /api/patients/reviews/{review_id}/decision": only(*STEWARDS),
+    "POST /api/patients/{person_id}/consent": only(*CONSENT_TAKERS),
+    "POST /api/patients/{person_id}/break-glass": only(*EMERGENCY),
+    "POST /fhir/Patient/$match": only(*IDENTIFIERS),
+    "GET /fhir/Patient": only(*IDENTIFIERS, "resident"),  # a resident's list holds only them
+    "GET /fhir/Patient/{person_id}": Row(
+        ALLOW, {"anonymous": LOGIN, "resident": HIDDEN, "commission": DENY}
+    ),
+    "GET /patients": only(*IDENTIFIERS),
+    "GET /patients/{person_id}": only(*IDENTIFIERS),
+    "POST /patients/{person_id}/consent": only(*CONSENT_TAKERS),
+    "POST /patients/{person_id}/break-glass": only(*EMERGENCY),
+    "GET /patients/reviews": only(*STEWARDS),
+    "GET /patients/reviews/{review_id}": only(*STEWARDS),
+    "POST /patients/reviews/{review_id}": only(*STEWARDS),
+}
+
 MATRIX: Final[dict[str, Row]] = {
     # Foundation
     "GET /health": public(),
@@ -166,4 +213,5 @@ MATRIX: Final[dict[str, Row]] = {
     "GET /audit": only("admin"),
     "GET /api/audit/verify": only("admin"),
     **REGISTRY,
+    **PATIENTS,
 }

@@ -80,6 +80,33 @@ class TestCareRelationship:
 
 
 class TestConsent:
+    @pytest.fixture(autouse=True)
+    def _township_01_treats_the_patient(self, db: Session) -> None:
+        _relate(db, "township-01", RelationshipKind.ENCOUNTER, "visit-1")
+
+    def test_a_member_that_does_not_treat_the_patient_cannot_record_consent(
+        self, db: Session
+    ) -> None:
+        with pytest.raises(Forbidden):
+            service.record_consent(
+                db,
+                DOCTOR_B,
+                patient_id=PATIENT,
+                status=ConsentStatus.GIVEN,
+                scope=ConsentScope.INSTITUTION,
+                institution_id="township-02",
+            )
+        assert service.clinical_basis(db, DOCTOR_B, PATIENT, utcnow()) is None
+
+    def test_resident_records_their_own_consent(self, db: Session) -> None:
+        me = Actor(
+            user_id="r", username="r", role=Role.RESIDENT, institution_id=None, person_id=PATIENT
+        )
+        service.record_consent(
+            db, me, patient_id=PATIENT, status=ConsentStatus.GIVEN, scope=ConsentScope.CONSORTIUM
+        )
+        assert service.clinical_basis(db, DOCTOR_B, PATIENT, utcnow()) == AccessBasis.CONSENT
+
     def test_consortium_consent_opens_every_member_until_withdrawn(self, db: Session) -> None:
         service.record_consent(
             db,
@@ -112,7 +139,8 @@ class TestConsent:
             institution_id="township-02",
         )
         assert service.clinical_basis(db, DOCTOR_B, PATIENT, utcnow()) == AccessBasis.CONSENT
-        assert service.clinical_basis(db, DOCTOR_A, PATIENT, utcnow()) is None
+        other = Actor(user_id="c", username="c", role=Role.DOCTOR, institution_id="township-03")
+        assert service.clinical_basis(db, other, PATIENT, utcnow()) is None
 
     def test_institution_consent_must_name_the_institution(self, db: Session) -> None:
         with pytest.raises(ValidationFailed) as error:

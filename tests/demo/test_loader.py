@@ -74,4 +74,5 @@ class TestDeterminism:
                     ).all()
                 )
         assert snapshots[0] == snapshots[1]
-        assert len(snapshots[0]) == 2000
+        # Residents, plus the persons made from local records that matched nobody.
+        assert len(snapshots[0]) >= 2000

@@ -7,6 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpers import csrf_from, page_login
+from medalliance.access import service as access
+from medalliance.access.enums import RelationshipKind
 from medalliance.patients.models import MatchReview, Person
 
 P = "p00000123"
@@ -33,7 +35,18 @@ class TestSearchAndCard:
         assert p.id_number in page.text
         assert 'data-testid="known-at"' in page.text
 
-    def test_consent_given_then_withdrawn_shows_in_history(self, client: TestClient) -> None:
+    def test_consent_given_then_withdrawn_shows_in_history(
+        self, client: TestClient, db: Session
+    ) -> None:
+        access.record_relationship(
+            db,
+            patient_id=P,
+            institution_id="township-01",
+            kind=RelationshipKind.ENCOUNTER,
+            source_type="Encounter",
+            source_id="visit-123",
+        )
+        db.flush()
         page_login(client, "doctor")
         token = csrf_from(client.get(f"/patients/{P}").text)
         for status in ("given", "withdrawn"):
@@ -45,6 +58,16 @@ class TestSearchAndCard:
             assert response.status_code == 303
         page = client.get(f"/patients/{P}").text
         assert page.count("F-2026-17") == 2
+
+    def test_a_doctor_who_does_not_treat_the_patient_cannot_record_consent(
+        self, client: TestClient
+    ) -> None:
+        page_login(client, "doctor")
+        token = csrf_from(client.get(f"/patients/{P}").text)
+        response = client.post(
+            f"/patients/{P}/consent", data={"csrf_token": token, "status": "given"}
+        )
+        assert response.status_code == 403
 
     def test_consent_without_csrf_is_refused(self, client: TestClient) -> None:
         page_login(client, "doctor")

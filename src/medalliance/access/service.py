@@ -17,6 +17,7 @@ from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
 from medalliance.config import get_settings
 from medalliance.errors import Forbidden, ValidationFailed
+from medalliance.kit.clock import utcnow
 
 # Roles that treat patients and so may hold a care relationship or break the glass.
 CLINICAL_ROLES = frozenset(
@@ -120,6 +121,9 @@ def record_consent(
         raise ValidationFailed(
             "an institution consent names the institution", field="institution_id"
         )
+    if not _may_record_consent(db, actor, patient_id, utcnow()):
+        # Otherwise any member could open a record to itself by "recording" a consent.
+        raise Forbidden("consent is recorded by the patient or by an institution treating them")
     row = Consent(
         patient_id=patient_id,
         status=status.value,
@@ -141,6 +145,14 @@ def record_consent(
         detail={"scope": scope.value, "institution_id": institution_id},
     )
     return row
+
+
+def _may_record_consent(db: Session, actor: Actor, patient_id: str, now: datetime) -> bool:
+    if actor.role == Role.RESIDENT:
+        return actor.person_id == patient_id
+    if actor.institution_id is None or actor.role not in CLINICAL_ROLES | {Role.ADMIN}:
+        return False
+    return repository.has_relationship(db, patient_id, actor.institution_id, now)
 
 
 def consent_history(db: Session, patient_id: str) -> list[Consent]:
