@@ -20,10 +20,12 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo consortium", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log", no_args_is_help=True)
 users_app = typer.Typer(help="Users", no_args_is_help=True)
+hl7_app = typer.Typer(help="HL7 v2 inbound (MLLP)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(hl7_app, name="hl7")
 
 
 def _alembic_config() -> object:
@@ -206,6 +208,25 @@ def users_create(
             roles=[(institution, Role(role))],
         )
     typer.echo(f"user {username} created")
+
+
+
+@hl7_app.command("listen")
+def hl7_listen(
+    host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: settings)")] = None,
+) -> None:
+    """Receive HL7 v2 over MLLP; MSH-4 maps to a member system (MEDALLIANCE_HL7_MLLP_SYSTEMS)."""
+    from medalliance.db import get_sessionmaker
+    from medalliance.records.hl7 import mllp
+
+    settings = get_settings()
+    host, port = host or settings.hl7_mllp_host, port or settings.hl7_mllp_port
+    typer.echo(f"HL7 v2 MLLP listener on {host}:{port}")
+    try:
+        mllp.serve_forever(get_sessionmaker(), host, port, limit=settings.hl7_max_message_bytes)
+    except KeyboardInterrupt:
+        typer.echo("HL7 listener stopped")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     mpi_link_threshold: float = Field(default=0.9999, gt=0, le=1)
     mpi_review_threshold: float = Field(default=0.5, gt=0, le=1)
     mpi_candidate_limit: int = Field(default=50, gt=0)
+    # HL7 v2 inbound (records/hl7). MLLP has no authentication: the listener binds to
+    # localhost unless told otherwise, and each sending facility (MSH-4) is mapped to a
+    # member system's client id (JSON, e.g. {"COUNTY-HIS": "county-his"}); an unmapped
+    # facility that names an institution with exactly one member system is that system.
+    hl7_mllp_host: str = "127.0.0.1"
+    hl7_mllp_port: int = Field(default=2575, gt=0, lt=65536)
+    hl7_mllp_systems: dict[str, str] = Field(default_factory=dict)
+    hl7_max_message_bytes: int = Field(default=1024 * 1024, gt=0)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> Settings:

@@ -6,6 +6,16 @@ from medalliance.auth.models import ApiClient, Membership, User
 from medalliance.db import Base
 from medalliance.events.models import Delivery, OutboxEvent, Subscription
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
+from medalliance.records.hl7.models import ReceivedMessage
+from medalliance.records.models import (
+    DateIndex,
+    FhirResource,
+    FhirResourceVersion,
+    QuantityIndex,
+    ReferenceIndex,
+    StringIndex,
+    TokenIndex,
+)
 from medalliance.registry.models import (
     Consortium,
     Department,
@@ -23,8 +33,11 @@ __all__ = [
     "CareRelationship",
     "Consent",
     "Consortium",
+    "DateIndex",
     "Delivery",
     "Department",
+    "FhirResource",
+    "FhirResourceVersion",
     "Institution",
     "LocalRecord",
     "MatchReview",
@@ -34,6 +47,11 @@ __all__ = [
     "PersonMerge",
     "Practitioner",
     "PractitionerRole",
+    "QuantityIndex",
+    "ReceivedMessage",
+    "ReferenceIndex",
+    "StringIndex",
     "Subscription",
+    "TokenIndex",
     "User",
 ]

@@ -14,6 +14,9 @@ from medalliance.auth import views as auth_views
 from medalliance.patients import api as patients_api
 from medalliance.patients import fhir as patients_fhir
 from medalliance.patients import views as patients_views
+from medalliance.records import fhir as records_fhir
+from medalliance.records import timeline_views as records_timeline_views
+from medalliance.records.hl7 import api as records_hl7_api
 from medalliance.registry import api as registry_api
 from medalliance.registry import fhir as registry_fhir
 from medalliance.registry import views as registry_views
@@ -31,4 +34,8 @@ ROUTERS: list[APIRouter] = [
     patients_fhir.router,
     patients_views.router,
     web_views.router,
+    records_hl7_api.router,
+    records_timeline_views.router,
+    # Generic FHIR store (/fhir/{type}...): must stay LAST so specific /fhir routers win.
+    records_fhir.router,
 ]

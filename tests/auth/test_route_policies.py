@@ -44,6 +44,8 @@ class TestRoutePolicies:
         )
         assert public == [
             "/api/auth/token",
+            # FHIR clients read the CapabilityStatement before they authenticate (R4 3.1.0.8).
+            "/fhir/metadata",
             "/health",
             "/lang/{locale}",
             "/login",

@@ -1,0 +1,183 @@
+"""CRUD chain against a running server: 32 concurrent member-system clients, each
+iteration creating an Encounter, a Condition, 3 Observations, a MedicationRequest, a
+DiagnosticReport and a CarePlan for a demo person, then reading, updating and deleting
+each. Prints req/s and p50/p99 per operation.
+
+    MEDALLIANCE_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench_fhir \
+        .venv/bin/medalliance serve --workers 2 --port 8100 &
+    .venv/bin/python bench/fhir_crud.py --url http://127.0.0.1:8100 --clients 32 --seconds 60
+
+The database needs the demo consortium (``medalliance demo load``): persons are MPI rows,
+Patient is not written here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import httpx
+
+FHIR = "application/fhir+json"
+
+
+def token(url: str) -> str:
+    response = httpx.post(
+        f"{url}/api/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "county-his",
+            "client_secret": "medalliance",
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def resources(person: str, encounter_id: str) -> list[dict[str, Any]]:
+    subject = {"reference": f"Patient/{person}"}
+    enc = {"reference": f"Encounter/{encounter_id}"}
+    loinc = "http://loinc.org"
+    obs = [
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "subject": subject,
+            "encounter": enc,
+            "code": {"coding": [{"system": loinc, "code": code}]},
+            "effectiveDateTime": "2026-10-01T08:05:00Z",
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": unit},
+        }
+        for code, value, unit in (
+            ("8867-4", 72, "/min"),
+            ("8480-6", 128, "mm[Hg]"),
+            ("29463-7", 61, "kg"),
+        )
+    ]
+    return [
+        {
+            "resourceType": "Condition",
+            "subject": subject,
+            "encounter": enc,
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]},
+            "recordedDate": "2026-10-01",
+        },
+        *obs,
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": subject,
+            "encounter": enc,
+            "medicationCodeableConcept": {"text": "amlodipine 5 mg"},
+            "authoredOn": "2026-10-01",
+        },
+        {
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "subject": subject,
+            "encounter": enc,
+            "code": {"coding": [{"system": loinc, "code": "24323-8"}]},
+            "effectiveDateTime": "2026-10-01",
+        },
+        {
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "subject": subject,
+            "encounter": enc,
+            "period": {"start": "2026-10-01"},
+        },
+    ]
+
+
+class Worker(threading.Thread):
+    def __init__(
+        self, url: str, bearer: str, deadline: float, stats: dict[str, list[float]]
+    ) -> None:
+        super().__init__(daemon=True)
+        self.http = httpx.Client(
+            base_url=f"{url}/fhir",
+            headers={"Authorization": f"Bearer {bearer}", "Content-Type": FHIR},
+            timeout=60,
+        )
+        self.deadline, self.stats, self.errors = deadline, stats, 0
+        self.local: dict[str, list[float]] = defaultdict(list)
+
+    def call(self, op: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        started = time.perf_counter()
+        response = self.http.request(method, path, **kw)
+        self.local[op].append(time.perf_counter() - started)
+        if response.status_code >= 400:
+            self.errors += 1
+        return response
+
+    def run(self) -> None:
+        while time.perf_counter() < self.deadline:
+            person = f"p{random.randint(1, 2000):08d}"
+            encounter = {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "AMB",
+                },
+                "subject": {"reference": f"Patient/{person}"},
+                "serviceProvider": {"reference": "Organization/county-hospital"},
+                "period": {"start": "2026-10-01T08:00:00Z"},
+            }
+            made = [self.call("create", "POST", "/Encounter", json=encounter).json()]
+            for resource in resources(person, made[0]["id"]):
+                made.append(
+                    self.call(
+                        "create", "POST", f"/{resource['resourceType']}", json=resource
+                    ).json()
+                )
+            for r in made:
+                self.call("read", "GET", f"/{r['resourceType']}/{r['id']}")
+            for r in made:
+                headers = {"If-Match": r["meta"]["versionId"].join(('W/"', '"'))}
+                self.call(
+                    "update", "PUT", f"/{r['resourceType']}/{r['id']}", json=r, headers=headers
+                )
+            for r in reversed(made):
+                self.call("delete", "DELETE", f"/{r['resourceType']}/{r['id']}")
+        for op, values in self.local.items():
+            self.stats[op].extend(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8100")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    bearer = token(args.url)
+    stats: dict[str, list[float]] = defaultdict(list)
+    started = time.perf_counter()
+    workers = [Worker(args.url, bearer, started + args.seconds, stats) for _ in range(args.clients)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    total = sum(len(v) for v in stats.values())
+    print(
+        f"{args.clients} clients, {elapsed:.1f}s, {total} requests, {total / elapsed:.0f} req/s, "
+        f"errors {sum(w.errors for w in workers)}"
+    )
+    for op in ("create", "read", "update", "delete"):
+        values = sorted(stats[op])
+        if values:
+            p50 = statistics.median(values) * 1000
+            p99 = values[int(len(values) * 0.99) - 1] * 1000
+            print(f"  {op:7s} n={len(values):7d}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

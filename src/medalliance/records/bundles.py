@@ -1,0 +1,389 @@
+"""Transaction and batch Bundles.
+
+A transaction is all or nothing: ids are assigned up front, ``urn:uuid:`` full URLs and
+conditional references (``Practitioner?identifier=system|value``) are resolved before
+anything is written, and any failure raises — the request's transaction then rolls back,
+so nothing is half-written. Entries of MPI/registry types (Patient, Organization, …) are
+resolved to the existing person or institution, never written. A batch runs each entry
+in its own savepoint and reports each outcome.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy.orm import Session
+
+from medalliance.auth.principal import Actor
+from medalliance.errors import DomainError, ValidationFailed
+from medalliance.kit.fhir import operation_outcome
+from medalliance.kit.ids import new_id
+from medalliance.records import links, repository, service, writes
+from medalliance.records.dates import instant
+from medalliance.records.store import Prepared, StoredResource, from_row
+from medalliance.records.validation import InvalidResource
+
+METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET")  # R4 processing order
+_CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
+_LITERAL = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass
+class Entry:
+    index: int
+    method: str
+    url: str
+    full_url: str | None
+    resource: dict[str, Any] | None
+    if_none_exist: str | None
+    if_match: str | None
+    target: str | None = None  # "Type/id" this entry resolves to
+    skip: bool = False  # resolved to an existing resource: nothing to write
+    response: dict[str, Any] | None = None
+
+    @property
+    def where(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[str, Any]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise InvalidResource("POST /fhir takes a Bundle", field="Bundle")
+    kind = bundle.get("type")
+    if kind not in ("transaction", "batch"):
+        raise InvalidResource("Bundle.type must be transaction or batch", field="Bundle.type")
+    entries = [_entry(i, raw) for i, raw in enumerate(bundle.get("entry") or [])]
+    if kind == "batch":
+        return _batch(db, actor, entries, now)
+    return _transaction(db, actor, entries, now)
+
+
+def _entry(index: int, raw: Any) -> Entry:
+    where = f"Bundle.entry[{index}]"
+    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(request, dict):
+        raise InvalidResource(f"{where}.request is required", field=f"{where}.request")
+    method, url = str(request.get("method", "")).upper(), str(request.get("url", ""))
+    if method not in METHODS or not url:
+        raise InvalidResource(f"{where}.request needs a method and url", field=f"{where}.request")
+    resource = raw.get("resource")
+    if method in ("POST", "PUT") and not isinstance(resource, dict):
+        raise InvalidResource(
+            f"{where}.resource is required for {method}", field=f"{where}.resource"
+        )
+    return Entry(
+        index=index,
+        method=method,
+        url=url.lstrip("/"),
+        full_url=raw.get("fullUrl"),
+        resource=resource,
+        if_none_exist=request.get("ifNoneExist"),
+        if_match=request.get("ifMatch"),
+    )
+
+
+# --- transaction --------------------------------------------------------------------------
+
+
+def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime) -> dict[str, Any]:
+    ctx = writes.WriteContext(actor, now)
+    ids: dict[str, str] = {}
+    for entry in entries:
+        _at(entry, lambda e=entry: _assign(db, e, ids))
+    resolver = _References(db, ids)
+    for entry in entries:
+        if entry.resource is not None and not entry.skip:
+            _at(entry, lambda e=entry: resolver.rewrite(e))
+    for method in ("DELETE",):
+        for entry in (e for e in entries if e.method == method):
+            _at(entry, lambda e=entry: _delete(db, actor, e, now))
+    prepared: list[tuple[Entry, Prepared]] = []
+    seen: set[str] = set()
+    for entry in (e for e in entries if e.method in ("POST", "PUT") and not e.skip):
+        _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e, seen))))
+    stored = writes.commit_writes(db, ctx, [p for _, p in prepared], audit_each=False)
+    for (entry, _), item in zip(prepared, stored, strict=True):
+        entry.response = _write_response(item)
+    for entry in (e for e in entries if e.method == "PATCH"):
+        _at(entry, lambda e=entry: _patch(db, actor, e, now))
+    for entry in (e for e in entries if e.method == "GET"):
+        _at(entry, lambda e=entry: _get(db, actor, e, now))
+    return _response_bundle("transaction-response", entries)
+
+
+def _at(entry: Entry, step: Any) -> None:
+    """Run one step for an entry; a failure names the entry and fails the whole bundle."""
+    try:
+        step()
+    except DomainError as exc:
+        field = exc.field if exc.field and exc.field.startswith("Bundle") else entry.where
+        raise type(exc)(f"{entry.where}: {exc.message}", field=field) from None
+
+
+def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
+    """Decide the id of every entry before any reference is rewritten."""
+    resource = entry.resource
+    if entry.method in ("POST", "PUT") and resource is not None:
+        resource_type = str(resource.get("resourceType", ""))
+        if resource_type in links.HOMES:
+            entry.target, entry.skip = _owned_target(db, entry, resource_type), True
+            entry.response = {"status": "200 OK", "location": entry.target}
+        elif entry.method == "POST":
+            entry.target = _post_target(db, entry, resource_type)
+        else:
+            entry.target = _put_target(db, entry, resource_type)
+        if entry.full_url:
+            ids[entry.full_url] = entry.target
+        if entry.target and not entry.full_url and resource.get("id"):
+            ids[f"{resource_type}/{resource['id']}"] = entry.target
+
+
+def _owned_target(db: Session, entry: Entry, resource_type: str) -> str:
+    """An MPI/registry resource in a bundle names an existing person or institution."""
+    assert entry.resource is not None
+    if resource_type not in links.RESOLVABLE:
+        raise ValidationFailed(
+            f"{resource_type} lives in {links.HOMES[resource_type]}; reference it instead",
+            field=f"{entry.where}.resource",
+        )
+    condition = entry.if_none_exist or _condition_of(entry.url)
+    if condition:
+        found = links.conditional_owned(db, resource_type, condition, where=entry.where)
+        return f"{resource_type}/{found}"
+    candidates: set[str] = set()
+    for identifier in entry.resource.get("identifier") or []:
+        if isinstance(identifier, dict) and identifier.get("value"):
+            system = identifier.get("system")
+            candidates |= set(
+                links.identifier_matches(db, resource_type, system, str(identifier["value"]))
+            )
+    literal = _LITERAL.match(entry.url)
+    if not candidates and literal:
+        owned = links.resolve_owned(db, resource_type, literal.group(2))
+        candidates = {owned} if owned else set()
+    if len(candidates) != 1:
+        raise ValidationFailed(
+            f"{resource_type} in the bundle matches {len(candidates)} entries of "
+            f"{links.HOMES[resource_type]} by identifier (exactly one is required)",
+            field=f"{entry.where}.resource.identifier",
+        )
+    return f"{resource_type}/{candidates.pop()}"
+
+
+def _condition_of(url: str) -> str | None:
+    match = _CONDITIONAL.match(url)
+    return match.group(2) if match else None
+
+
+def _post_target(db: Session, entry: Entry, resource_type: str) -> str:
+    if entry.if_none_exist:
+        match = service._conditional_match(db, resource_type, entry.if_none_exist)
+        if match is not None:
+            entry.skip = True
+            entry.response = {
+                "status": "200 OK",
+                "location": f"{resource_type}/{match.id}/_history/{match.version}",
+            }
+            return f"{resource_type}/{match.id}"
+    return f"{resource_type}/{new_id()}"
+
+
+def _put_target(db: Session, entry: Entry, resource_type: str) -> str:
+    literal = _LITERAL.match(entry.url)
+    if literal and literal.group(1) == resource_type:
+        return entry.url
+    condition = _condition_of(entry.url)
+    if condition is None:
+        raise InvalidResource(
+            f"PUT url {entry.url} must be {resource_type}/id or {resource_type}?criteria"
+        )
+    match = service._conditional_match(db, resource_type, condition)
+    return f"{resource_type}/{match.id if match else new_id()}"
+
+
+class _References:
+    """Rewrites ``urn:uuid:`` and conditional references to ``Type/id``."""
+
+    def __init__(self, db: Session, ids: dict[str, str]) -> None:
+        self.db, self.ids = db, ids
+        self.conditional: dict[str, str] = {}
+
+    def rewrite(self, entry: Entry) -> None:
+        assert entry.resource is not None
+        entry.resource = self._walk(entry.resource, f"{entry.where}.resource")
+
+    def _walk(self, node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: self._resolve(v, f"{path}.{k}")
+                if k == "reference" and isinstance(v, str)
+                else self._walk(v, f"{path}.{k}")
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [self._walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        return node
+
+    def _resolve(self, ref: str, where: str) -> str:
+        if ref in self.ids:
+            return self.ids[ref]
+        if ref.startswith(("urn:uuid:", "urn:oid:")):
+            raise ValidationFailed(
+                f"{where}: {ref} is not the fullUrl of any entry of the bundle", field=where
+            )
+        match = _CONDITIONAL.match(ref)
+        if match is None:
+            return ref
+        if ref not in self.conditional:
+            self.conditional[ref] = self._conditional(match.group(1), match.group(2), where)
+        return self.conditional[ref]
+
+    def _conditional(self, resource_type: str, condition: str, where: str) -> str:
+        if resource_type in links.RESOLVABLE:
+            owned = links.conditional_owned(self.db, resource_type, condition, where=where)
+            return f"{resource_type}/{owned}"
+        found = service._conditional_match(self.db, resource_type, condition)
+        if found is None:
+            raise ValidationFailed(
+                f"{where}: {resource_type}?{condition} matches nothing", field=where
+            )
+        return f"{resource_type}/{found.id}"
+
+
+def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry, seen: set[str]) -> Prepared:
+    assert entry.target is not None
+    if entry.target in seen:
+        raise InvalidResource(f"{entry.target} is written twice in one transaction")
+    seen.add(entry.target)
+    resource_type, _, resource_id = entry.target.partition("/")
+    current = None
+    if entry.method == "PUT":
+        row = repository.current(db, resource_type, resource_id, lock=True)
+        current = from_row(row) if row is not None else None
+        if current is not None:
+            service._check_write_allowed(db, ctx, current)
+        service._check_if_match(entry.if_match, current)
+    resource = {**(entry.resource or {}), "id": resource_id}
+    method = "update" if current is not None else "create"
+    return writes.prepare(
+        db,
+        ctx,
+        resource,
+        method=method,
+        expected_type=resource_type,
+        current=current,
+        resource_id=resource_id,
+    )
+
+
+def _delete(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+    literal = _LITERAL.match(entry.url)
+    if literal is None:
+        raise InvalidResource(f"DELETE url {entry.url} must be Type/id")
+    service.delete(db, actor, literal.group(1), literal.group(2), now=now)
+    entry.response = {"status": "204 No Content"}
+
+
+def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+    literal = _LITERAL.match(entry.url)
+    if literal is None or entry.resource is None or entry.resource.get("resourceType") != "Binary":
+        raise InvalidResource("PATCH entries need url Type/id and a Binary JSON Patch")
+    import base64
+    import json
+
+    operations = json.loads(base64.b64decode(entry.resource.get("data", "")))
+    item = service.patch(
+        db, actor, literal.group(1), literal.group(2), operations, now=now, if_match=entry.if_match
+    )
+    entry.response = _write_response(item)
+
+
+def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+    literal = _LITERAL.match(entry.url)
+    if literal is not None:
+        item = service.read(db, actor, literal.group(1), literal.group(2), now=now)
+        entry.response = {**_write_response(item), "status": "200 OK", "resource": item.content}
+        return
+    resource_type, _, query = entry.url.partition("?")
+    result = service.search(db, actor, resource_type, parse_qsl(query), now=now)
+    entry.response = {
+        "status": "200 OK",
+        "resource": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": m.content, "search": {"mode": "match"}} for m in result.matches],
+        },
+    }
+
+
+def _write_response(item: StoredResource) -> dict[str, Any]:
+    return {
+        "status": "201 Created" if item.created else "200 OK",
+        "location": f"{item.resource_type}/{item.id}/_history/{item.version}",
+        "etag": item.etag,
+        "lastModified": instant(item.last_updated),
+    }
+
+
+def _response_bundle(kind: str, entries: list[Entry]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [{"response": e.response or {"status": "200 OK"}} for e in entries],
+    }
+
+
+# --- batch --------------------------------------------------------------------------------
+
+
+def _batch(db: Session, actor: Actor, entries: list[Entry], now: datetime) -> dict[str, Any]:
+    for entry in entries:
+        savepoint = db.begin_nested()
+        try:
+            _batch_entry(db, actor, entry, now)
+            savepoint.commit()
+        except DomainError as exc:
+            savepoint.rollback()
+            entry.response = {
+                "status": f"{exc.status}",
+                "outcome": operation_outcome(
+                    exc.status, f"{entry.where}: {exc.message}", expression=exc.field
+                ),
+            }
+    return _response_bundle("batch-response", entries)
+
+
+def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+    if entry.method == "POST":
+        assert entry.resource is not None
+        item = service.create(db, actor, entry.resource, now=now, if_none_exist=entry.if_none_exist)
+        entry.response = _write_response(item)
+    elif entry.method == "PUT":
+        assert entry.resource is not None
+        literal = _LITERAL.match(entry.url)
+        if literal:
+            item = service.update(
+                db,
+                actor,
+                literal.group(1),
+                literal.group(2),
+                entry.resource,
+                now=now,
+                if_match=entry.if_match,
+            )
+        else:
+            resource_type, _, condition = entry.url.partition("?")
+            item = service.conditional_update(
+                db, actor, resource_type, condition, entry.resource, now=now
+            )
+        entry.response = _write_response(item)
+    elif entry.method == "DELETE":
+        _delete(db, actor, entry, now)
+    elif entry.method == "PATCH":
+        _patch(db, actor, entry, now)
+    else:
+        _get(db, actor, entry, now)

@@ -1,0 +1,280 @@
+"""``/fhir`` routes of the shared record: every R4 type not served by a more specific
+router (those are registered before this one in ``routes.py``), bundles, $everything,
+AuditEvent and the CapabilityStatement. Edges only: parse, call one service function."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import Response as PlainResponse
+
+from medalliance.access.service import CLINICAL_ROLES
+from medalliance.audit import fhir as audit_fhir
+from medalliance.auth.policy import Scope, allow, public
+from medalliance.auth.principal import Actor
+from medalliance.errors import DomainError
+from medalliance.kit.clock import utcnow
+from medalliance.kit.fhir import FhirResponse
+from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.records import render, service
+from medalliance.records.capability import capability_statement
+from medalliance.records.dates import parse_range
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=TransactionalRoute)
+Reader = Annotated[Actor, allow(scope=Scope.CARE_RELATIONSHIP)]
+Writer = Annotated[Actor, allow(*sorted(CLINICAL_ROLES), scope=Scope.CARE_RELATIONSHIP)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (OperationOutcome)"},
+    403: {"description": "No basis for access (audited)"},
+    404: {"description": "Unknown resource"},
+}
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("the body is not valid JSON", field="body") from None
+
+
+Body = Annotated[Any, Depends(json_body)]
+
+
+def _strict(prefer: str | None) -> bool:
+    return bool(prefer) and "handling=strict" in (prefer or "")
+
+
+def _since(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    parsed = parse_range(raw)
+    if parsed is None:
+        raise DomainError("_since must be a FHIR instant", field="_since")
+    return parsed[0]
+
+
+def _count(raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise DomainError("_count must be a non-negative integer", field="_count")
+    return min(int(raw), 1000)
+
+
+@router.get("/metadata", dependencies=[public()], response_class=FhirResponse)
+def metadata() -> FhirResponse:
+    # Public by convention: clients read the CapabilityStatement before they authenticate.
+    return FhirResponse(capability_statement())
+
+
+@router.post("", response_class=FhirResponse, responses=ERRORS)
+def bundle(db: DbSession, actor: Writer, body: Body) -> FhirResponse:
+    return FhirResponse(service.transaction(db, actor, body, now=utcnow()))
+
+
+@router.get("/AuditEvent", response_class=FhirResponse, responses=ERRORS)
+def audit_events(
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    patient: str | None = None,
+    agent: str | None = None,
+    _count: str | None = None,
+) -> FhirResponse:
+    dates = request.query_params.getlist("date")
+    events = audit_fhir.search_events(
+        db, actor, patient=patient, agent=agent, dates=dates, count=_count_of(_count), now=utcnow()
+    )
+    return FhirResponse(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(events),
+            "entry": [{"resource": e, "search": {"mode": "match"}} for e in events],
+        }
+    )
+
+
+def _count_of(raw: str | None) -> int:
+    return _count(raw, 100)
+
+
+@router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse, responses=ERRORS)
+def everything(
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    patient_id: str,
+) -> FhirResponse:
+    params = request.query_params
+    cursor = params.get("_cursor", "0")
+    result = service.patient_everything(
+        db,
+        actor,
+        patient_id,
+        now=utcnow(),
+        since=_since(params.get("_since")),
+        count=_count(params.get("_count"), 100),
+        cursor=int(cursor) if cursor.isdigit() else 0,
+    )
+    return render.searchset(request, result)
+
+
+@router.get("/{resource_type}/_history", response_class=FhirResponse, responses=ERRORS)
+def type_history(
+    request: Request, db: DbSession, actor: Reader, resource_type: str
+) -> FhirResponse:
+    params = request.query_params
+    items = service.history(
+        db, actor, resource_type, None, now=utcnow(), since=_since(params.get("_since")),
+        count=_count(params.get("_count"), 50),
+    )  # fmt: skip
+    return render.history_bundle(request, items)
+
+
+@router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+def search(
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    resource_type: str,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    params = list(request.query_params.multi_items())
+    result = service.search(db, actor, resource_type, params, now=utcnow(), strict=_strict(prefer))
+    return render.searchset(request, result)
+
+
+@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
+async def search_post(
+    request: Request,
+    actor: Reader,
+    resource_type: str,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    from fastapi.concurrency import run_in_threadpool
+
+    form = await request.form()
+    params = list(request.query_params.multi_items()) + [(k, str(v)) for k, v in form.multi_items()]
+    result = await run_in_threadpool(
+        service.search,
+        request.state.db,
+        actor,
+        resource_type,
+        params,
+        now=utcnow(),
+        strict=_strict(prefer),
+    )
+    return render.searchset(request, result)
+
+
+@router.post("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+def create(
+    request: Request,
+    db: DbSession,
+    actor: Writer,
+    resource_type: str,
+    body: Body,
+    if_none_exist: Annotated[str | None, Header()] = None,
+) -> Response:
+    item = service.create(
+        db, actor, body, now=utcnow(), if_none_exist=if_none_exist, expected_type=resource_type
+    )
+    return render.resource_response(item, request, status=201 if item.created else 200)
+
+
+@router.put("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+def conditional_update(
+    request: Request,
+    db: DbSession,
+    actor: Writer,
+    resource_type: str,
+    body: Body,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    condition = request.url.query
+    if not condition:
+        raise DomainError("a conditional update needs search criteria in the URL", field="url")
+    item = service.conditional_update(
+        db, actor, resource_type, condition, body, now=utcnow(), if_match=if_match
+    )
+    return render.resource_response(item, request, status=201 if item.created else 200)
+
+
+@router.get("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+def read(
+    request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
+) -> Response:
+    item = service.read(db, actor, resource_type, resource_id, now=utcnow())
+    return render.resource_response(item, request)
+
+
+@router.put("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+def update(
+    request: Request,
+    db: DbSession,
+    actor: Writer,
+    resource_type: str,
+    resource_id: str,
+    body: Body,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    item = service.update(
+        db, actor, resource_type, resource_id, body, now=utcnow(), if_match=if_match
+    )
+    return render.resource_response(item, request, status=201 if item.created else 200)
+
+
+@router.patch("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+def patch(
+    request: Request,
+    db: DbSession,
+    actor: Writer,
+    resource_type: str,
+    resource_id: str,
+    body: Body,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    if "json-patch" not in request.headers.get("content-type", ""):
+        raise DomainError("PATCH takes application/json-patch+json", field="Content-Type")
+    item = service.patch(
+        db, actor, resource_type, resource_id, body, now=utcnow(), if_match=if_match
+    )
+    return render.resource_response(item, request)
+
+
+@router.delete("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+def delete(db: DbSession, actor: Writer, resource_type: str, resource_id: str) -> Response:
+    service.delete(db, actor, resource_type, resource_id, now=utcnow())
+    return PlainResponse(status_code=204)
+
+
+@router.get(
+    "/{resource_type}/{resource_id}/_history", response_class=FhirResponse, responses=ERRORS
+)
+def instance_history(
+    request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
+) -> FhirResponse:
+    items = service.history(db, actor, resource_type, resource_id, now=utcnow())
+    return render.history_bundle(request, items)
+
+
+@router.get(
+    "/{resource_type}/{resource_id}/_history/{version}",
+    response_class=FhirResponse,
+    responses=ERRORS,
+)
+def vread(
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    resource_type: str,
+    resource_id: str,
+    version: int,
+) -> Response:
+    item = service.vread(db, actor, resource_type, resource_id, version, now=utcnow())
+    return render.resource_response(item, request)

@@ -1,0 +1,289 @@
+"""ER7 (pipe-and-hat) parsing into a small typed structure.
+
+python-hl7 is used for MLLP framing; its parsed containers nest differently depending on
+whether a field repeats, and they carry no types, so the message itself is read here: split
+by the delimiters MSH declares, unescape on access, and report errors with an HL7 location
+(ERR-2) so that the ACK can say exactly what was wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from medalliance.records.hl7.enums import AckCode, ErrorCode
+
+_SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+_HEX = re.compile(r"^X([0-9A-Fa-f]{2})+$")
+
+
+@dataclass(frozen=True)
+class Location:
+    """ERR-2 (ERL): segment, its occurrence, field, repetition and component."""
+
+    segment: str
+    sequence: int = 1
+    field: int | None = None
+    component: int | None = None
+
+    def er7(self, comp: str = "^") -> str:
+        parts = [self.segment, str(self.sequence)]
+        if self.field is not None:
+            parts += [str(self.field), "1"]
+            if self.component is not None:
+                parts.append(str(self.component))
+        return comp.join(parts)
+
+    def __str__(self) -> str:
+        where = self.segment
+        if self.field is not None:
+            where += f"-{self.field}"
+            if self.component is not None:
+                where += f".{self.component}"
+        return where
+
+
+class Hl7Error(Exception):
+    """A message (or part of it) that cannot be accepted: becomes an AE or AR with ERR."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode,
+        ack: AckCode = AckCode.ERROR,
+        location: Location | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.ack = ack
+        self.location = location
+        self.status = status  # HTTP status for POST /api/hl7v2 when not the default
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    field: str = "|"
+    component: str = "^"
+    repetition: str = "~"
+    escape: str = "\\"
+    subcomponent: str = "&"
+
+    @property
+    def encoding_characters(self) -> str:
+        return self.component + self.repetition + self.escape + self.subcomponent
+
+    def unescape(self, value: str) -> str:
+        """HL7 escape sequences (\\F\\ \\S\\ \\T\\ \\R\\ \\E\\ \\Xhh\\ \\.br\\) to text."""
+        if self.escape not in value:
+            return value
+        out: list[str] = []
+        pieces = value.split(self.escape)
+        # Odd pieces are escape sequences (text between two escape characters).
+        for index, piece in enumerate(pieces):
+            out.append(self._sequence(piece) if index % 2 else piece)
+        return "".join(out)
+
+    def _sequence(self, code: str) -> str:
+        simple = {
+            "F": self.field,
+            "S": self.component,
+            "T": self.subcomponent,
+            "R": self.repetition,
+            "E": self.escape,
+            ".br": "\n",
+        }
+        if code in simple:
+            return simple[code]
+        if _HEX.match(code):
+            return bytes.fromhex(code[1:]).decode("latin-1")
+        return ""  # highlighting (\H\ \N\) and unknown sequences carry no text
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """One repetition of a field: its components, each with its subcomponents."""
+
+    raw: str
+    delimiters: Delimiters
+
+    def component(self, number: int, sub: int = 1) -> str:
+        components = self.raw.split(self.delimiters.component)
+        if number > len(components):
+            return ""
+        subs = components[number - 1].split(self.delimiters.subcomponent)
+        return self.delimiters.unescape(subs[sub - 1]).strip() if sub <= len(subs) else ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.raw.strip(self.delimiters.component + self.delimiters.subcomponent + " ")
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: str
+    fields: list[str]  # fields[n] is field n (for MSH, fields[1] is the field separator)
+    sequence: int  # 1 for the first segment with this id, 2 for the second ...
+    delimiters: Delimiters
+
+    def raw(self, number: int) -> str:
+        return self.fields[number] if number < len(self.fields) else ""
+
+    def repetitions(self, number: int) -> list[Repetition]:
+        if self.id == "MSH" and number <= 2:
+            return [Repetition(self.raw(number), Delimiters(component="\0", subcomponent="\0"))]
+        raw = self.raw(number)
+        reps = [Repetition(r, self.delimiters) for r in raw.split(self.delimiters.repetition)]
+        return [r for r in reps if not r.empty]
+
+    def get(self, number: int, component: int = 1, sub: int = 1) -> str:
+        """The first repetition's component, unescaped ('' when absent)."""
+        reps = self.repetitions(number)
+        return reps[0].component(component, sub) if reps else ""
+
+    def text(self, number: int) -> str:
+        """The whole field as text (every component, for free-text fields)."""
+        return self.delimiters.unescape(self.raw(number)).strip()
+
+    def at(self, number: int, component: int | None = None) -> Location:
+        return Location(self.id, self.sequence, number, component)
+
+    def require(self, number: int, component: int = 1, *, what: str) -> str:
+        value = self.get(number, component)
+        if not value:
+            location = self.at(number, component if component > 1 else None)
+            raise Hl7Error(
+                f"{location} ({what}) is required",
+                code=ErrorCode.REQUIRED_FIELD_MISSING,
+                location=location,
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Message:
+    segments: list[Segment]
+    delimiters: Delimiters
+    raw: str = field(repr=False)
+
+    @property
+    def msh(self) -> Segment:
+        return self.segments[0]
+
+    def first(self, segment_id: str) -> Segment | None:
+        return next((s for s in self.segments if s.id == segment_id), None)
+
+    def all(self, segment_id: str) -> list[Segment]:
+        return [s for s in self.segments if s.id == segment_id]
+
+    def require_segment(self, segment_id: str, what: str) -> Segment:
+        found = self.first(segment_id)
+        if found is None:
+            raise Hl7Error(
+                f"the {segment_id} segment ({what}) is missing",
+                code=ErrorCode.SEGMENT_SEQUENCE,
+                location=Location(segment_id),
+            )
+        return found
+
+
+def parse(text: str) -> Message:
+    """Parse ER7 text; segments may end with CR, LF or CRLF (HTTP clients often send LF)."""
+    lines = [s for s in text.replace("\r\n", "\r").replace("\n", "\r").split("\r") if s.strip()]
+    if not lines or not lines[0].startswith("MSH") or len(lines[0]) < 8:
+        raise Hl7Error(
+            "the message does not start with an MSH segment",
+            code=ErrorCode.SEGMENT_SEQUENCE,
+            ack=AckCode.REJECT,
+            location=Location("MSH"),
+        )
+    delimiters = _delimiters(lines[0])
+    counts: dict[str, int] = {}
+    segments = []
+    for number, line in enumerate(lines, start=1):
+        segment_id = line[:3]
+        if not _SEGMENT_ID.match(segment_id) or (len(line) > 3 and line[3] != delimiters.field):
+            raise Hl7Error(
+                f"segment {number} ({line[:10]!r}) is not a valid HL7 segment",
+                code=ErrorCode.SEGMENT_SEQUENCE,
+                ack=AckCode.REJECT,
+                location=Location(segment_id if _SEGMENT_ID.match(segment_id) else "MSH"),
+            )
+        counts[segment_id] = counts.get(segment_id, 0) + 1
+        parts = line.split(delimiters.field)
+        fields = ["MSH", delimiters.field, *parts[1:]] if segment_id == "MSH" else parts
+        if segment_id == "MSH" and number > 1:
+            raise Hl7Error(
+                "a message has exactly one MSH segment (batches are not accepted)",
+                code=ErrorCode.SEGMENT_SEQUENCE,
+                ack=AckCode.REJECT,
+                location=Location("MSH", counts["MSH"]),
+            )
+        segments.append(Segment(segment_id, fields, counts[segment_id], delimiters))
+    return Message(segments, delimiters, text)
+
+
+def _delimiters(msh: str) -> Delimiters:
+    field_sep = msh[3]
+    encoding = msh[4:].split(field_sep, 1)[0]
+    if len(encoding) < 4 or len(set(encoding[:4] + field_sep)) != 5 or field_sep.isalnum():
+        raise Hl7Error(
+            "MSH-1/MSH-2 must declare five distinct delimiters (e.g. |^~\\&)",
+            code=ErrorCode.DATA_TYPE,
+            ack=AckCode.REJECT,
+            location=Location("MSH", 1, 2),
+        )
+    return Delimiters(field_sep, encoding[0], encoding[1], encoding[2], encoding[3])
+
+
+# MSH-18 (HL7 table 0211) to Python codecs; Chinese systems send UTF-8 or GB 18030.
+_CHARSETS = {
+    "": "utf-8",
+    "UNICODE UTF-8": "utf-8",
+    "UNICODE": "utf-8",
+    "GB 18030-2000": "gb18030",
+    "8859/1": "latin-1",
+    "ASCII": "ascii",
+}
+
+
+def codec_of(body: bytes) -> str:
+    """The Python codec of the character set MSH-18 declares (UTF-8 when absent or unknown)."""
+    try:
+        return _codec(body)
+    except Hl7Error:
+        return "utf-8"
+
+
+def decode(body: bytes) -> str:
+    """Message bytes to text in the character set MSH-18 declares (UTF-8 when absent)."""
+    codec = _codec(body)
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError:
+        raise Hl7Error(
+            f"the message bytes are not valid {codec} (declare the character set in MSH-18)",
+            code=ErrorCode.DATA_TYPE,
+            ack=AckCode.REJECT,
+            location=Location("MSH", 1, 18),
+        ) from None
+
+
+def _codec(body: bytes) -> str:
+    head = body.split(b"\r", 1)[0].split(b"\n", 1)[0].decode("latin-1")
+    charset = ""
+    if head.startswith("MSH") and len(head) > 3:
+        fields = head.split(head[3])
+        charset = fields[17].split("~")[0].strip().upper() if len(fields) > 17 else ""
+    codec = _CHARSETS.get(charset)
+    if codec is None:
+        raise Hl7Error(
+            f"MSH-18 character set {charset!r} is not supported (use UNICODE UTF-8 or "
+            "GB 18030-2000)",
+            code=ErrorCode.TABLE_VALUE_NOT_FOUND,
+            ack=AckCode.REJECT,
+            location=Location("MSH", 1, 18),
+        )
+    return codec

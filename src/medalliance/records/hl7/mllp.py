@@ -1,0 +1,143 @@
+"""The MLLP listener (``medalliance hl7 listen``): an asyncio TCP server framing messages as
+0x0B … 0x1C 0x0D (python-hl7's stream reader/writer), each message processed in its own
+transaction by the same service as ``POST /api/hl7v2``, each answered with its ACK.
+
+MLLP has no authentication: the sending facility (MSH-4) is mapped to a registered member
+system (``MEDALLIANCE_HL7_MLLP_SYSTEMS``), and the listener binds to 127.0.0.1 by default;
+expose it only through a VPN or a TLS tunnel that authenticates the member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from hl7.mllp import InvalidBlockError, start_hl7_server  # type: ignore[import-untyped]
+from sqlalchemy.orm import Session, sessionmaker
+
+from medalliance.db import unit_of_work
+from medalliance.kit.clock import utcnow
+from medalliance.records.hl7 import ack as acks
+from medalliance.records.hl7 import er7, service
+from medalliance.records.hl7.enums import AckCode, ErrorCode
+from medalliance.records.hl7.er7 import Hl7Error
+
+log = structlog.get_logger(__name__)
+
+
+def process_block(factory: sessionmaker[Session], block: bytes) -> bytes:
+    """One framed message in, its ACK out (encoded as the message was)."""
+    codec = er7.codec_of(block)
+    try:
+        with unit_of_work(factory) as db:
+            received = service.receive_unauthenticated(db, block, now=utcnow())
+        text = received.ack.text
+    except Exception:
+        # The transaction is rolled back; the sender gets an AR and may resend.
+        log.exception("hl7_mllp_processing_failed")
+        error = Hl7Error(
+            "the message could not be processed; nothing was stored, please resend",
+            code=ErrorCode.INTERNAL,
+            ack=AckCode.REJECT,
+        )
+        text = acks.build(_parsed(block), AckCode.REJECT, utcnow(), error=error).text
+    return text.encode(codec, errors="replace")
+
+
+def _parsed(block: bytes) -> er7.Message | None:
+    try:
+        return er7.parse(er7.decode(block))
+    except Hl7Error:
+        return None
+
+
+async def _serve_connection(process: Callable[[bytes], bytes], reader: Any, writer: Any) -> None:
+    """Messages on one connection are answered in order, one at a time (original mode)."""
+    peer = writer.get_extra_info("peername")
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            try:
+                block = await reader.readblock()
+            except asyncio.IncompleteReadError:
+                break  # the sender closed the connection
+            except (InvalidBlockError, ValueError) as exc:
+                log.warning("hl7_mllp_bad_frame", peer=peer, error=str(exc))
+                break
+            answer = await loop.run_in_executor(None, process, bytes(block))
+            writer.writeblock(answer)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+@dataclass
+class Listener:
+    """A running server; ``port`` is the bound one (useful when asked for port 0)."""
+
+    server: asyncio.AbstractServer
+    port: int
+
+
+async def start(factory: sessionmaker[Session], host: str, port: int, *, limit: int) -> Listener:
+    def process(block: bytes) -> bytes:
+        return process_block(factory, block)
+
+    def connected(reader: Any, writer: Any) -> Any:
+        return _serve_connection(process, reader, writer)
+
+    server = await start_hl7_server(connected, host, port, limit=limit)
+    bound = server.sockets[0].getsockname()[1]
+    log.info("hl7_mllp_listening", host=host, port=bound)
+    return Listener(server, int(bound))
+
+
+def serve_forever(factory: sessionmaker[Session], host: str, port: int, *, limit: int) -> None:
+    """Run until interrupted (the CLI command)."""
+
+    async def main() -> None:
+        listener = await start(factory, host, port, limit=limit)
+        async with listener.server:
+            await listener.server.serve_forever()
+
+    asyncio.run(main())
+
+
+@dataclass
+class Background:
+    """A listener on its own event loop thread (tests, or an embedded deployment)."""
+
+    port: int
+    stop: Callable[[], None]
+
+
+def start_in_thread(
+    factory: sessionmaker[Session], host: str = "127.0.0.1", port: int = 0, *, limit: int
+) -> Background:
+    loop = asyncio.new_event_loop()
+    ready: dict[str, Listener] = {}
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        ready["listener"] = loop.run_until_complete(start(factory, host, port, limit=limit))
+        started.set()
+        loop.run_forever()
+        ready["listener"].server.close()
+        loop.run_until_complete(ready["listener"].server.wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="hl7-mllp", daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the MLLP listener did not start")
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+    return Background(ready["listener"].port, stop)

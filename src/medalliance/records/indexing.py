@@ -1,0 +1,132 @@
+"""Turning extracted values into index rows, by search parameter type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from medalliance.records.dates import NO_DATE, parse_range
+from medalliance.records.searchparams import COLUMN_PARAMS, SearchParam, params_for
+
+MAX_TEXT = 255
+_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
+_ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
+
+
+@dataclass
+class IndexRows:
+    """Rows to insert for one resource (pid and patient are filled in by the store)."""
+
+    token: list[dict[str, Any]] = field(default_factory=list)
+    string: list[dict[str, Any]] = field(default_factory=list)
+    date: list[dict[str, Any]] = field(default_factory=list)
+    reference: list[dict[str, Any]] = field(default_factory=list)
+    quantity: list[dict[str, Any]] = field(default_factory=list)
+    sort_date: datetime = NO_DATE
+
+
+def build_index(resource: dict[str, Any]) -> IndexRows:
+    rows = IndexRows()
+    for param in params_for(resource["resourceType"]).values():
+        if param.code in COLUMN_PARAMS:
+            continue
+        values = param.extract(resource)
+        if values:
+            _add(rows, param, values)
+    starts = [r["low"] for r in rows.date if r["name"] == "date"]
+    rows.sort_date = min(starts) if starts else NO_DATE
+    return rows
+
+
+def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:
+    name = param.code
+    if param.type in ("token", "uri"):
+        pairs = {pair for v in values for pair in tokens(v)}
+        rows.token += [{"name": name, "system": s, "code": c} for s, c in pairs]
+    elif param.type == "string":
+        texts = {t.lower()[:MAX_TEXT] for v in values for t in strings(v)}
+        rows.string += [{"name": name, "value": t} for t in texts]
+    elif param.type == "date":
+        ranges = {r for v in values for r in date_ranges(v)}
+        rows.date += [{"name": name, "low": lo, "high": hi} for lo, hi in ranges]
+    elif param.type == "reference":
+        targets = {t for v in values if (t := reference_target(v)) is not None}
+        rows.reference += [{"name": name, "target_type": t, "target_id": i} for t, i in targets]
+    else:  # quantity, number
+        amounts = {q for v in values if (q := quantity(v)) is not None}
+        rows.quantity += [{"name": name, "value": v, "system": s, "code": c} for v, s, c in amounts]
+
+
+def _clip(value: Any) -> str | None:
+    return str(value)[:MAX_TEXT] if value is not None else None
+
+
+def tokens(value: Any) -> list[tuple[str | None, str]]:
+    if isinstance(value, bool):
+        return [(None, "true" if value else "false")]
+    if isinstance(value, str | int | float):
+        return [(None, str(value)[:MAX_TEXT])]
+    if not isinstance(value, dict):
+        return []
+    if "coding" in value:
+        return [p for coding in value["coding"] for p in tokens(coding)]
+    code = value.get("code", value.get("value"))
+    if code is None or isinstance(code, dict):
+        return []
+    return [(_clip(value.get("system")), str(code)[:MAX_TEXT])]
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, dict):
+        return []
+    found: list[str] = []
+    for part in (*_NAME_PARTS, *_ADDRESS_PARTS, "display"):
+        item = value.get(part)
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, list):
+            found += [x for x in item if isinstance(x, str)]
+    return found
+
+
+def date_ranges(value: Any) -> list[tuple[datetime, datetime]]:
+    if isinstance(value, str):
+        parsed = parse_range(value)
+        return [parsed] if parsed else []
+    if not isinstance(value, dict):
+        return []
+    if "start" in value or "end" in value:  # Period: open ends are unbounded
+        start = parse_range(value["start"]) if isinstance(value.get("start"), str) else None
+        end = parse_range(value["end"]) if isinstance(value.get("end"), str) else None
+        low = start[0] if start else NO_DATE
+        high = end[1] if end else datetime.max.replace(tzinfo=NO_DATE.tzinfo)
+        return [(low, high)] if start or end else []
+    events = value.get("event")  # Timing
+    if isinstance(events, list):
+        return [r for e in events for r in date_ranges(e)]
+    return []
+
+
+def reference_target(value: Any) -> tuple[str | None, str] | None:
+    """(type, id) of a relative reference; (None, url) for canonical or absolute ones."""
+    raw = value.get("reference") if isinstance(value, dict) else value
+    if not isinstance(raw, str) or not raw or raw.startswith("#"):
+        return None
+    parts = raw.split("/")
+    if len(parts) == 2 and "?" not in raw and ":" not in raw:
+        return parts[0], parts[1][:MAX_TEXT]
+    if len(parts) >= 4 and parts[-2] == "_history":  # Type/id/_history/n
+        return parts[-4], parts[-3][:MAX_TEXT]
+    return None, raw[:MAX_TEXT]
+
+
+def quantity(value: Any) -> tuple[float, str | None, str | None] | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), None, None
+    if isinstance(value, dict) and isinstance(value.get("value"), int | float):
+        code = value.get("code") or value.get("unit")
+        return float(value["value"]), _clip(value.get("system")), _clip(code)
+    return None

@@ -1,0 +1,141 @@
+"""Store ORM: the current version of every resource, its history, and the search indexes.
+
+Every row carries ``patient_id`` (the MPI golden id, the shard key) when the resource is
+in a patient's compartment. Index rows are derived data: rewritten whole on every write.
+There is deliberately no foreign key to ``person`` (the province shards on it and person
+is not a replicated reference table); the service resolves patients before writing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from medalliance.db import Base
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for millions.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class FhirResource(Base):
+    """The current version of one resource (deleted ones stay, flagged, to answer 410)."""
+
+    __tablename__ = "fhir_resource"
+    __table_args__ = (
+        UniqueConstraint("resource_type", "id"),
+        Index("ix_fhir_resource_type_pid", "resource_type", "pid"),
+        Index("ix_fhir_resource_patient_type_date", "patient_id", "resource_type", "sort_date"),
+        Index("ix_fhir_resource_type_date", "resource_type", "sort_date"),
+        Index("ix_fhir_resource_type_updated", "resource_type", "last_updated"),
+    )
+
+    pid: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    last_updated: Mapped[datetime] = mapped_column()
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    institution_id: Mapped[str | None] = mapped_column(String(64))
+    # Start of the type's clinical ``date`` parameter, denormalised so ``_sort=-date`` and
+    # date ranges within a patient use one index; NO_DATE when the resource has none.
+    sort_date: Mapped[datetime] = mapped_column()
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[str] = mapped_column(Text)
+
+
+class FhirResourceVersion(Base):
+    """Every version ever written, the current one included (vread, _history)."""
+
+    __tablename__ = "fhir_resource_version"
+    __table_args__ = (
+        Index("ix_fhir_resource_version_type_updated", "resource_type", "last_updated"),
+    )
+
+    pid: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pid"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(String(64))
+    last_updated: Mapped[datetime] = mapped_column()
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(8))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    content: Mapped[str] = mapped_column(Text)
+
+
+class TokenIndex(Base):
+    __tablename__ = "fhir_idx_token"
+    __table_args__ = (Index("ix_fhir_idx_token_lookup", "resource_type", "name", "code", "system"),)
+
+    row: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pid"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+
+
+class StringIndex(Base):
+    __tablename__ = "fhir_idx_string"
+    __table_args__ = (Index("ix_fhir_idx_string_lookup", "resource_type", "name", "value"),)
+
+    row: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pid"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(255))  # lower-cased for case-insensitive prefix
+
+
+class DateIndex(Base):
+    __tablename__ = "fhir_idx_date"
+    __table_args__ = (Index("ix_fhir_idx_date_lookup", "resource_type", "name", "low", "high"),)
+
+    row: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pid"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    low: Mapped[datetime] = mapped_column()
+    high: Mapped[datetime] = mapped_column()
+
+
+class ReferenceIndex(Base):
+    __tablename__ = "fhir_idx_reference"
+    __table_args__ = (Index("ix_fhir_idx_reference_lookup", "target_id", "resource_type", "name"),)
+
+    row: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pid"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(64))
+    target_id: Mapped[str] = mapped_column(String(255))  # the id, or the URL when absolute
+
+
+class QuantityIndex(Base):
+    """Quantity and number parameters (numbers have no system/code)."""
+
+    __tablename__ = "fhir_idx_quantity"
+    __table_args__ = (Index("ix_fhir_idx_quantity_lookup", "resource_type", "name", "value"),)
+
+    row: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    pid: Mapped[int] = mapped_column(ForeignKey("fhir_resource.pid"), index=True)
+    resource_type: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    system: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,128 @@
+"""FHIR responses built from stored bytes: bundles are assembled around the raw JSON of
+each resource, which is never parsed on the way out (except for ``_elements``)."""
+
+from __future__ import annotations
+
+import json
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+
+from medalliance.kit.fhir import FhirResponse, operation_outcome
+from medalliance.records.search.engine import SearchResult
+from medalliance.records.store import StoredResource, dump
+
+_SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def resource_response(item: StoredResource, request: Request, *, status: int = 200) -> FhirResponse:
+    headers = {
+        "ETag": item.etag,
+        "Last-Modified": format_datetime(item.last_updated, usegmt=True),
+    }
+    if status == 201:
+        headers["Location"] = (
+            f"{base_url(request)}/{item.resource_type}/{item.id}/_history/{item.version}"
+        )
+    if "return=minimal" in request.headers.get("prefer", ""):
+        return FhirResponse(b"", status_code=status, headers=headers)
+    return FhirResponse(item.raw, status_code=status, headers=headers)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _entry(base: str, item: StoredResource, mode: str, elements: tuple[str, ...] | None) -> bytes:
+    raw = item.raw if elements is None else dump(_subset(item.content, elements))
+    full_url = _dumps(f"{base}/{item.resource_type}/{item.id}")
+    return (
+        b'{"fullUrl":'
+        + full_url
+        + b',"resource":'
+        + raw
+        + b',"search":{"mode":"'
+        + mode.encode()
+        + b'"}}'
+    )
+
+
+def _subset(content: dict[str, Any], elements: tuple[str, ...]) -> dict[str, Any]:
+    keep = {"resourceType", "id", "meta", *elements}
+    subset = {k: v for k, v in content.items() if k in keep}
+    meta = dict(subset.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), _SUBSETTED]
+    subset["meta"] = meta
+    return subset
+
+
+def page_url(request: Request, cursor: str | None) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+    if cursor:
+        params.append(("_cursor", cursor))
+    url = str(request.url).split("?")[0]
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def searchset(request: Request, result: SearchResult) -> FhirResponse:
+    base = base_url(request)
+    entries = [_entry(base, m, "match", result.elements) for m in result.matches]
+    entries += [_entry(base, m, "include", result.elements) for m in result.included]
+    if result.warnings:
+        outcome = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {"severity": "warning", "code": "not-supported", "diagnostics": w}
+                for w in result.warnings
+            ],
+        }
+        entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
+    links = [{"relation": "self", "url": str(request.url)}]
+    if result.next_cursor:
+        links.append({"relation": "next", "url": page_url(request, result.next_cursor)})
+    head: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if result.total is not None:
+        head["total"] = result.total
+    head["link"] = links
+    body = _dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
+    return FhirResponse(body)
+
+
+def history_bundle(request: Request, items: list[StoredResource]) -> FhirResponse:
+    base = base_url(request)
+    entries = []
+    for item in items:
+        request_part = {
+            "method": "DELETE" if item.deleted else ("POST" if item.version == 1 else "PUT"),
+            "url": f"{item.resource_type}/{item.id}",
+        }
+        response_part = {"status": "200", "etag": item.etag}
+        full_url = _dumps(f"{base}/{item.resource_type}/{item.id}")
+        body = b"" if item.deleted else b',"resource":' + item.raw
+        entries.append(
+            b'{"fullUrl":'
+            + full_url
+            + body
+            + b',"request":'
+            + _dumps(request_part)
+            + b',"response":'
+            + _dumps(response_part)
+            + b"}"
+        )
+    head = _dumps({"resourceType": "Bundle", "type": "history", "total": len(items)})
+    return FhirResponse(head[:-1] + b',"entry":[' + b",".join(entries) + b"]}")
+
+
+def outcome(status: int, message: str) -> FhirResponse:
+    return FhirResponse(
+        operation_outcome(status, message, severity="information"), status_code=status
+    )

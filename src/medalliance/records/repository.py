@@ -1,0 +1,88 @@
+"""Every query of the records domain that is not a search (those are in ``search/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from medalliance.records.models import FhirResource, FhirResourceVersion
+
+
+def current(
+    db: Session, resource_type: str, resource_id: str, *, lock: bool = False
+) -> FhirResource | None:
+    stmt = select(FhirResource).where(
+        FhirResource.resource_type == resource_type, FhirResource.id == resource_id
+    )
+    if lock:
+        # Two writers of one resource queue here; the second then sees the first's version
+        # (READ COMMITTED re-reads a locked row), so If-Match decides who wins.
+        stmt = stmt.with_for_update()
+    return db.scalars(stmt).first()
+
+
+def version(db: Session, pid: int, version_id: int) -> FhirResourceVersion | None:
+    return db.get(FhirResourceVersion, (pid, version_id))
+
+
+def by_pids(db: Session, pids: Sequence[int]) -> Sequence[FhirResource]:
+    if not pids:
+        return []
+    return db.scalars(select(FhirResource).where(FhirResource.pid.in_(pids))).all()
+
+
+def by_references(
+    db: Session, refs: Sequence[tuple[str, str]], readable: ColumnElement[bool]
+) -> Sequence[FhirResource]:
+    """Live resources among (type, id) pairs that the actor may read."""
+    found: list[FhirResource] = []
+    by_type: dict[str, list[str]] = {}
+    for resource_type, resource_id in refs:
+        by_type.setdefault(resource_type, []).append(resource_id)
+    for resource_type, ids in by_type.items():
+        stmt = select(FhirResource).where(
+            FhirResource.resource_type == resource_type,
+            FhirResource.id.in_(ids),
+            FhirResource.deleted.is_(False),
+            readable,
+        )
+        found += db.scalars(stmt).all()
+    return found
+
+
+def history(
+    db: Session,
+    *,
+    resource_type: str | None,
+    pid: int | None,
+    since: datetime | None,
+    readable: ColumnElement[bool],
+    limit: int,
+) -> Sequence[FhirResourceVersion]:
+    stmt = select(FhirResourceVersion).where(readable)
+    if pid is not None:
+        stmt = stmt.where(FhirResourceVersion.pid == pid)
+    if resource_type is not None:
+        stmt = stmt.where(FhirResourceVersion.resource_type == resource_type)
+    if since is not None:
+        stmt = stmt.where(FhirResourceVersion.last_updated >= since)
+    stmt = stmt.order_by(
+        FhirResourceVersion.last_updated.desc(), FhirResourceVersion.version.desc()
+    )
+    return db.scalars(stmt.limit(limit)).all()
+
+
+def patient_resources(
+    db: Session, patient_id: str, *, since: datetime | None, after_pid: int, limit: int
+) -> Sequence[FhirResource]:
+    stmt = select(FhirResource).where(
+        FhirResource.patient_id == patient_id,
+        FhirResource.deleted.is_(False),
+        FhirResource.pid > after_pid,
+    )
+    if since is not None:
+        stmt = stmt.where(FhirResource.last_updated >= since)
+    return db.scalars(stmt.order_by(FhirResource.pid).limit(limit)).all()

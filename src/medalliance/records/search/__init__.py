@@ -1,0 +1,1 @@
+"""FHIR search over the index tables: parsing, SQL conditions, keyset paging, includes."""

@@ -1,0 +1,193 @@
+"""SQL conditions for parsed criteria: each parameter is a ``pid IN (index subquery)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+
+from medalliance.errors import DomainError
+from medalliance.records.dates import parse_range
+from medalliance.records.indexing import MAX_TEXT
+from medalliance.records.models import (
+    DateIndex,
+    FhirResource,
+    QuantityIndex,
+    ReferenceIndex,
+    StringIndex,
+    TokenIndex,
+)
+from medalliance.records.search.criteria import Criterion, split_prefix
+
+PatientResolver = Callable[[str], str | None]
+_TABLES: dict[str, Any] = {
+    "token": TokenIndex,
+    "uri": TokenIndex,
+    "string": StringIndex,
+    "date": DateIndex,
+    "reference": ReferenceIndex,
+    "quantity": QuantityIndex,
+    "number": QuantityIndex,
+}
+
+
+def condition(
+    resource_type: str, c: Criterion, resolve_patient: PatientResolver
+) -> ColumnElement[bool]:
+    if c.param is None:
+        return _column_condition(c)
+    if c.name == "patient" and c.param.type == "reference" and not c.modifier:
+        return _patient_condition(c, resolve_patient)
+    table = _TABLES[c.param.type]
+    scope = and_(table.resource_type == resource_type, table.name == c.name)
+    if c.modifier == "missing":
+        present = FhirResource.pid.in_(select(table.pid).where(scope))
+        return not_(present) if c.values[0] == "true" else present
+    builder = _BUILDERS[c.param.type]
+    matches = or_(*(builder(table, v, c.modifier) for v in c.values))
+    subquery = select(table.pid).where(scope, matches)
+    if c.modifier == "not":
+        return FhirResource.pid.not_in(subquery)
+    return FhirResource.pid.in_(subquery)
+
+
+def _patient_condition(c: Criterion, resolve_patient: PatientResolver) -> ColumnElement[bool]:
+    """The compartment column: follows MPI merges, and needs no index join."""
+    ids = [resolve_patient(v.split("/")[-1]) for v in c.values]
+    found = [i for i in ids if i]
+    return FhirResource.patient_id.in_(found) if found else false()
+
+
+def _column_condition(c: Criterion) -> ColumnElement[bool]:
+    if c.name == "_id":
+        return FhirResource.id.in_(c.values)
+    return or_(
+        *(_date_match(FhirResource.last_updated, FhirResource.last_updated, v) for v in c.values)
+    )
+
+
+def _token(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if modifier == "text":
+        return table.code.ilike(f"%{_escape(value)}%", escape="\\")  # type: ignore[no-any-return]
+    if "|" not in value:
+        return table.code == value[:MAX_TEXT]  # type: ignore[no-any-return]
+    system, _, code = value.partition("|")
+    if not system:
+        return and_(table.system.is_(None), table.code == code)
+    if not code:
+        return table.system == system  # type: ignore[no-any-return]
+    return and_(table.system == system, table.code == code[:MAX_TEXT])
+
+
+def _string(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    text = value.lower()[:MAX_TEXT]
+    if modifier == "exact":
+        return table.value == text  # type: ignore[no-any-return]
+    if modifier == "contains":
+        return table.value.like(f"%{_escape(text)}%", escape="\\")  # type: ignore[no-any-return]
+    return table.value.like(f"{_escape(text)}%", escape="\\")  # type: ignore[no-any-return]
+
+
+def _reference(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    if value.startswith(("http://", "https://", "urn:")):
+        parts = value.rstrip("/").split("/")
+        if len(parts) >= 2 and value.startswith("http"):
+            # An absolute URL to a resource here matches its relative form as well.
+            relative = and_(table.target_type == parts[-2], table.target_id == parts[-1])
+            return or_(table.target_id == value[:MAX_TEXT], relative)
+        return table.target_id == value[:MAX_TEXT]  # type: ignore[no-any-return]
+    if "/" in value:
+        target_type, _, target_id = value.rpartition("/")
+        return and_(table.target_type == target_type, table.target_id == target_id)
+    if modifier:  # subject:Patient=123
+        return and_(table.target_type == modifier, table.target_id == value)
+    return table.target_id == value  # type: ignore[no-any-return]
+
+
+def _date(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    return _date_match(table.low, table.high, value)
+
+
+def _date_match(low: Any, high: Any, raw: str) -> ColumnElement[bool]:
+    prefix, text = split_prefix(raw)
+    parsed = parse_range(text)
+    if parsed is None:
+        raise DomainError(
+            f"{raw!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or dateTime)", field=raw
+        )
+    start, end = parsed
+    if prefix == "eq":
+        return and_(low >= start, high <= end)
+    if prefix == "ne":
+        return or_(low < start, high > end)
+    if prefix == "lt":
+        return low < start  # type: ignore[no-any-return]
+    if prefix == "le":
+        return low <= end  # type: ignore[no-any-return]
+    if prefix == "gt":
+        return high > end  # type: ignore[no-any-return]
+    if prefix == "ge":
+        return high >= start  # type: ignore[no-any-return]
+    if prefix == "sa":
+        return low > end  # type: ignore[no-any-return]
+    if prefix == "eb":
+        return high < start  # type: ignore[no-any-return]
+    # ap: within 10% of the distance from now (at least a day) around the value
+    margin = max(abs(datetime.now(UTC) - start) * 0.1, timedelta(days=1))
+    return and_(low <= end + margin, high >= start - margin)
+
+
+def _quantity(table: Any, raw: str, modifier: str | None) -> ColumnElement[bool]:
+    prefix, text = split_prefix(raw)
+    number, _, rest = text.partition("|")
+    system, _, code = rest.partition("|")
+    try:
+        value = Decimal(number)
+    except InvalidOperation:
+        raise DomainError(f"{raw!r} is not a number", field=raw) from None
+    cond = _number_match(table.value, prefix, value)
+    if code:
+        unit = or_(table.code == code)
+        cond = and_(cond, unit, table.system == system) if system else and_(cond, unit)
+    return cond
+
+
+def _number_match(column: Any, prefix: str, value: Decimal) -> ColumnElement[bool]:
+    # eq honours the precision written: 5.4 means [5.35, 5.45)
+    exponent = value.as_tuple().exponent
+    half = (
+        Decimal(5) * Decimal(10) ** (int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
+    )
+    low, high, exact = float(value - half), float(value + half), float(value)
+    conditions: dict[str, ColumnElement[bool]] = {
+        "eq": and_(column >= low, column < high),
+        "ne": or_(column < low, column >= high),
+        "lt": column < exact,
+        "le": column <= exact,
+        "gt": column > exact,
+        "ge": column >= exact,
+        "sa": column > exact,
+        "eb": column < exact,
+        "ap": and_(
+            column >= min(exact * 0.9, exact * 1.1), column <= max(exact * 0.9, exact * 1.1)
+        ),
+    }
+    return conditions.get(prefix, true())
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_BUILDERS: dict[str, Callable[[Any, str, str | None], ColumnElement[bool]]] = {
+    "token": _token,
+    "uri": _token,
+    "string": _string,
+    "date": _date,
+    "reference": _reference,
+    "quantity": _quantity,
+    "number": _quantity,
+}

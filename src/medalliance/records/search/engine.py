@@ -1,0 +1,192 @@
+"""Running a parsed query: access scoping in SQL, keyset paging, includes, counts.
+
+Paging is a keyset cursor (the last row's sort key and pid), not an offset: rows written
+while a client pages can only appear after the cursor, never shift or repeat a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from medalliance.errors import DomainError
+from medalliance.records.dates import NO_DATE
+from medalliance.records.models import (
+    DateIndex,
+    FhirResource,
+    ReferenceIndex,
+    StringIndex,
+    TokenIndex,
+)
+from medalliance.records.search.conditions import PatientResolver, condition
+from medalliance.records.search.criteria import Query
+from medalliance.records.searchparams import params_for
+from medalliance.records.store import StoredResource, from_row
+
+MAX_INCLUDES = 1000
+
+
+@dataclass
+class SearchResult:
+    matches: list[StoredResource]
+    included: list[StoredResource] = field(default_factory=list)
+    total: int | None = None
+    next_cursor: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    elements: tuple[str, ...] | None = None
+
+
+def run(
+    db: Session,
+    query: Query,
+    readable: ColumnElement[bool],
+    resolve_patient: PatientResolver,
+) -> SearchResult:
+    where = [
+        FhirResource.resource_type == query.resource_type,
+        FhirResource.deleted.is_(False),
+        readable,
+        *(condition(query.resource_type, c, resolve_patient) for c in query.criteria),
+    ]
+    result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
+    if query.summary_count or query.total:
+        result.total = int(
+            db.scalar(select(func.count()).select_from(FhirResource).where(*where)) or 0
+        )
+    if query.summary_count or query.count == 0:
+        return result
+    key, descending = _sort_key(query)
+    stmt: Select[Any] = select(FhirResource, key).where(*where)
+    if query.cursor:
+        stmt = stmt.where(_after(query.cursor, key, descending, query))
+    order = (
+        (key.desc(), FhirResource.pid.desc()) if descending else (key.asc(), FhirResource.pid.asc())
+    )
+    rows = db.execute(stmt.order_by(*order).limit(query.count + 1)).all()
+    page, more = rows[: query.count], len(rows) > query.count
+    result.matches = [from_row(row[0]) for row in page]
+    if more:
+        last = page[-1]
+        result.next_cursor = _encode(last[1], last[0].pid)
+    result.included = includes(db, query, result.matches, readable)
+    return result
+
+
+def _sort_key(query: Query) -> Any:
+    if query.sort is None:
+        return FhirResource.pid, False
+    name, descending = query.sort
+    if name == "_id":
+        return FhirResource.id, descending
+    if name == "_lastUpdated":
+        return FhirResource.last_updated, descending
+    if name == "date":
+        return FhirResource.sort_date, descending  # denormalised clinical date: indexed
+    param = params_for(query.resource_type)[name]
+    table: Any
+    column: Any
+    table, column, empty = {
+        "date": (DateIndex, DateIndex.low, NO_DATE),
+        "string": (StringIndex, StringIndex.value, ""),
+        "token": (TokenIndex, TokenIndex.code, ""),
+    }[param.type]
+    sub = (
+        select(func.min(column))
+        .where(table.pid == FhirResource.pid, table.name == name)
+        .scalar_subquery()
+    )
+    return func.coalesce(sub, empty), descending
+
+
+def _encode(key: Any, pid: int) -> str:
+    value = key.isoformat() if isinstance(key, datetime) else key
+    raw = json.dumps([value, pid], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str, key: Any, descending: bool, query: Query) -> ColumnElement[bool]:
+    try:
+        value, pid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(value, str) and query.sort and _is_date_sort(query):
+            value = datetime.fromisoformat(value)
+        pid = int(pid)
+    except (ValueError, TypeError):
+        raise DomainError("_cursor is not a cursor this server issued", field="_cursor") from None
+    if key is FhirResource.pid:
+        return FhirResource.pid < pid if descending else FhirResource.pid > pid  # type: ignore[no-any-return]
+    if descending:
+        return or_(key < value, and_(key == value, FhirResource.pid < pid))
+    return or_(key > value, and_(key == value, FhirResource.pid > pid))
+
+
+def _is_date_sort(query: Query) -> bool:
+    assert query.sort is not None
+    name = query.sort[0]
+    if name in ("_lastUpdated", "date"):
+        return True
+    param = params_for(query.resource_type).get(name)
+    return param is not None and param.type == "date"
+
+
+def includes(
+    db: Session, query: Query, matches: Sequence[StoredResource], readable: ColumnElement[bool]
+) -> list[StoredResource]:
+    if not matches or not (query.includes or query.revincludes):
+        return []
+    seen = {(m.resource_type, m.id) for m in matches}
+    found: list[StoredResource] = []
+    pids = [m.pid for m in matches]
+    for inc in query.includes:
+        refs = db.execute(
+            select(ReferenceIndex.target_type, ReferenceIndex.target_id).where(
+                ReferenceIndex.pid.in_(pids),
+                ReferenceIndex.name == inc.param,
+                ReferenceIndex.target_type.is_not(None),
+                *([ReferenceIndex.target_type == inc.target_type] if inc.target_type else []),
+            )
+        ).all()
+        wanted = [(str(t), str(i)) for t, i in refs if (t, i) not in seen]
+        found += _load_refs(db, wanted, readable, seen)
+    for inc in query.revincludes:
+        ids = [m.id for m in matches if m.resource_type == query.resource_type]
+        stmt = (
+            select(FhirResource)
+            .join(ReferenceIndex, ReferenceIndex.pid == FhirResource.pid)
+            .where(
+                ReferenceIndex.resource_type == inc.source_type,
+                ReferenceIndex.name == inc.param,
+                ReferenceIndex.target_type == query.resource_type,
+                ReferenceIndex.target_id.in_(ids),
+                FhirResource.deleted.is_(False),
+                readable,
+            )
+            .limit(MAX_INCLUDES)
+        )
+        for row in db.scalars(stmt).unique():
+            if (row.resource_type, row.id) not in seen:
+                seen.add((row.resource_type, row.id))
+                found.append(from_row(row))
+    return found
+
+
+def _load_refs(
+    db: Session,
+    refs: list[tuple[str, str]],
+    readable: ColumnElement[bool],
+    seen: set[tuple[str, str]],
+) -> list[StoredResource]:
+    from medalliance.records import repository
+
+    out: list[StoredResource] = []
+    for row in repository.by_references(db, refs[:MAX_INCLUDES], readable):
+        if (row.resource_type, row.id) not in seen:
+            seen.add((row.resource_type, row.id))
+            out.append(from_row(row))
+    return out

@@ -1,0 +1,377 @@
+"""The shared record's service: every FHIR interaction, access-checked and audited.
+
+Other domains call these functions (the HL7 v2 listener, the timeline page). Reads of
+patient data need a basis (care relationship, consent, break-the-glass, own record) and
+leave an audit row; writes need one too, except that a member's own system recording an
+Encounter at its institution creates the care relationship it then writes under.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import jsonpatch
+from sqlalchemy import ColumnElement, or_
+from sqlalchemy.orm import Session
+
+from medalliance.access import service as access
+from medalliance.audit.enums import AccessBasis
+from medalliance.auth.principal import Actor
+from medalliance.errors import DomainError, NotFound, PreconditionFailed
+from medalliance.records import links, repository, writes
+from medalliance.records.models import FhirResource, FhirResourceVersion
+from medalliance.records.search import engine
+from medalliance.records.search.criteria import parse
+from medalliance.records.search.engine import SearchResult
+from medalliance.records.store import StoredResource, from_row
+from medalliance.records.validation import require_type
+
+__all__ = [
+    "Gone",
+    "SearchResult",
+    "StoredResource",
+    "create",
+    "delete",
+    "history",
+    "patch",
+    "patient_everything",
+    "read",
+    "search",
+    "transaction",
+    "update",
+    "vread",
+]
+
+
+class Gone(DomainError):
+    status = 410
+    code = "deleted"
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def read(
+    db: Session, actor: Actor, resource_type: str, resource_id: str, *, now: datetime
+) -> StoredResource:
+    row = _existing(db, resource_type, resource_id)
+    _check_read(db, actor, row.patient_id, resource_type, resource_id, now)
+    if row.deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted")
+    return from_row(row)
+
+
+def vread(
+    db: Session, actor: Actor, resource_type: str, resource_id: str, version: int, *, now: datetime
+) -> StoredResource:
+    row = _existing(db, resource_type, resource_id)
+    _check_read(db, actor, row.patient_id, resource_type, resource_id, now)
+    found = repository.version(db, row.pid, version)
+    if found is None:
+        raise NotFound(f"{resource_type}/{resource_id} has no version {version}")
+    if found.deleted:
+        raise Gone(f"version {version} of {resource_type}/{resource_id} is a deletion")
+    return from_row(found, row.institution_id)
+
+
+def history(
+    db: Session,
+    actor: Actor,
+    resource_type: str | None,
+    resource_id: str | None,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    count: int = 50,
+) -> list[StoredResource]:
+    """Instance, type or system history, newest first (deletions included, flagged)."""
+    pid = None
+    if resource_type is not None:
+        require_type(resource_type)
+    if resource_type is not None and resource_id is not None:
+        row = _existing(db, resource_type, resource_id)
+        _check_read(db, actor, row.patient_id, resource_type, resource_id, now)
+        pid = row.pid
+    readable = _readable(actor, FhirResourceVersion.patient_id, now)
+    rows = repository.history(
+        db, resource_type=resource_type, pid=pid, since=since, readable=readable, limit=count
+    )
+    found = [from_row(r) for r in rows]
+    if pid is None:
+        _audit_results(db, actor, resource_type or "history", found, now)
+    return found
+
+
+def search(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    params: list[tuple[str, str]],
+    *,
+    now: datetime,
+    strict: bool = False,
+) -> SearchResult:
+    """Lenient by default: unknown parameters come back as warnings in the result."""
+    require_type(resource_type)
+    writes.refuse_foreign_type(resource_type)
+    query = parse(resource_type, params, strict=strict)
+    for criterion in query.criteria:
+        if criterion.name == "patient" and criterion.param is not None:
+            # Naming a patient one may not read is a refusal (audited), not an empty page.
+            for value in criterion.values:
+                person = links.person_id(db, value.split("/")[-1])
+                if person is not None:
+                    access.require_clinical_access(db, actor, person, now)
+    result = engine.run(
+        db, query, _readable(actor, FhirResource.patient_id, now), lambda v: links.person_id(db, v)
+    )
+    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now)
+    return result
+
+
+def patient_everything(
+    db: Session,
+    actor: Actor,
+    patient_id: str,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    count: int = 100,
+    cursor: int = 0,
+) -> SearchResult:
+    """Every live resource in the patient's compartment, by creation order, paged by pid."""
+    person = links.person_id(db, patient_id)
+    if person is None:
+        raise NotFound(f"Patient/{patient_id} is not known to the master patient index")
+    basis = access.require_clinical_access(db, actor, person, now)
+    rows = repository.patient_resources(db, person, since=since, after_pid=cursor, limit=count + 1)
+    page = [from_row(r) for r in rows[:count]]
+    access.audit_read(db, actor, patient_id=person, basis=basis, resource_type="Patient$everything")
+    return SearchResult(matches=page, next_cursor=str(page[-1].pid) if len(rows) > count else None)
+
+
+# --- writes -------------------------------------------------------------------------------
+
+
+def create(
+    db: Session,
+    actor: Actor,
+    resource: dict[str, Any],
+    *,
+    now: datetime,
+    if_none_exist: str | None = None,
+    expected_type: str | None = None,
+) -> StoredResource:
+    """Create; with ``If-None-Exist`` an existing single match is returned instead."""
+    ctx = writes.WriteContext(actor, now)
+    if if_none_exist:
+        resource_type = expected_type or str(resource.get("resourceType"))
+        existing = _conditional_match(db, resource_type, if_none_exist)
+        if existing is not None:
+            return read(db, actor, resource_type, existing.id, now=now)
+    prepared = writes.prepare(db, ctx, resource, method="create", expected_type=expected_type)
+    return writes.commit_writes(db, ctx, [prepared])[0]
+
+
+def update(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str,
+    resource: dict[str, Any],
+    *,
+    now: datetime,
+    if_match: str | None = None,
+) -> StoredResource:
+    """Update (or create with the client's id); ``If-Match: W/"n"`` guards lost updates."""
+    require_type(resource_type)
+    writes.refuse_foreign_type(resource_type)
+    if not isinstance(resource, dict) or resource.get("id") != resource_id:
+        raise DomainError(
+            f"the resource id must be {resource_id} (as in the URL)", field=f"{resource_type}.id"
+        )
+    ctx = writes.WriteContext(actor, now)
+    row = repository.current(db, resource_type, resource_id, lock=True)
+    current = from_row(row) if row is not None else None
+    if current is not None:
+        _check_write_allowed(db, ctx, current)
+    _check_if_match(if_match, current)
+    method = "update" if current is not None else "create"
+    prepared = writes.prepare(
+        db,
+        ctx,
+        resource,
+        method=method,
+        expected_type=resource_type,
+        current=current,
+        resource_id=resource_id,
+    )
+    return writes.commit_writes(db, ctx, [prepared])[0]
+
+
+def conditional_update(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    condition: str,
+    resource: dict[str, Any],
+    *,
+    now: datetime,
+    if_match: str | None = None,
+) -> StoredResource:
+    """PUT Type?criteria: no match creates, one match updates, several are a 412."""
+    require_type(resource_type)
+    match = _conditional_match(db, resource_type, condition)
+    if match is None:
+        if resource.get("id"):
+            return update(
+                db, actor, resource_type, str(resource["id"]), resource, now=now, if_match=if_match
+            )
+        return create(db, actor, resource, now=now, expected_type=resource_type)
+    if resource.get("id") not in (None, match.id):
+        raise DomainError(
+            f"the resource id must be {match.id} (the match)", field=f"{resource_type}.id"
+        )
+    return update(
+        db, actor, resource_type, match.id, {**resource, "id": match.id}, now=now, if_match=if_match
+    )
+
+
+def patch(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str,
+    operations: Any,
+    *,
+    now: datetime,
+    if_match: str | None = None,
+) -> StoredResource:
+    """JSON Patch (RFC 6902) on the current version; the result is validated like a PUT."""
+    row = repository.current(db, resource_type, resource_id, lock=True)
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} not found")
+    if row.deleted:
+        raise Gone(f"{resource_type}/{resource_id} was deleted")
+    try:
+        patched = jsonpatch.JsonPatch(operations).apply(from_row(row).content)
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        TypeError,
+        ValueError,
+    ) as exc:
+        raise DomainError(f"the JSON Patch cannot be applied: {exc}", field="patch") from None
+    return update(db, actor, resource_type, resource_id, patched, now=now, if_match=if_match)
+
+
+def delete(
+    db: Session, actor: Actor, resource_type: str, resource_id: str, *, now: datetime
+) -> StoredResource | None:
+    """Soft delete: a new version marks it deleted; reads then answer 410."""
+    require_type(resource_type)
+    writes.refuse_foreign_type(resource_type)
+    row = repository.current(db, resource_type, resource_id, lock=True)
+    if row is None or row.deleted:
+        return None  # idempotent (R4: deleting nothing is a success)
+    ctx = writes.WriteContext(actor, now)
+    current = from_row(row)
+    _check_write_allowed(db, ctx, current)
+    prepared = writes.tombstone(current, ctx)
+    return writes.commit_writes(db, ctx, [prepared])[0]
+
+
+def transaction(
+    db: Session, actor: Actor, bundle: dict[str, Any], *, now: datetime
+) -> dict[str, Any]:
+    """A transaction (all or nothing) or batch (each entry on its own) Bundle."""
+    from medalliance.records import bundles
+
+    return bundles.process(db, actor, bundle, now=now)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _existing(db: Session, resource_type: str, resource_id: str) -> FhirResource:
+    require_type(resource_type)
+    if resource_type in links.HOMES:
+        writes.refuse_foreign_type(resource_type)
+    row = repository.current(db, resource_type, resource_id)
+    if row is None:
+        raise NotFound(f"{resource_type}/{resource_id} not found")
+    return row
+
+
+def _check_read(
+    db: Session,
+    actor: Actor,
+    patient_id: str | None,
+    resource_type: str,
+    resource_id: str,
+    now: datetime,
+) -> None:
+    if patient_id is None:
+        return  # not patient data (e.g. a Medication): any signed-in actor may read it
+    basis = access.require_clinical_access(db, actor, patient_id, now)
+    access.audit_read(
+        db,
+        actor,
+        patient_id=patient_id,
+        basis=basis,
+        resource_type=resource_type,
+        resource_id=resource_id,
+    )
+
+
+def _check_write_allowed(db: Session, ctx: writes.WriteContext, current: StoredResource) -> None:
+    """Changing an existing resource needs a basis for the patient it belongs to now."""
+    if current.patient_id is not None and current.patient_id not in ctx.bases:
+        ctx.bases[current.patient_id] = access.require_clinical_access(
+            db, ctx.actor, current.patient_id, ctx.now, action="write to"
+        )
+
+
+def _check_if_match(if_match: str | None, current: StoredResource | None) -> None:
+    if if_match is None:
+        return
+    wanted = if_match.strip().removeprefix("W/").strip('"')
+    if current is None or str(current.version) != wanted:
+        have = f"version {current.version}" if current else "no resource"
+        raise PreconditionFailed(
+            f"If-Match {if_match} does not match the current {have}", field="If-Match"
+        )
+
+
+def _conditional_match(db: Session, resource_type: str, condition: str) -> FhirResource | None:
+    """The single resource matching search criteria (any patient: the write is then
+    access-checked on it); several matches are a 412 as R4 requires."""
+    from urllib.parse import parse_qsl
+
+    params = parse_qsl(condition.lstrip("?"), keep_blank_values=True)
+    query = parse(resource_type, params, strict=True)
+    query.count = 2
+    result = engine.run(db, query, FhirResource.pid.is_not(None), lambda v: links.person_id(db, v))
+    if len(result.matches) > 1:
+        raise PreconditionFailed(
+            f"{resource_type}?{condition} matches more than one resource", field="If-None-Exist"
+        )
+    if not result.matches:
+        return None
+    return repository.current(db, resource_type, result.matches[0].id)
+
+
+def _readable(actor: Actor, column: Any, now: datetime) -> ColumnElement[bool]:
+    return or_(column.is_(None), access.readable_patients(actor, column, now))
+
+
+def _audit_results(
+    db: Session, actor: Actor, resource_type: str, found: list[StoredResource], now: datetime
+) -> None:
+    """One audit row per patient whose data a search returned, with its basis."""
+    for patient_id in dict.fromkeys(r.patient_id for r in found if r.patient_id):
+        basis = access.clinical_basis(db, actor, patient_id, now) or AccessBasis.CONSENT
+        access.audit_read(
+            db, actor, patient_id=patient_id, basis=basis, resource_type=resource_type
+        )

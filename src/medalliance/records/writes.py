@@ -1,0 +1,224 @@
+"""The write pipeline shared by single interactions and bundles:
+prepare (validate, index, resolve the patient) → authorise → persist → audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from medalliance.access import service as access
+from medalliance.access.enums import RelationshipKind
+from medalliance.audit import service as audit
+from medalliance.audit.enums import AccessBasis
+from medalliance.auth.enums import Role
+from medalliance.auth.principal import Actor
+from medalliance.errors import DomainError, Forbidden, ValidationFailed
+from medalliance.kit.ids import new_id
+from medalliance.records import links, store
+from medalliance.records.indexing import build_index
+from medalliance.records.searchparams import params_for
+from medalliance.records.store import Prepared, StoredResource
+from medalliance.records.validation import validate
+
+
+class MethodNotAllowed(DomainError):
+    status = 405
+    code = "not-supported"
+
+
+@dataclass
+class WriteContext:
+    """Per request (or bundle): access decisions are taken once per patient."""
+
+    actor: Actor
+    now: datetime
+    bases: dict[str, AccessBasis] = field(default_factory=dict)
+    persons: dict[str, str | None] = field(default_factory=dict)  # Patient id -> MPI id
+
+    def person(self, db: Session, patient_id: str) -> str | None:
+        if patient_id not in self.persons:
+            self.persons[patient_id] = links.person_id(db, patient_id)
+        return self.persons[patient_id]
+
+
+def refuse_foreign_type(resource_type: str) -> None:
+    home = links.HOMES.get(resource_type)
+    if home is not None:
+        raise MethodNotAllowed(
+            f"{resource_type} is not written to the shared record; it lives in {home}",
+            field=resource_type,
+        )
+
+
+def prepare(
+    db: Session,
+    ctx: WriteContext,
+    resource: Any,
+    *,
+    method: str,
+    expected_type: str | None = None,
+    current: StoredResource | None = None,
+    resource_id: str | None = None,
+) -> Prepared:
+    resource = dict(validate(resource, expected_type=expected_type))
+    resource_type = resource["resourceType"]
+    refuse_foreign_type(resource_type)
+    if method == "create":
+        resource["id"] = resource_id or new_id()  # POST ignores a client id (R4 3.1.0.1)
+    version = current.version + 1 if current else 1
+    store.stamp(resource, version, ctx.now)
+    index = build_index(resource)
+    patient_id = patient_of(db, ctx, resource, index.reference)
+    return Prepared(
+        resource=resource,
+        patient_id=patient_id,
+        institution_id=ctx.actor.institution_id,
+        index=index,
+        method=method,
+        version=version,
+        pid=current.pid if current else None,
+    )
+
+
+def patient_of(
+    db: Session, ctx: WriteContext, resource: dict[str, Any], references: list[dict[str, Any]]
+) -> str | None:
+    """The MPI person whose compartment holds the resource (``patient``, else ``subject``)."""
+    resource_type = resource["resourceType"]
+    params = params_for(resource_type)
+    name = "patient" if "patient" in params else "subject"
+    wanted = [r for r in references if r["name"] == name and r["target_type"] == "Patient"]
+    resolved: list[str] = []
+    for ref in wanted:
+        person = ctx.person(db, ref["target_id"])
+        if person is None:
+            where = _element(resource_type, name)
+            raise ValidationFailed(
+                f"{where} refers to Patient/{ref['target_id']}, which the master patient "
+                "index does not know (register the patient first)",
+                field=where,
+            )
+        if person not in resolved:
+            resolved.append(person)
+    if len(resolved) > 1:
+        raise ValidationFailed(
+            f"{resource_type} refers to {len(resolved)} different patients; a resource belongs "
+            "to one patient's record",
+            field=_element(resource_type, name),
+        )
+    return resolved[0] if resolved else None
+
+
+def _element(resource_type: str, param: str) -> str:
+    expression = params_for(resource_type)[param].expression
+    for part in expression.split("|"):
+        part = part.strip().strip("()")
+        if part.startswith(resource_type + "."):
+            return part.split(".where(")[0].split(" as ")[0]
+    return f"{resource_type}.{param}"
+
+
+def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | None:
+    """Members' own systems create care relationships by recording encounters; anyone
+    else needs an existing basis (care relationship, consent, break-the-glass)."""
+    actor = ctx.actor
+    if actor.role not in access.CLINICAL_ROLES:
+        raise Forbidden(f"role {actor.role.value} may not write to the shared record")
+    patient_id = write.patient_id
+    if patient_id is None:
+        return None
+    if _own_system_encounter(actor, write.resource):
+        assert actor.institution_id is not None
+        access.record_relationship(
+            db,
+            patient_id=patient_id,
+            institution_id=actor.institution_id,
+            kind=RelationshipKind.ENCOUNTER,
+            source_type="Encounter",
+            source_id=write.resource["id"],
+        )
+        ctx.bases.pop(patient_id, None)
+    if patient_id not in ctx.bases:
+        ctx.bases[patient_id] = access.require_clinical_access(
+            db, actor, patient_id, ctx.now, action="write to"
+        )
+    return ctx.bases[patient_id]
+
+
+def _own_system_encounter(actor: Actor, resource: dict[str, Any]) -> bool:
+    if resource["resourceType"] != "Encounter" or actor.role != Role.SYSTEM:
+        return False
+    provider = (resource.get("serviceProvider") or {}).get("reference")
+    return bool(actor.institution_id) and provider == f"Organization/{actor.institution_id}"
+
+
+def commit_writes(
+    db: Session, ctx: WriteContext, writes: list[Prepared], *, audit_each: bool = True
+) -> list[StoredResource]:
+    """Authorise every write first (nothing is written if one is refused), then persist."""
+    # Encounters first: a member's own encounter is what gives it a basis for the rest.
+    order = sorted(
+        range(len(writes)), key=lambda i: writes[i].resource["resourceType"] != "Encounter"
+    )
+    decided = {i: authorize(db, ctx, writes[i]) for i in order}
+    bases = [decided[i] for i in range(len(writes))]
+    stored = store.persist(db, writes, ctx.now)
+    if audit_each:
+        for item, basis in zip(stored, bases, strict=True):
+            audit_write(db, ctx.actor, item, basis)
+    else:
+        _audit_grouped(db, ctx.actor, stored, bases)
+    return stored
+
+
+def audit_write(db: Session, actor: Actor, item: StoredResource, basis: AccessBasis | None) -> None:
+    action = "delete" if item.deleted else ("create" if item.created else "update")
+    audit.record(
+        db,
+        actor,
+        f"fhir.{action}",
+        resource_type=item.resource_type,
+        resource_id=item.id,
+        patient_id=item.patient_id,
+        basis=basis,
+        detail={"version": item.version},
+    )
+
+
+def _audit_grouped(
+    db: Session, actor: Actor, stored: list[StoredResource], bases: list[AccessBasis | None]
+) -> None:
+    """A bundle is audited once per patient it touched, with what it wrote."""
+    groups: dict[str | None, tuple[AccessBasis | None, dict[str, int]]] = {}
+    for item, basis in zip(stored, bases, strict=True):
+        _, counts = groups.setdefault(item.patient_id, (basis, {}))
+        counts[item.resource_type] = counts.get(item.resource_type, 0) + 1
+    for patient_id, (basis, counts) in groups.items():
+        audit.record(
+            db,
+            actor,
+            "fhir.transaction",
+            resource_type="Bundle",
+            patient_id=patient_id,
+            basis=basis,
+            detail={"written": counts},
+        )
+
+
+def tombstone(current: StoredResource, ctx: WriteContext) -> Prepared:
+    """The deletion version: the last content is kept in history, the indexes go."""
+    from medalliance.records.indexing import IndexRows
+
+    return Prepared(
+        resource={"resourceType": current.resource_type, "id": current.id},
+        patient_id=current.patient_id,
+        institution_id=ctx.actor.institution_id,
+        index=IndexRows(),
+        method="delete",
+        version=current.version + 1,
+        pid=current.pid,
+        raw=current.raw,
+    )

@@ -1,0 +1,87 @@
+"""Realistic HL7 v2.5.1 messages from the county hospital's HIS and LIS (UTF-8, Chinese
+names), built field by field so each test can change what it is about."""
+
+from __future__ import annotations
+
+ID_NUMBER = "131125196503121235"  # 欧阳建华, male, born 1965-03-12 (valid check digit)
+MRN = "ZY0012345"
+FACILITY = "county-hospital"
+
+
+def msh(message_type: str, control_id: str, *, facility: str = FACILITY, app: str = "HIS") -> str:
+    return (
+        f"MSH|^~\\&|{app}|{facility}|MEDALLIANCE|CONSORTIUM|20261105093000||{message_type}|"
+        f"{control_id}|P|2.5.1|||AL|NE|CHN|UNICODE UTF-8"
+    )
+
+
+def pid(*, mrn: str = MRN, id_number: str = ID_NUMBER, sex: str = "M") -> str:
+    return (
+        f"PID|1||{mrn}^^^{FACILITY}^MR~{id_number}^^^CHN^NNCHN||欧阳^建华||19650312|{sex}|||"
+        "幸福路18号^^衡水市^河北省^053600^CHN^H^^安平县||^PRN^PH^^^^^^^^^13903180001"
+    )
+
+
+def pv1(visit: str, *, patient_class: str = "I", admit: str = "", discharge: str = "") -> str:
+    fields = ["PV1", "1", patient_class, "0301^12^03^county-hospital", "", "", ""]
+    fields += ["D0304^王^静怡", "", "", "MED"]
+    fields += [""] * 8 + [visit]  # PV1-11 .. PV1-19 (visit number)
+    fields += [""] * 24 + [admit, discharge]  # PV1-20 .. PV1-45
+    return "|".join(fields)
+
+
+def adt(
+    trigger: str,
+    control_id: str,
+    *,
+    visit: str = "V20261105001",
+    discharge: str = "",
+    extra: tuple[str, ...] = (),
+) -> bytes:
+    segments = [
+        msh(f"ADT^{trigger}^ADT_A01", control_id),
+        f"EVN|{trigger}|20261105092800",
+        pid(),
+        pv1(visit, admit="20261105092800", discharge=discharge),
+        "PV2|||I63.9^脑梗死^I10",
+        "DG1|1||I63.9^脑梗死^I10||20261105093000|A",
+        *extra,
+    ]
+    return ("\r".join(segments) + "\r").encode()
+
+
+LIPID_RESULTS = (
+    "OBX|1|NM|2093-3^总胆固醇^LN||6.8|mmol/L^^UCUM|3.1-5.7|H|||F|||20261105080000",
+    "OBX|2|NM|2571-8^甘油三酯^LN||1.2|mmol/L^^UCUM|0.4-1.7|N|||F",
+    "OBX|3|NM|2085-9^高密度脂蛋白胆固醇^LN||1.1|mmol/L^^UCUM|>1.0|N|||F",
+    "OBX|4|ST|8251-1^备注^LN||空腹采血||||||F",
+)
+
+
+def oru(
+    control_id: str,
+    *,
+    results: tuple[str, ...] = LIPID_RESULTS,
+    visit: str = "V20261105001",
+    order: str = "LAB-20261105-0001",
+    facility: str = FACILITY,
+    status: str = "F",
+) -> bytes:
+    segments = [
+        msh("ORU^R01^ORU_R01", control_id, facility=facility, app="LIS"),
+        pid(),
+        pv1(visit),
+        f"ORC|RE|PL-0001|{order}",
+        f"OBR|1|PL-0001|{order}|57698-3^血脂四项^LN|||20261105080000|||||||||||||||"
+        f"20261105143000|||{status}",
+        *results,
+    ]
+    return ("\r".join(segments) + "\r").encode()
+
+
+def segment(message: bytes, segment_id: str) -> list[str]:
+    """The fields of the first segment with this id in an ER7 answer."""
+    for line in message.decode().split("\r"):
+        if line.startswith(segment_id + "|"):
+            return line.split("|")
+    raise AssertionError(f"no {segment_id} in {message!r}")

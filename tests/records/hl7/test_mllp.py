@@ -1,0 +1,87 @@
+"""The MLLP listener over a real TCP socket on 127.0.0.1: framed message in, ACK out."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import hl7.client  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from medalliance.records.hl7 import mllp
+from medalliance.records.models import FhirResource
+from records.hl7.hl7_samples import adt, oru, segment
+
+START, END = b"\x0b", b"\x1c\x0d"
+
+
+@pytest.fixture
+def listener(session_factory: sessionmaker[Session]) -> Iterator[int]:
+    running = mllp.start_in_thread(session_factory, "127.0.0.1", 0, limit=1024 * 1024)
+    yield running.port
+    running.stop()
+
+
+def _exchange(port: int, *messages: bytes) -> list[bytes]:
+    """Send each framed message on one connection and read its framed ACK."""
+    answers = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        for message in messages:
+            sock.sendall(START + message + END)
+            buffer = b""
+            while not buffer.endswith(END):
+                chunk = sock.recv(65536)
+                assert chunk, "the listener closed the connection"
+                buffer += chunk
+            assert buffer.startswith(START)
+            answers.append(buffer[1:-2])
+    return answers
+
+
+class TestMllpListener:
+    def test_a_message_over_a_raw_socket_is_acknowledged_and_stored(
+        self, listener: int, db: Session
+    ) -> None:
+        [ack] = _exchange(listener, adt("A01", "MLLP-0001"))
+        assert segment(ack, "MSA")[1:3] == ["AA", "MLLP-0001"]
+        assert segment(ack, "MSH")[8].startswith("ACK^A01")
+        stored = db.scalar(
+            select(func.count())
+            .select_from(FhirResource)
+            .where(
+                FhirResource.resource_type == "Encounter",
+                FhirResource.institution_id == "county-hospital",
+            )
+        )
+        assert stored == 1
+
+    def test_a_resend_on_the_same_connection_gets_the_original_ack(self, listener: int) -> None:
+        first, again = _exchange(listener, oru("MLLP-0002"), oru("MLLP-0002"))
+        assert again == first
+
+    def test_a_malformed_message_is_answered_with_ar(self, listener: int) -> None:
+        [ack] = _exchange(listener, b"this is not HL7")
+        assert segment(ack, "MSA")[1] == "AR"
+
+    def test_an_unmapped_facility_is_rejected(self, listener: int) -> None:
+        [ack] = _exchange(listener, oru("MLLP-0003", facility="no-such-member"))
+        assert segment(ack, "MSA")[1] == "AR"
+        assert "not mapped" in segment(ack, "ERR")[8]
+
+    def test_python_hl7_client_round_trip(self, listener: int) -> None:
+        with hl7.client.MLLPClient("127.0.0.1", listener, encoding="utf-8") as sender:
+            answer = sender.send_message(oru("MLLP-0004").decode())
+        assert segment(answer[1:-2], "MSA")[1:3] == ["AA", "MLLP-0004"]
+
+
+class TestFacilityMapping:
+    def test_a_configured_facility_name_is_accepted_for_its_member_system(
+        self, listener: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from medalliance.config import get_settings
+
+        monkeypatch.setitem(get_settings().hl7_mllp_systems, "AP-LIS", "county-his")
+        [ack] = _exchange(listener, oru("MLLP-0100", facility="AP-LIS"))
+        assert segment(ack, "MSA")[1:3] == ["AA", "MLLP-0100"]

@@ -1,0 +1,142 @@
+"""Transaction bundles: a Synthea patient history loads atomically, or not at all."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medalliance.patients.enums import RESIDENT_ID_SYSTEM
+from medalliance.patients.models import Person
+from medalliance.records.models import FhirResource
+from medalliance.registry.fhir_map import SYSTEMS
+from medalliance.registry.models import Institution, Practitioner
+from records import synthea
+from records.factories import COUNTY
+
+P = "p00000005"
+
+
+@pytest.fixture(scope="module")
+def raw_bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    return synthea.generate(tmp_path_factory.mktemp("synthea"))
+
+
+@pytest.fixture
+def his(client: TestClient) -> dict[str, str]:
+    response = client.post(
+        "/api/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "county-his",
+            "client_secret": "medalliance",
+        },
+    )
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def member_bundle(db: Session, raw_bundle: dict[str, Any]) -> dict[str, Any]:
+    person = db.get(Person, P)
+    assert person is not None
+    assert person.id_number
+    code = db.scalars(select(Institution.code).where(Institution.id == COUNTY)).one()
+    licence = db.scalars(
+        select(Practitioner.licence_number).order_by(Practitioner.id).limit(1)
+    ).one()
+    return synthea.for_member(
+        copy.deepcopy(raw_bundle),
+        id_system=RESIDENT_ID_SYSTEM,
+        id_number=person.id_number,
+        organization=f"{SYSTEMS['institution-code']}|{code}",
+        practitioner=f"{SYSTEMS['licence']}|{licence}",
+    )
+
+
+def stored_for(db: Session, patient_id: str) -> int:
+    return int(
+        db.scalar(
+            select(func.count())
+            .select_from(FhirResource)
+            .where(FhirResource.patient_id == patient_id)
+        )
+        or 0
+    )
+
+
+class TestTransaction:
+    def test_full_patient_history_loads_atomically(
+        self, client: TestClient, db: Session, his: dict[str, str], member_bundle: dict[str, Any]
+    ) -> None:
+        response = client.post("/fhir", json=member_bundle, headers=his)
+        assert response.status_code == 200, response.text[:500]
+        body = response.json()
+        assert body["type"] == "transaction-response"
+        written = [e for e in body["entry"] if e["response"]["status"] == "201 Created"]
+        assert len(written) == len(member_bundle["entry"]) - 1  # all but the MPI patient
+        assert stored_for(db, P) > 1000
+        # References now point at stored resources and at the registry.
+        encounter = client.get(
+            "/fhir/Encounter", params={"patient": P, "_count": "1"}, headers=his
+        ).json()
+        resource = encounter["entry"][0]["resource"]
+        assert resource["subject"]["reference"] == f"Patient/{P}"
+        assert resource["serviceProvider"]["reference"] == f"Organization/{COUNTY}"
+
+    def test_one_broken_reference_loads_nothing(
+        self, client: TestClient, db: Session, his: dict[str, str], member_bundle: dict[str, Any]
+    ) -> None:
+        broken = copy.deepcopy(member_bundle)
+        victim = next(e for e in broken["entry"] if e["resource"]["resourceType"] == "Observation")
+        victim["resource"]["encounter"] = {
+            "reference": "urn:uuid:00000000-0000-0000-0000-000000000000"
+        }
+        response = client.post("/fhir", json=broken, headers=his)
+        assert response.status_code == 422
+        issue = response.json()["issue"][0]
+        assert "urn:uuid:00000000" in issue["diagnostics"]
+        assert issue["expression"][0].endswith(".resource.encounter.reference")
+        assert stored_for(db, P) == 0
+
+    def test_unresolvable_conditional_reference_fails_the_bundle(
+        self, client: TestClient, db: Session, his: dict[str, str], member_bundle: dict[str, Any]
+    ) -> None:
+        broken = copy.deepcopy(member_bundle)
+        encounter = next(e for e in broken["entry"] if e["resource"]["resourceType"] == "Encounter")
+        encounter["resource"]["participant"] = [
+            {
+                "individual": {
+                    "reference": f"Practitioner?identifier={SYSTEMS['licence']}|no-such-licence"
+                }
+            }
+        ]
+        response = client.post("/fhir", json=broken, headers=his)
+        assert response.status_code == 422
+        assert "matched no" in response.json()["issue"][0]["diagnostics"]
+        assert stored_for(db, P) == 0
+
+
+class TestBatch:
+    def test_batch_entries_succeed_or_fail_on_their_own(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        from records.factories import encounter
+
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {"resource": encounter(P), "request": {"method": "POST", "url": "Encounter"}},
+                {
+                    "resource": encounter("nobody"),
+                    "request": {"method": "POST", "url": "Encounter"},
+                },
+            ],
+        }
+        body = client.post("/fhir", json=bundle, headers=his).json()
+        assert [e["response"]["status"][:3] for e in body["entry"]] == ["201", "422"]

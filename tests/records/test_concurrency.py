@@ -1,0 +1,70 @@
+"""Two clients update one resource with the same If-Match version at the same moment:
+exactly one wins, the other gets 412 (PostgreSQL, threads, real commits)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+
+from conftest import PG_URL, migrate, reset_postgres
+from medalliance.db import make_engine, unit_of_work
+from medalliance.demo.loader import Scale, load
+from medalliance.errors import PreconditionFailed
+from medalliance.records import service
+from records.factories import COUNTY_HIS, admitted, observation
+
+pytestmark = pytest.mark.postgres
+NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+P = "p00000006"
+
+
+@pytest.fixture(scope="module")
+def own_engine() -> Iterator[Engine]:
+    assert PG_URL
+    base, _, name = PG_URL.rpartition("/")
+    engine = make_engine(f"{base}/{name}_concurrency")
+    reset_postgres(engine)
+    migrate(engine)
+    with unit_of_work(
+        __import__("sqlalchemy.orm", fromlist=["sessionmaker"]).sessionmaker(engine)
+    ) as db:
+        load(db, scale=Scale.SMALL, seed=1)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_two_updates_with_the_same_version_one_wins_one_412(own_engine: Engine) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    with unit_of_work(factory) as db:
+        admitted(db, P, NOW)
+        created = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def writer(status: str) -> None:
+        barrier.wait()
+        try:
+            with unit_of_work(factory) as db:
+                content = {**created.content, "status": status}
+                service.update(
+                    db, COUNTY_HIS, "Observation", created.id, content, now=NOW, if_match='W/"1"'
+                )
+            outcomes.append("200")
+        except PreconditionFailed:
+            outcomes.append("412")
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in ("amended", "corrected")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["200", "412"]
+    with unit_of_work(factory) as db:
+        assert service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW).version == 2

@@ -1,0 +1,239 @@
+"""The /fhir interactions over HTTP, as a member system and as staff use them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from helpers import bearer
+from medalliance.access import service as access
+from medalliance.audit.models import AuditEvent
+from medalliance.auth.tokens import read_token
+from medalliance.kit.clock import utcnow
+from records.factories import encounter, ensure_person, observation
+
+P = "p00000004"
+FHIR = "application/fhir+json"
+
+
+@pytest.fixture
+def his(client: TestClient) -> dict[str, str]:
+    response = client.post(
+        "/api/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "county-his",
+            "client_secret": "medalliance",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}", "Content-Type": FHIR}
+
+
+def post(client: TestClient, headers: dict[str, str], resource: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/fhir/{resource['resourceType']}", json=resource, headers=headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def visit(client: TestClient, db: Session, his: dict[str, str]) -> dict[str, Any]:
+    ensure_person(db, P)
+    enc = post(client, his, encounter(P))
+    obs = post(client, his, observation(P, enc["id"]))
+    return {"encounter": enc, "observation": obs}
+
+
+class TestInteractions:
+    def test_create_answers_location_and_etag(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        ensure_person(db, P)
+        response = client.post("/fhir/Encounter", json=encounter(P), headers=his)
+        assert response.status_code == 201
+        assert response.headers["etag"] == 'W/"1"'
+        assert response.headers["location"].endswith("/_history/1")
+        assert response.headers["content-type"].startswith(FHIR)
+
+    def test_update_with_if_match_then_stale_412(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        first = client.put(
+            url, json={**obs, "status": "amended"}, headers={**his, "If-Match": 'W/"1"'}
+        )
+        assert first.status_code == 200
+        assert first.headers["etag"] == 'W/"2"'
+        stale = client.put(
+            url, json={**obs, "status": "corrected"}, headers={**his, "If-Match": 'W/"1"'}
+        )
+        assert stale.status_code == 412
+        assert stale.json()["resourceType"] == "OperationOutcome"
+
+    def test_json_patch_and_vread(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        patch = [{"op": "replace", "path": "/status", "value": "amended"}]
+        response = client.patch(
+            url, json=patch, headers={**his, "Content-Type": "application/json-patch+json"}
+        )
+        assert response.status_code == 200, response.text
+        assert client.get(f"{url}/_history/1", headers=his).json()["status"] == "final"
+        assert client.get(url, headers=his).json()["status"] == "amended"
+        history = client.get(f"{url}/_history", headers=his).json()
+        assert [e["response"]["etag"] for e in history["entry"]] == ['W/"2"', 'W/"1"']
+
+    def test_deleted_resource_answers_410(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        assert client.delete(url, headers=his).status_code == 204
+        assert client.get(url, headers=his).status_code == 410
+
+    def test_conditional_create_returns_the_existing_match(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        ensure_person(db, P)
+        post(client, his, encounter(P))
+        resource = {**observation(P), "identifier": [{"system": "urn:lab", "value": "A-1"}]}
+        first = client.post(
+            "/fhir/Observation",
+            json=resource,
+            headers={**his, "If-None-Exist": "identifier=urn:lab|A-1"},
+        )
+        again = client.post(
+            "/fhir/Observation",
+            json=resource,
+            headers={**his, "If-None-Exist": "identifier=urn:lab|A-1"},
+        )
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+
+    def test_search_by_get_and_post_agree(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        by_get = client.get(
+            f"/fhir/Observation?patient={P}&code=http://loinc.org|8867-4", headers=his
+        ).json()
+        form_headers = {"Authorization": his["Authorization"]}
+        by_post = client.post(
+            "/fhir/Observation/_search",
+            data={"patient": P, "code": "http://loinc.org|8867-4"},
+            headers=form_headers,
+        ).json()
+        assert [e["resource"]["id"] for e in by_get["entry"]] == [visit["observation"]["id"]]
+        assert [e["resource"]["id"] for e in by_post["entry"]] == [visit["observation"]["id"]]
+
+    def test_unknown_parameter_warns_or_fails_when_strict(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        lenient = client.get("/fhir/Observation?shoe-size=42", headers=his).json()
+        assert lenient["entry"][-1]["search"]["mode"] == "outcome"
+        strict = client.get(
+            "/fhir/Observation?shoe-size=42", headers={**his, "Prefer": "handling=strict"}
+        )
+        assert strict.status_code == 400
+
+    def test_elements_subsets(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        bundle = client.get(f"/fhir/Observation?patient={P}&_elements=status", headers=his).json()
+        resource = bundle["entry"][0]["resource"]
+        assert "status" in resource
+        assert "valueQuantity" not in resource
+        assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
+
+    def test_patient_everything(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        bundle = client.get(f"/fhir/Patient/{P}/$everything", headers=his).json()
+        assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {
+            "Encounter",
+            "Observation",
+        }
+
+    def test_patient_is_not_written_here(self, client: TestClient, his: dict[str, str]) -> None:
+        response = client.put(
+            "/fhir/Location/x", json={"resourceType": "Location", "id": "x"}, headers=his
+        )
+        assert response.status_code == 405
+        assert "registry" in response.json()["issue"][0]["diagnostics"]
+
+    def test_metadata_is_public_and_lists_search_parameters(self, client: TestClient) -> None:
+        statement = client.get("/fhir/metadata").json()
+        types = {r["type"]: r for r in statement["rest"][0]["resource"]}
+        assert "Patient" not in types
+        assert "Observation" in types
+        assert any(p["name"] == "code" for p in types["Observation"]["searchParam"])
+
+
+class TestAuthorisation:
+    def test_doctor_without_basis_is_refused_and_the_refusal_audited(
+        self, client: TestClient, db: Session, visit: dict[str, Any]
+    ) -> None:
+        headers = bearer(client, "doctor")  # township-01: no relationship, no consent
+        response = client.get(f"/fhir/Observation/{visit['observation']['id']}", headers=headers)
+        assert response.status_code == 403
+        denied = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "access.denied", AuditEvent.username == "doctor"
+            )
+        ).all()
+        assert denied
+
+    def test_search_naming_an_unreadable_patient_is_refused(
+        self, client: TestClient, visit: dict[str, Any]
+    ) -> None:
+        response = client.get(f"/fhir/Observation?patient={P}", headers=bearer(client, "doctor"))
+        assert response.status_code == 403
+
+    def test_break_the_glass_opens_the_record_and_is_audited(
+        self, client: TestClient, db: Session, visit: dict[str, Any]
+    ) -> None:
+        headers = bearer(client, "doctor")
+        actor = read_token(headers["Authorization"][7:])
+        access.break_glass(
+            db, actor, patient_id=P, reason="unconscious in the emergency room", now=utcnow()
+        )
+        db.flush()
+        response = client.get(f"/fhir/Observation/{visit['observation']['id']}", headers=headers)
+        assert response.status_code == 200
+        bases = db.scalars(
+            select(AuditEvent.basis).where(
+                AuditEvent.action == "read",
+                AuditEvent.patient_id == P,
+                AuditEvent.username == "doctor",
+            )
+        ).all()
+        assert bases == ["break_the_glass"]
+
+    def test_staff_cannot_fabricate_a_care_relationship_with_an_encounter(
+        self, client: TestClient, db: Session
+    ) -> None:
+        ensure_person(db, P)
+        response = client.post(
+            "/fhir/Encounter",
+            json=encounter(P, institution="township-01"),
+            headers=bearer(client, "doctor"),
+        )
+        assert response.status_code == 403
+
+    def test_resident_reads_who_accessed_their_record(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        person = "p00000010"  # the demo resident's own person
+        post(client, his, encounter(person))
+        bundle = client.get(
+            f"/fhir/AuditEvent?patient={person}", headers=bearer(client, "resident")
+        ).json()
+        agents = {e["resource"]["agent"][0]["who"]["identifier"]["value"] for e in bundle["entry"]}
+        assert "county-his" in agents
+        other = client.get(f"/fhir/AuditEvent?patient={P}", headers=bearer(client, "resident"))
+        assert other.status_code == 403

@@ -1,0 +1,127 @@
+"""Search: tokens, dates with prefixes, references, sorting, keyset paging, includes,
+lenient and strict handling of unknown parameters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.orm import Session
+
+from medalliance.errors import DomainError
+from medalliance.records import service
+from records.factories import COUNTY_HIS, admitted, observation
+
+NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+P, Q = "p00000002", "p00000003"
+
+
+def ids(
+    db: Session, params: list[tuple[str, str]], resource_type: str = "Observation"
+) -> list[str]:
+    return [m.id for m in service.search(db, COUNTY_HIS, resource_type, params, now=NOW).matches]
+
+
+@pytest.fixture
+def three(db: Session) -> dict[str, str]:
+    enc = admitted(db, P, NOW)
+    admitted(db, Q, NOW)
+    made = {
+        "hr": service.create(
+            db, COUNTY_HIS, observation(P, enc, when="2026-10-01T08:00:00Z"), now=NOW
+        ).id,
+        "bp": service.create(
+            db, COUNTY_HIS, observation(P, enc, code="8480-6", when="2026-10-15"), now=NOW
+        ).id,
+        "q": service.create(
+            db, COUNTY_HIS, observation(Q, code="8480-6", when="2025-01-01", value=140), now=NOW
+        ).id,
+    }
+    made["enc"] = enc
+    return made
+
+
+class TestParameters:
+    def test_token_with_system_and_code(self, db: Session, three: dict[str, str]) -> None:
+        assert set(ids(db, [("code", "http://loinc.org|8480-6")])) == {three["bp"], three["q"]}
+
+    def test_token_code_alone_and_system_alone(self, db: Session, three: dict[str, str]) -> None:
+        assert set(ids(db, [("code", "8867-4")])) == {three["hr"]}
+        assert len(ids(db, [("code", "http://loinc.org|")])) == 3
+
+    def test_patient_and_category(self, db: Session, three: dict[str, str]) -> None:
+        found = ids(db, [("patient", P), ("category", "vital-signs")])
+        assert set(found) == {three["hr"], three["bp"]}
+
+    def test_date_prefixes_on_partial_dates(self, db: Session, three: dict[str, str]) -> None:
+        assert set(ids(db, [("date", "2026-10")])) == {three["hr"], three["bp"]}
+        assert set(ids(db, [("date", "lt2026")])) == {three["q"]}
+        assert set(ids(db, [("date", "ge2026-10-15")])) == {three["bp"]}
+        assert set(ids(db, [("date", "ne2026-10-01")])) == {three["bp"], three["q"]}
+
+    def test_quantity_and_encounter_reference(self, db: Session, three: dict[str, str]) -> None:
+        assert ids(db, [("value-quantity", "gt100")]) == [three["q"]]
+        assert set(ids(db, [("encounter", f"Encounter/{three['enc']}")])) == {
+            three["hr"],
+            three["bp"],
+        }
+
+    def test_or_values_and_id(self, db: Session, three: dict[str, str]) -> None:
+        assert set(ids(db, [("_id", f"{three['hr']},{three['q']}")])) == {three["hr"], three["q"]}
+
+
+class TestResultControl:
+    def test_sort_descending_by_date(self, db: Session, three: dict[str, str]) -> None:
+        assert ids(db, [("_sort", "-date")]) == [three["bp"], three["hr"], three["q"]]
+
+    def test_paging_is_stable_while_data_changes(self, db: Session, three: dict[str, str]) -> None:
+        first = service.search(
+            db, COUNTY_HIS, "Observation", [("_count", "2"), ("_sort", "-date")], now=NOW
+        )
+        assert first.next_cursor
+        # A newer observation arrives between pages: it must not shift the second page.
+        service.create(db, COUNTY_HIS, observation(P, when="2026-10-20"), now=NOW)
+        second = service.search(
+            db,
+            COUNTY_HIS,
+            "Observation",
+            [("_count", "2"), ("_sort", "-date"), ("_cursor", first.next_cursor)],
+            now=NOW,
+        )
+        assert [m.id for m in second.matches] == [three["q"]]
+
+    def test_summary_count(self, db: Session, three: dict[str, str]) -> None:
+        result = service.search(db, COUNTY_HIS, "Observation", [("_summary", "count")], now=NOW)
+        assert (result.total, result.matches) == (3, [])
+
+    def test_include_and_revinclude(self, db: Session, three: dict[str, str]) -> None:
+        inc = service.search(
+            db,
+            COUNTY_HIS,
+            "Observation",
+            [("_id", three["hr"]), ("_include", "Observation:encounter")],
+            now=NOW,
+        )
+        assert [i.id for i in inc.included] == [three["enc"]]
+        rev = service.search(
+            db,
+            COUNTY_HIS,
+            "Encounter",
+            [("_id", three["enc"]), ("_revinclude", "Observation:encounter")],
+            now=NOW,
+        )
+        assert {i.id for i in rev.included} == {three["hr"], three["bp"]}
+
+
+class TestUnknownParameters:
+    def test_lenient_search_ignores_and_warns(self, db: Session, three: dict[str, str]) -> None:
+        result = service.search(db, COUNTY_HIS, "Observation", [("colour", "blue")], now=NOW)
+        assert len(result.matches) == 3
+        assert "colour" in result.warnings[0]
+
+    def test_strict_search_refuses(self, db: Session, three: dict[str, str]) -> None:
+        with pytest.raises(DomainError) as caught:
+            service.search(
+                db, COUNTY_HIS, "Observation", [("colour", "blue")], now=NOW, strict=True
+            )
+        assert caught.value.status == 400

@@ -1,0 +1,79 @@
+"""The store through the service: create, read, versions, deletes, validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medalliance.audit.models import AuditEvent
+from medalliance.errors import DomainError, Forbidden, PreconditionFailed
+from medalliance.records import service
+from records.factories import COUNTY_HIS, TOWNSHIP_DOCTOR, admitted, observation
+
+NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+P = "p00000001"
+
+
+class TestCreateAndRead:
+    def test_created_observation_reads_back_with_server_meta(self, db: Session) -> None:
+        admitted(db, P, NOW)
+        stored = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+        read = service.read(db, COUNTY_HIS, "Observation", stored.id, now=NOW)
+        assert read.version == 1
+        assert read.patient_id == P
+        assert read.content["meta"]["versionId"] == "1"
+        assert read.content["valueQuantity"]["value"] == 72
+
+    def test_update_with_stale_if_match_is_refused(self, db: Session) -> None:
+        admitted(db, P, NOW)
+        stored = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+        changed = {**stored.content, "status": "amended"}
+        service.update(db, COUNTY_HIS, "Observation", stored.id, changed, now=NOW, if_match='W/"1"')
+        with pytest.raises(PreconditionFailed):
+            service.update(
+                db, COUNTY_HIS, "Observation", stored.id, changed, now=NOW, if_match='W/"1"'
+            )
+
+    def test_deleted_resource_answers_gone_and_keeps_history(self, db: Session) -> None:
+        admitted(db, P, NOW)
+        stored = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+        service.delete(db, COUNTY_HIS, "Observation", stored.id, now=NOW)
+        with pytest.raises(service.Gone):
+            service.read(db, COUNTY_HIS, "Observation", stored.id, now=NOW)
+        assert service.vread(db, COUNTY_HIS, "Observation", stored.id, 1, now=NOW).version == 1
+
+    def test_invalid_resource_names_the_element(self, db: Session) -> None:
+        admitted(db, P, NOW)
+        bad = observation(P)
+        bad["valueQuantity"]["value"] = "lots"
+        with pytest.raises(DomainError) as caught:
+            service.create(db, COUNTY_HIS, bad, now=NOW)
+        assert caught.value.field == "Observation.valueQuantity.value"
+
+    def test_unknown_patient_is_refused(self, db: Session) -> None:
+        with pytest.raises(DomainError) as caught:
+            service.create(db, COUNTY_HIS, observation("nobody-here"), now=NOW)
+        assert caught.value.status == 422
+        assert caught.value.field == "Observation.subject"
+
+
+class TestAccess:
+    def test_doctor_without_basis_cannot_read_and_refusal_is_refused(self, db: Session) -> None:
+        admitted(db, P, NOW)
+        stored = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+        with pytest.raises(Forbidden):
+            service.read(db, TOWNSHIP_DOCTOR, "Observation", stored.id, now=NOW)
+
+    def test_reads_are_audited_with_their_basis(self, db: Session) -> None:
+        admitted(db, P, NOW)
+        stored = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+        service.read(db, COUNTY_HIS, "Observation", stored.id, now=NOW)
+        row = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "read", AuditEvent.resource_id == stored.id
+            )
+        ).one()
+        assert (row.patient_id, row.basis) == (P, "care_relationship")
