@@ -214,4 +214,35 @@ MATRIX: Final[dict[str, Row]] = {
     "GET /api/audit/verify": only("admin"),
     **REGISTRY,
     **PATIENTS,
+    # HL7 v2 inbound (records/hl7): member systems only; a person's token is refused.
+    "POST /api/hl7v2": only("system"),
+    # Patient timeline: clinicians, the referral office and residents (own record only);
+    # an unknown person is a 404 for them, the page is refused to other roles.
+    "GET /patients/{person_id}/timeline": Row(
+        HIDDEN, {"anonymous": LOGIN, "admin": DENY, "commission": DENY, "system": DENY}
+    ),
+    # Indicators (indicators/): aggregates for the commission and admins; definitions and
+    # the settlement import for admins. Unknown ids are 404 for those who may look.
+    "GET /indicators": only("admin", "commission"),
+    "GET /indicators/spectrum": only("admin", "commission"),
+    "GET /indicators/{indicator_id}": Row(
+        DENY, {"anonymous": LOGIN, "admin": HIDDEN, "commission": HIDDEN}
+    ),
+    "GET /indicators/{indicator_id}/{level}/{key}": only("admin", "commission"),
+    "GET /indicators/definitions": only("admin"),
+    "GET /indicators/definitions/{indicator_id}": Row(DENY, {"anonymous": LOGIN, "admin": HIDDEN}),
+    "POST /indicators/definitions/{indicator_id}": Row(
+        DENY, {"anonymous": LOGIN, "admin": HIDDEN}
+    ),
+    "GET /indicators/settlements": only("admin"),
+    "POST /indicators/settlements": only("admin"),
+    "GET /indicators/settlements/{import_id}": Row(DENY, {"anonymous": LOGIN, "admin": HIDDEN}),
+    "POST /indicators/settlements/{import_id}/accept": Row(
+        DENY, {"anonymous": LOGIN, "admin": HIDDEN}
+    ),
+    "POST /indicators/settlements/{import_id}/discard": Row(
+        DENY, {"anonymous": LOGIN, "admin": HIDDEN}
+    ),
+    "GET /api/indicators": only("admin", "commission"),
+    "PUT /api/indicators/definitions/{indicator_id}": only("admin"),
 }

@@ -28,6 +28,15 @@ app.add_typer(users_app, name="users")
 app.add_typer(hl7_app, name="hl7")
 
 
+def _indicators_app() -> typer.Typer:
+    from medalliance.indicators.cli import app as indicators
+
+    return indicators
+
+
+app.add_typer(_indicators_app(), name="indicators")
+
+
 def _alembic_config() -> object:
     from alembic.config import Config
 
@@ -210,7 +219,6 @@ def users_create(
     typer.echo(f"user {username} created")
 
 
-
 @hl7_app.command("listen")
 def hl7_listen(
     host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,
@@ -224,7 +232,9 @@ def hl7_listen(
     host, port = host or settings.hl7_mllp_host, port or settings.hl7_mllp_port
     typer.echo(f"HL7 v2 MLLP listener on {host}:{port}")
     try:
-        mllp.serve_forever(get_sessionmaker(), host, port, limit=settings.hl7_max_message_bytes)
+        mllp.serve_forever(
+            get_sessionmaker(), host, port, limit=settings.hl7_max_message_bytes
+        )
     except KeyboardInterrupt:
         typer.echo("HL7 listener stopped")
 

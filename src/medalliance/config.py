@@ -36,11 +36,25 @@ class Settings(BaseSettings):
     log_json: bool = False
     consent_default: ConsentDefault = ConsentDefault.OPT_IN
     break_glass_minutes: int = Field(default=240, gt=0)
+    # Referrals (E): acceptance deadlines by urgency, then escalation to the referral office.
+    referral_deadline_emergency_minutes: int = Field(default=10, gt=0)
+    referral_deadline_urgent_minutes: int = Field(default=120, gt=0)
+    referral_deadline_routine_minutes: int = Field(default=24 * 60, gt=0)
+    referral_follow_up_days: int = Field(default=14, gt=0)
+    # Scheduling (E): slots reserved for consortium referrals, opened before public booking.
+    slot_reserved_share: float = Field(default=0.30, ge=0, le=1)
+    slot_reserved_share_expert: float = Field(default=0.50, ge=0, le=1)
+    slot_referral_release_days: int = Field(default=14, ge=0)
+    slot_public_booking_days: int = Field(default=7, ge=0)
     # Master patient index: match probabilities (0..1) at or above which a local record is
     # linked automatically, and below which it becomes a new person; between: review queue.
     mpi_link_threshold: float = Field(default=0.9999, gt=0, le=1)
     mpi_review_threshold: float = Field(default=0.5, gt=0, le=1)
     mpi_candidate_limit: int = Field(default=50, gt=0)
+    # Indicators (L): the county whose residents the county visit rate is about (division
+    # code prefix), and how many source rows one worker tick turns into facts.
+    indicators_county_code: str = Field(default="510799", pattern=r"^\d{2,12}$")
+    indicators_batch_size: int = Field(default=500, gt=0)
     # HL7 v2 inbound (records/hl7). MLLP has no authentication: the listener binds to
     # localhost unless told otherwise, and each sending facility (MSH-4) is mapped to a
     # member system's client id (JSON, e.g. {"COUNTY-HIS": "county-his"}); an unmapped

@@ -3,11 +3,22 @@
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 from medalliance.audit.models import AuditEvent, AuditSeal
 from medalliance.auth.models import ApiClient, Membership, User
+from medalliance.care_levels.models import CareLevelCatalogue  # noqa: F401
 from medalliance.db import Base
 from medalliance.events.models import Delivery, OutboxEvent, Subscription
+from medalliance.indicators.models import (  # noqa: F401  (appraisal indicators)
+    EncounterFact,
+    IndicatorDefinition,
+    MeasureAggregate,
+    Population,
+    ReferralFact,
+    SettlementFact,
+    SettlementImport,
+    SourceWatermark,
+)
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
-from medalliance.records.hl7.models import ReceivedMessage
-from medalliance.records.models import (
+from medalliance.records.hl7.models import ReceivedMessage  # noqa: F401  (HL7 v2 inbound)
+from medalliance.records.models import (  # noqa: F401  (shared record: FHIR store)
     DateIndex,
     FhirResource,
     FhirResourceVersion,
@@ -16,6 +27,12 @@ from medalliance.records.models import (
     StringIndex,
     TokenIndex,
 )
+from medalliance.referrals.models import (  # noqa: F401  (two-way referral)
+    Referral,
+    ReferralEscalation,
+    ReferralFollowUp,
+    ReferralHistory,
+)
 from medalliance.registry.models import (
     Consortium,
     Department,
@@ -23,6 +40,7 @@ from medalliance.registry.models import (
     Practitioner,
     PractitionerRole,
 )
+from medalliance.scheduling.models import Appointment, Slot  # noqa: F401
 
 __all__ = [
     "ApiClient",
@@ -33,11 +51,8 @@ __all__ = [
     "CareRelationship",
     "Consent",
     "Consortium",
-    "DateIndex",
     "Delivery",
     "Department",
-    "FhirResource",
-    "FhirResourceVersion",
     "Institution",
     "LocalRecord",
     "MatchReview",
@@ -47,11 +62,6 @@ __all__ = [
     "PersonMerge",
     "Practitioner",
     "PractitionerRole",
-    "QuantityIndex",
-    "ReceivedMessage",
-    "ReferenceIndex",
-    "StringIndex",
     "Subscription",
-    "TokenIndex",
     "User",
 ]

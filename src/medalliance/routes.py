@@ -11,15 +11,25 @@ from medalliance.audit import api as audit_api
 from medalliance.audit import views as audit_views
 from medalliance.auth import api as auth_api
 from medalliance.auth import views as auth_views
+from medalliance.care_levels import api as care_levels_api
+from medalliance.care_levels import views as care_levels_views
+from medalliance.indicators import api as indicators_api
+from medalliance.indicators import views as indicators_views
 from medalliance.patients import api as patients_api
 from medalliance.patients import fhir as patients_fhir
 from medalliance.patients import views as patients_views
 from medalliance.records import fhir as records_fhir
 from medalliance.records import timeline_views as records_timeline_views
 from medalliance.records.hl7 import api as records_hl7_api
+from medalliance.referrals import api as referrals_api
+from medalliance.referrals import fhir as referrals_fhir
+from medalliance.referrals import views as referrals_views
 from medalliance.registry import api as registry_api
 from medalliance.registry import fhir as registry_fhir
 from medalliance.registry import views as registry_views
+from medalliance.scheduling import api as scheduling_api
+from medalliance.scheduling import fhir as scheduling_fhir
+from medalliance.scheduling import views as scheduling_views
 from medalliance.web import views as web_views
 
 ROUTERS: list[APIRouter] = [
@@ -33,9 +43,19 @@ ROUTERS: list[APIRouter] = [
     patients_api.router,
     patients_fhir.router,
     patients_views.router,
+    care_levels_api.router,
+    care_levels_views.router,
+    referrals_api.router,
+    referrals_fhir.router,
+    referrals_views.router,
+    scheduling_api.router,
+    scheduling_fhir.router,
+    scheduling_views.router,
     web_views.router,
     records_hl7_api.router,
     records_timeline_views.router,
+    indicators_api.router,
+    indicators_views.router,
     # Generic FHIR store (/fhir/{type}...): must stay LAST so specific /fhir routers win.
     records_fhir.router,
 ]

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from medalliance.audit import service as audit
 from medalliance.db import unit_of_work
 from medalliance.events import service as events
+from medalliance.indicators import sources as indicators_sources
+from medalliance.referrals import escalation as referral_escalation
 
 log = structlog.get_logger(__name__)
 
@@ -23,9 +25,12 @@ class Job:
 
 
 JOBS: list[Job] = [
+    # Before routing, so that an escalation's outbox event leaves on the same tick.
+    Job("referrals.escalate", lambda db: referral_escalation.escalate_overdue(db)),
     Job("audit.seal", audit.seal_pending),
     Job("events.route", events.route_pending),
     Job("events.deliver", lambda db: events.deliver_due(db)),
+    Job("indicators.refresh", indicators_sources.refresh),
 ]
 
 

@@ -17,6 +17,7 @@ from medalliance.auth import service as auth_service
 from medalliance.auth.enums import Role
 from medalliance.config import get_settings
 from medalliance.demo import consortium as plan
+from medalliance.demo import referrals as demo_referrals
 from medalliance.demo.local_records import add_local_records
 from medalliance.demo.people import make_resident
 from medalliance.errors import Conflict, Forbidden
@@ -98,6 +99,7 @@ def load(db: Session, *, scale: Scale, seed: int) -> LoadReport:
     residents = _add_residents(db, rng, members, RESIDENTS[scale])
     add_local_records(db, members=[m.key for m in members], residents=residents, seed=seed)
     users = _add_users(db, members)
+    demo_referrals.load(db, residents=RESIDENTS[scale], seed=seed, today=DEMO_TODAY)
     return LoadReport(
         len(members), departments, practitioners, residents, users, time.perf_counter() - started
     )

@@ -1,0 +1,228 @@
+"""Narrow adapters that read the source domains through THEIR services and turn what they
+return into fact inputs; the worker runs ``refresh`` with a watermark per source so each
+tick only reads rows changed since the last one.
+
+TODO(records, referrals): the change feeds below do not exist yet. Until they do, each
+adapter finds nothing and says so in the log; facts still come from ``ingest_*`` (tests,
+demo) and the settlement import. Needed, with these signatures:
+
+- ``records.service.changed_since(db: Session, resource_type: str, after: str | None,
+  limit: int) -> list[StoredResource]``: current versions of the type, oldest change
+  first, strictly after the opaque position ``after`` (e.g. ``"<last_updated iso>|<pid>"``),
+  deleted ones included (flagged); a system read for derived data, audited once per call
+  rather than once per patient.
+- ``records.service.read_many(db: Session, resource_type: str, ids: Sequence[str])
+  -> list[StoredResource]``: Conditions named by Encounter.diagnosis, without per-patient
+  audit (same reason).
+- ``referrals.service.changed_since(db: Session, after: str | None, limit: int)
+  -> list[ReferralChange]`` with ``ReferralChange(referral: Referral, history:
+  list[ReferralHistory], appointment_start: datetime | None, reserved_slot: bool,
+  follow_up_done_at: datetime | None, position: str)``, ordered by ``updated_at, id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from medalliance.config import get_settings
+from medalliance.errors import DomainError
+from medalliance.indicators import facts, repository
+from medalliance.indicators.enums import EncounterClass, age_band
+from medalliance.indicators.facts import EncounterInput, ReferralInput
+from medalliance.indicators.models import SourceWatermark
+from medalliance.patients import service as patients
+from medalliance.records import service as records
+from medalliance.referrals import service as referrals
+from medalliance.registry import service as registry
+
+log = structlog.get_logger(__name__)
+
+# FHIR Encounter.class codes (v3 ActCode) to our classes.
+CLASS_CODES = {
+    "AMB": EncounterClass.AMBULATORY,
+    "IMP": EncounterClass.INPATIENT,
+    "ACUTE": EncounterClass.INPATIENT,
+    "NONAC": EncounterClass.INPATIENT,
+    "EMER": EncounterClass.EMERGENCY,
+}
+ICD10_SYSTEMS = ("http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-cn")
+
+
+@dataclass
+class Context:
+    """Lookups shared by one refresh: institutions and persons, each read once."""
+
+    db: Session
+    county: str
+    institutions: dict[str, Any]
+    persons: dict[str, Any]
+
+    @classmethod
+    def of(cls, db: Session) -> Context:
+        from medalliance.registry.repository import InstitutionFilter
+
+        found, _ = registry.find_institutions(db, InstitutionFilter(), limit=10000, offset=0)
+        return cls(db, get_settings().indicators_county_code, {i.id: i for i in found}, {})
+
+    def person(self, person_id: str) -> Any | None:
+        if person_id not in self.persons:
+            try:
+                self.persons[person_id] = patients.get_person(self.db, person_id)
+            except DomainError:
+                self.persons[person_id] = None
+        return self.persons[person_id]
+
+
+def _reference_id(reference: Any, resource_type: str) -> str | None:
+    text = reference.get("reference", "") if isinstance(reference, dict) else ""
+    prefix = f"{resource_type}/"
+    return text[len(prefix) :] if text.startswith(prefix) else None
+
+
+def _icd10(concepts: Any) -> str:
+    for concept in concepts or []:
+        for coding in concept.get("coding", []) if isinstance(concept, dict) else []:
+            if coding.get("system") in ICD10_SYSTEMS and coding.get("code"):
+                return str(coding["code"])
+    return ""
+
+
+def encounter_input(ctx: Context, stored: Any, diagnosis: str = "") -> EncounterInput | None:
+    """A FHIR Encounter (as the records service returns it) to a fact, or None when it
+    lacks what the indicators need (class, start, institution, patient)."""
+    content: dict[str, Any] = stored.content
+    encounter_class = CLASS_CODES.get(str((content.get("class") or {}).get("code", "")).upper())
+    start = (content.get("period") or {}).get("start")
+    institution = ctx.institutions.get(
+        _reference_id(content.get("serviceProvider"), "Organization") or stored.institution_id or ""
+    )
+    person = ctx.person(stored.patient_id or "")
+    if encounter_class is None or not start or institution is None or person is None:
+        return None
+    day = date.fromisoformat(str(start)[:10])
+    township = person.division_code
+    return EncounterInput(
+        source_id=f"Encounter/{stored.id}",
+        patient_id=person.id,
+        institution_id=institution.id,
+        institution_level=institution.level,
+        township_code=township,
+        encounter_class=encounter_class.value,
+        day=day,
+        in_county=institution.division_code.startswith(ctx.county),
+        resident=township.startswith(ctx.county),
+        age_band=age_band((day - person.birth_date).days // 365),
+        sex=person.sex,
+        icd10=diagnosis or _icd10(content.get("reasonCode")),
+    )
+
+
+_WARNED: set[str] = set()
+
+
+def _feed(module: Any, name: str) -> Callable[..., list[Any]] | None:
+    feed = getattr(module, name, None)
+    qualified = f"{module.__name__}.{name}"
+    if feed is None and qualified not in _WARNED:
+        _WARNED.add(qualified)  # once per process, not once per tick
+        log.warning("indicators_source_missing", function=qualified)
+    return feed
+
+
+def available() -> bool:
+    return bool(_feed(records, "changed_since") or _feed(referrals, "changed_since"))
+
+
+def _mark(db: Session, source: str, position: str, now: datetime) -> None:
+    row = repository.watermark(db, source)
+    if row is None:
+        db.add(SourceWatermark(source=source, position=position, updated_at=now))
+    else:
+        row.position, row.updated_at = position, now
+    db.flush()
+
+
+def refresh_encounters(db: Session, ctx: Context, limit: int, now: datetime) -> int:
+    feed = _feed(records, "changed_since")
+    if feed is None:
+        return 0
+    mark = repository.watermark(db, "encounter")
+    changed = feed(db, "Encounter", mark.position if mark else None, limit)
+    inputs = [f for f in (encounter_input(ctx, s) for s in changed if not s.deleted) if f]
+    facts.ingest_encounters(db, inputs)
+    if changed:
+        last = changed[-1]
+        _mark(db, "encounter", f"{last.last_updated.isoformat()}|{last.pid}", now)
+    return len(inputs)
+
+
+def referral_input(ctx: Context, change: Any) -> ReferralInput | None:
+    referral = change.referral
+    if referral.requested_at is None:
+        return None  # a draft is not yet a referral anyone must act on
+    person = ctx.person(referral.patient_id)
+    accepted = [h.at for h in change.history if h.to_status == "accepted"]
+    scheduled = [h.at for h in change.history if h.to_status == "scheduled"]
+    return ReferralInput(
+        referral_id=referral.id,
+        patient_id=referral.patient_id,
+        township_code=person.division_code if person else "",
+        direction=referral.direction,
+        urgency=referral.urgency,
+        status=referral.status,
+        from_institution_id=referral.from_institution_id,
+        to_institution_id=referral.to_institution_id,
+        requested_at=referral.requested_at,
+        green_channel=referral.green_channel,
+        accepted_at=min(accepted) if accepted else None,
+        scheduled_at=min(scheduled) if scheduled else None,
+        appointment_at=change.appointment_start,
+        completed_at=referral.completed_at,
+        deadline_at=referral.deadline_at,
+        outcome_returned=bool(referral.outcome_reference or referral.outcome_document),
+        follow_up_at=change.follow_up_done_at,
+        reserved_slot_used=change.reserved_slot,
+    )
+
+
+def refresh_referrals(db: Session, ctx: Context, limit: int, now: datetime) -> int:
+    feed = _feed(referrals, "changed_since")
+    if feed is None:
+        return 0
+    mark = repository.watermark(db, "referral")
+    changed = feed(db, mark.position if mark else None, limit)
+    inputs = [f for f in (referral_input(ctx, c) for c in changed) if f]
+    facts.ingest_referrals(db, inputs)
+    if changed:
+        _mark(db, "referral", changed[-1].position, now)
+    return len(inputs)
+
+
+def refresh(db: Session) -> int:
+    """One worker tick: new and changed encounters and referrals since the watermarks."""
+    if not available():
+        return 0
+    now = datetime.now(UTC)
+    limit = get_settings().indicators_batch_size
+    ctx = Context.of(db)
+    return refresh_encounters(db, ctx, limit, now) + refresh_referrals(db, ctx, limit, now)
+
+
+def rebuild(db: Session) -> dict[str, int]:
+    """From scratch: facts re-read from the sources (when their feeds exist), then every
+    aggregate recomputed. Settlement facts stay: they come from imported files."""
+    drained = 0
+    if available():
+        repository.clear_source_facts(db)
+        while True:
+            done = refresh(db)
+            drained += done
+            if done == 0:
+                break
+    return {"facts": drained, "aggregates": facts.rebuild_aggregates(db)}

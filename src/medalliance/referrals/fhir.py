@@ -1,0 +1,108 @@
+"""FHIR ServiceRequest and Task (referrals): read, search, and Task status updates."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
+
+from medalliance.auth.policy import Scope, allow
+from medalliance.auth.principal import Actor
+from medalliance.errors import DomainError
+from medalliance.kit.clock import utcnow
+from medalliance.kit.fhir import FhirResponse, page_from, searchset
+from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.referrals import interop
+from medalliance.referrals.api import REFERRAL_ROLES
+
+router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=TransactionalRoute)
+Reader = Annotated[Actor, allow(*REFERRAL_ROLES, scope=Scope.CARE_RELATIONSHIP)]
+
+
+def _resource(resource: dict[str, Any], status: int = 200) -> FhirResponse:
+    meta = resource["meta"]
+    return FhirResponse(
+        resource,
+        status_code=status,
+        headers={"ETag": f'W/"{meta["versionId"]}"', "Last-Modified": meta["lastUpdated"]},
+    )
+
+
+def _search(request: Request, db: DbSession, actor: Actor, resource_type: str) -> FhirResponse:
+    page = page_from(request.query_params)
+    result = interop.search(
+        db, actor, resource_type, request.query_params.multi_items(), page, now=utcnow()
+    )
+    return FhirResponse(
+        searchset(
+            request,
+            result.resources,
+            total=None,
+            page=page,
+            has_more=result.has_more,
+            included=result.included,
+        )
+    )
+
+
+@router.get("/ServiceRequest")
+def search_service_requests(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
+    return _search(request, db, actor, "ServiceRequest")
+
+
+@router.get("/ServiceRequest/{referral_id}")
+def read_service_request(referral_id: str, db: DbSession, actor: Reader) -> FhirResponse:
+    return _resource(interop.read(db, actor, "ServiceRequest", referral_id, now=utcnow()))
+
+
+@router.get("/Task")
+def search_tasks(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
+    return _search(request, db, actor, "Task")
+
+
+@router.get("/Task/{referral_id}")
+def read_task(referral_id: str, db: DbSession, actor: Reader) -> FhirResponse:
+    return _resource(interop.read(db, actor, "Task", referral_id, now=utcnow()))
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise DomainError("body is not JSON", field="body") from exc
+
+
+@router.put("/Task/{referral_id}")
+async def update_task(
+    referral_id: str,
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    if_match: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    body = await _body(request)
+    return _resource(
+        await run_in_threadpool(_update, db, actor, referral_id, body, if_match, False)
+    )
+
+
+@router.patch("/Task/{referral_id}")
+async def patch_task(
+    referral_id: str,
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    if_match: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    body = await _body(request)
+    return _resource(await run_in_threadpool(_update, db, actor, referral_id, body, if_match, True))
+
+
+def _update(
+    db: Any, actor: Actor, referral_id: str, body: Any, if_match: str | None, patch: bool
+) -> dict[str, Any]:
+    return interop.update_task(
+        db, actor, referral_id, body, if_match=if_match, patch=patch, now=utcnow()
+    )

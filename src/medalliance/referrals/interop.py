@@ -1,0 +1,236 @@
+"""FHIR interactions on referrals: read and search ServiceRequest/Task, and a member
+system's Task update (PUT or JSON Patch with If-Match) run through the same workflow."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from medalliance.audit import service as audit
+from medalliance.auth.principal import Actor
+from medalliance.errors import DomainError, Forbidden, PreconditionFailed
+from medalliance.kit.fhir import Page
+from medalliance.referrals import repository, resources, service
+from medalliance.referrals.models import Referral
+from medalliance.referrals.schemas import Outcome, TransitionRequest
+
+_PREFIX = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2}(T[0-9:.+\-Z]+)?)$")
+_IF_MATCH = re.compile(r'^(W/)?"(\d+)"$')
+
+
+@dataclass
+class SearchResult:
+    resources: list[dict[str, Any]]
+    included: list[dict[str, Any]] = field(default_factory=list)
+    has_more: bool = False
+
+
+def read(
+    db: Session, actor: Actor, resource_type: str, referral_id: str, *, now: datetime
+) -> dict[str, Any]:
+    detail = service.get(db, actor, referral_id, now=now)
+    return _render(resource_type, detail.referral)
+
+
+def search(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    params: Sequence[tuple[str, str]],
+    page: Page,
+    *,
+    now: datetime,
+) -> SearchResult:
+    """Scoped to the actor's institution (either side); each page read is audited."""
+    if actor.institution_id is None:
+        raise Forbidden("referrals belong to an institution")
+    criteria = _criteria(resource_type, params)
+    rows = repository.search(
+        db, actor.institution_id, **criteria, offset=page.offset, limit=page.count + 1
+    )
+    page_rows = list(rows[: page.count])
+    if page_rows:
+        audit.record(
+            db,
+            actor,
+            "search",
+            resource_type=resource_type,
+            detail={"patients": sorted({r.patient_id for r in page_rows})},
+        )
+    included = []
+    if resource_type == "Task" and ("_include", "Task:focus") in params:
+        included = [resources.service_request(r) for r in page_rows]
+    return SearchResult(
+        [_render(resource_type, r) for r in page_rows], included, has_more=len(rows) > page.count
+    )
+
+
+def _render(resource_type: str, referral: Referral) -> dict[str, Any]:
+    if resource_type == "Task":
+        return resources.task(referral)
+    return resources.service_request(referral)
+
+
+def _criteria(resource_type: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    criteria: dict[str, Any] = {
+        "statuses": None,
+        "owner": None,
+        "requester": None,
+        "patient_id": None,
+        "updated_from": None,
+        "updated_to": None,
+    }
+    for name, value in params:
+        if name == "status":
+            criteria["statuses"] = _statuses(resource_type, value)
+        elif name in ("owner", "performer"):
+            criteria["owner"] = _id_of(value, "Organization")
+        elif name == "requester":
+            criteria["requester"] = _id_of(value, "Organization")
+        elif name in ("patient", "subject", "for"):
+            criteria["patient_id"] = _id_of(value, "Patient")
+        elif name == "_lastUpdated":
+            _date_bound(criteria, value)
+    return criteria
+
+
+def _statuses(resource_type: str, value: str) -> list[str]:
+    table = resources.TASK_STATUS if resource_type == "Task" else resources.SERVICE_REQUEST_STATUS
+    wanted = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in wanted if v not in table.values()]
+    if unknown:
+        raise DomainError(f"unknown {resource_type} status {unknown[0]}", field="status")
+    return [ours for ours, theirs in table.items() if theirs in wanted]
+
+
+def _id_of(value: str, resource_type: str) -> str:
+    return value.split("/", 1)[1] if value.startswith(f"{resource_type}/") else value
+
+
+def _date_bound(criteria: dict[str, Any], value: str) -> None:
+    match = _PREFIX.match(value)
+    if not match:
+        raise DomainError(
+            "_lastUpdated takes [eq|ge|gt|le|lt]YYYY-MM-DD[Thh:mm:ss]", field="_lastUpdated"
+        )
+    prefix, raw = match.group(1) or "eq", match.group(2)
+    try:
+        if match.group(3):
+            start = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            start = start if start.tzinfo else start.replace(tzinfo=UTC)
+            end = start + timedelta(seconds=1)
+        else:
+            day = date.fromisoformat(raw)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            end = start + timedelta(days=1)
+    except ValueError as exc:
+        raise DomainError(f"bad _lastUpdated {value}", field="_lastUpdated") from exc
+    if prefix in ("eq", "ge"):
+        criteria["updated_from"] = start
+    if prefix == "gt":
+        criteria["updated_from"] = end
+    if prefix in ("eq", "le"):
+        criteria["updated_to"] = end
+    if prefix == "lt":
+        criteria["updated_to"] = start
+
+
+def update_task(
+    db: Session,
+    actor: Actor,
+    referral_id: str,
+    body: Any,
+    *,
+    if_match: str | None,
+    patch: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """Set Task.status (PUT a Task or JSON-Patch it); the workflow decides if it may."""
+    version = _version(if_match)
+    current = service.get(db, actor, referral_id, now=now).referral
+    task = _apply_patch(resources.task(current), body) if patch else body
+    if not isinstance(task, dict) or task.get("resourceType") != "Task":
+        raise DomainError("body must be a Task", field="resourceType")
+    if task.get("id") not in (None, referral_id):
+        raise DomainError("Task.id does not match the URL", field="id")
+    status = task.get("status")
+    if status == resources.TASK_STATUS[current.status]:
+        return resources.task(current)  # nothing to do: the status is already that
+    event = resources.EVENT_FOR_TASK_STATUS.get(str(status))
+    if event is None:
+        raise DomainError(f"Task.status {status!r} cannot be requested", field="status")
+    request = TransitionRequest(
+        reason=str((task.get("statusReason") or {}).get("text", "")),
+        slot_id=_slot_of(task),
+        outcome=_outcome_of(task),
+    )
+    try:
+        updated = service.transition(
+            db, actor, referral_id, event, request, now=now, expected_version=version
+        )
+    except service.VersionMismatch as exc:
+        raise PreconditionFailed(exc.message) from exc
+    return resources.task(updated)
+
+
+def _version(if_match: str | None) -> int:
+    if not if_match:
+        raise PreconditionFailed("If-Match with the Task's version is required")
+    match = _IF_MATCH.match(if_match.strip())
+    if not match:
+        raise DomainError('If-Match must look like W/"3"', field="If-Match")
+    return int(match.group(2))
+
+
+def _slot_of(task: dict[str, Any]) -> int | None:
+    for item in task.get("input") or []:
+        reference = str((item.get("valueReference") or {}).get("reference", ""))
+        if reference.startswith("Slot/") and reference[5:].isdigit():
+            return int(reference[5:])
+    return None
+
+
+def _outcome_of(task: dict[str, Any]) -> Outcome | None:
+    for item in task.get("output") or []:
+        reference = (item.get("valueReference") or {}).get("reference")
+        if reference:
+            return Outcome(reference=str(reference))
+        if item.get("valueString"):
+            return Outcome(text=str(item["valueString"]))
+    return None
+
+
+def _apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
+    """RFC 6902 add/replace/remove on the Task (enough for status, reason, input, output)."""
+    if not isinstance(operations, list):
+        raise DomainError("PATCH body must be a JSON Patch array", field="body")
+    for index, op in enumerate(operations):
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
+            raise DomainError("only add, replace and remove are supported", field=f"[{index}].op")
+        parts = [
+            p.replace("~1", "/").replace("~0", "~") for p in str(op.get("path", "")).split("/")[1:]
+        ]
+        if not parts:
+            raise DomainError("path must point inside the Task", field=f"[{index}].path")
+        target: Any = document
+        for part in parts[:-1]:
+            target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
+        last = parts[-1]
+        if op["op"] == "remove":
+            if isinstance(target, dict):
+                target.pop(last, None)
+        elif isinstance(target, list) and op["op"] == "replace":
+            target[int(last)] = op.get("value")
+        elif isinstance(target, list):
+            if last == "-":
+                target.append(op.get("value"))
+            else:
+                target.insert(int(last), op.get("value"))
+        else:
+            target[last] = op.get("value")
+    return document

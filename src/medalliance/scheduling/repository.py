@@ -1,0 +1,157 @@
+"""Every query of the scheduling domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from medalliance.scheduling.enums import SlotStatus
+from medalliance.scheduling.models import Appointment, Slot
+
+
+def open_for(now: datetime, *, consortium: bool) -> ColumnElement[bool]:
+    """Slots bookable now: consortium bookings see reserved slots from their earlier release
+    date; the public sees only unreserved slots from the public release date."""
+    if consortium:
+        return Slot.consortium_open_at <= now
+    return and_(Slot.reserved.is_(False), Slot.public_open_at <= now)
+
+
+def free_slots(
+    db: Session,
+    *,
+    now: datetime,
+    consortium: bool,
+    start: datetime,
+    end: datetime,
+    department_id: str | None = None,
+    institution_id: str | None = None,
+    limit: int = 50,
+) -> Sequence[Slot]:
+    stmt = select(Slot).where(
+        Slot.status == SlotStatus.FREE.value,
+        Slot.start_at > now,
+        Slot.start_at >= start,
+        Slot.start_at < end,
+        open_for(now, consortium=consortium),
+    )
+    if department_id:
+        stmt = stmt.where(Slot.department_id == department_id)
+    if institution_id:
+        stmt = stmt.where(Slot.institution_id == institution_id)
+    return db.scalars(stmt.order_by(Slot.start_at, Slot.id).limit(limit)).all()
+
+
+def free_counts(
+    db: Session, department_ids: Sequence[str], *, now: datetime, until: datetime
+) -> dict[str, int]:
+    if not department_ids:
+        return {}
+    stmt = (
+        select(Slot.department_id, func.count())
+        .where(
+            Slot.department_id.in_(department_ids),
+            Slot.status == SlotStatus.FREE.value,
+            Slot.start_at > now,
+            Slot.start_at < until,
+            open_for(now, consortium=True),
+        )
+        .group_by(Slot.department_id)
+    )
+    return {dept: int(n) for dept, n in db.execute(stmt).all()}
+
+
+def slot(db: Session, slot_id: int) -> Slot | None:
+    return db.get(Slot, slot_id)
+
+
+def claim(db: Session, slot_id: int) -> bool:
+    """free → busy only if still free: of two concurrent claims exactly one matches a row."""
+    stmt = (
+        update(Slot)
+        .where(Slot.id == slot_id, Slot.status == SlotStatus.FREE.value)
+        .values(status=SlotStatus.BUSY.value)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = bool(db.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+    found = db.get(Slot, slot_id)
+    if found is not None:
+        db.refresh(found)
+    return claimed
+
+
+def release(db: Session, slot_id: int) -> None:
+    stmt = (
+        update(Slot)
+        .where(Slot.id == slot_id)
+        .values(status=SlotStatus.FREE.value)
+        .execution_options(synchronize_session=False)
+    )
+    db.execute(stmt)
+    found = db.get(Slot, slot_id)
+    if found is not None:
+        db.refresh(found)
+
+
+def appointment(db: Session, appointment_id: str) -> Appointment | None:
+    return db.get(Appointment, appointment_id)
+
+
+def search_slots(
+    db: Session,
+    *,
+    institution_id: str | None,
+    department_id: str | None,
+    status: str | None,
+    start_from: datetime | None,
+    start_to: datetime | None,
+    offset: int,
+    limit: int,
+) -> Sequence[Slot]:
+    stmt = select(Slot)
+    if institution_id:
+        stmt = stmt.where(Slot.institution_id == institution_id)
+    if department_id:
+        stmt = stmt.where(Slot.department_id == department_id)
+    if status:
+        stmt = stmt.where(Slot.status == status)
+    if start_from:
+        stmt = stmt.where(Slot.start_at >= start_from)
+    if start_to:
+        stmt = stmt.where(Slot.start_at < start_to)
+    return db.scalars(stmt.order_by(Slot.start_at, Slot.id).offset(offset).limit(limit)).all()
+
+
+def search_appointments(
+    db: Session,
+    *,
+    institution_id: str,
+    patient_id: str | None,
+    status: str | None,
+    offset: int,
+    limit: int,
+) -> Sequence[Appointment]:
+    stmt = select(Appointment).where(
+        or_(
+            Appointment.institution_id == institution_id,
+            Appointment.referrer_institution_id == institution_id,
+        )
+    )
+    if patient_id:
+        stmt = stmt.where(Appointment.patient_id == patient_id)
+    if status:
+        stmt = stmt.where(Appointment.status == status)
+    stmt = stmt.order_by(Appointment.start_at.desc(), Appointment.id).offset(offset).limit(limit)
+    return db.scalars(stmt).all()
+
+
+def day_slots(db: Session, department_id: str, start: datetime, end: datetime) -> Sequence[Slot]:
+    stmt = (
+        select(Slot)
+        .where(Slot.department_id == department_id, Slot.start_at >= start, Slot.start_at < end)
+        .order_by(Slot.start_at, Slot.id)
+    )
+    return db.scalars(stmt).all()

@@ -1,0 +1,354 @@
+"""Scheduling rules: opening a day of slots with its reserved share, finding and booking
+slots for consortium referrals, and appointment status changes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from medalliance.access import service as access
+from medalliance.audit import service as audit
+from medalliance.auth.enums import Role
+from medalliance.auth.principal import Actor
+from medalliance.care_levels import adapters
+from medalliance.config import get_settings
+from medalliance.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from medalliance.kit.fhir import Page
+from medalliance.kit.ids import new_id
+from medalliance.registry.models import Department
+from medalliance.scheduling import repository, resources
+from medalliance.scheduling.enums import AppointmentStatus, SlotStatus
+from medalliance.scheduling.models import Appointment, Slot
+from medalliance.scheduling.schemas import DayOpen
+
+MAX_SLOTS_PER_DAY = 200
+
+
+def reserved_indexes(count: int, share: float) -> set[int]:
+    """At least ``share`` of ``count`` slots, spread evenly over the day so that referred
+    patients are not all pushed to the afternoon."""
+    reserved = math.ceil(count * share - 1e-9)
+    if reserved <= 0:
+        return set()
+    return {math.floor(j * count / reserved) for j in range(reserved)}
+
+
+def is_contracted(db: Session, patient_id: str) -> bool:
+    """Contracted residents (家庭医生签约) have priority access to the reserved pool.
+
+    TODO(family_doctor): answer from ``family_doctor.service`` once contracts exist; until
+    then nobody is contracted and the reserved pool serves referrals only.
+    """
+    return False
+
+
+def open_day(
+    db: Session,
+    actor: Actor,
+    department: Department,
+    *,
+    day: date,
+    count: int,
+    first_start: time,
+    minutes: int,
+    expert: bool = False,
+    practitioner_id: str | None = None,
+    now: datetime,
+) -> list[Slot]:
+    """Create a department's slots for one day; the configured share is reserved."""
+    _require_staff_of(actor, department.institution_id)
+    if not department.active:
+        raise ValidationFailed("department is inactive", field="department_id")
+    if not 1 <= count <= MAX_SLOTS_PER_DAY:
+        raise ValidationFailed(f"count must be 1..{MAX_SLOTS_PER_DAY}", field="count")
+    if not 5 <= minutes <= 240:
+        raise ValidationFailed("minutes must be 5..240", field="minutes")
+    settings = get_settings()
+    zone = ZoneInfo(settings.timezone)
+    midnight = datetime.combine(day, time(0, 0), tzinfo=zone)
+    public_open = midnight - timedelta(days=settings.slot_public_booking_days)
+    consortium_open = public_open - timedelta(days=settings.slot_referral_release_days)
+    share = settings.slot_reserved_share_expert if expert else settings.slot_reserved_share
+    reserved = reserved_indexes(count, share)
+    first = datetime.combine(day, first_start, tzinfo=zone)
+    slots = [
+        Slot(
+            institution_id=department.institution_id,
+            department_id=department.id,
+            practitioner_id=practitioner_id,
+            start_at=first + timedelta(minutes=minutes * i),
+            end_at=first + timedelta(minutes=minutes * (i + 1)),
+            expert=expert,
+            reserved=i in reserved,
+            consortium_open_at=consortium_open if i in reserved else public_open,
+            public_open_at=public_open,
+            status=SlotStatus.FREE.value,
+            created_at=now,
+        )
+        for i in range(count)
+    ]
+    db.add_all(slots)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "scheduling.day.open",
+        resource_type="Slot",
+        resource_id=department.id,
+        detail={"day": day.isoformat(), "count": count, "reserved": len(reserved)},
+    )
+    return slots
+
+
+def free_slots(
+    db: Session,
+    *,
+    now: datetime,
+    department_id: str | None = None,
+    institution_id: str | None = None,
+    days: int = 28,
+    consortium: bool = True,
+    limit: int = 50,
+) -> Sequence[Slot]:
+    return repository.free_slots(
+        db,
+        now=now,
+        consortium=consortium,
+        start=now,
+        end=now + timedelta(days=days),
+        department_id=department_id,
+        institution_id=institution_id,
+        limit=limit,
+    )
+
+
+def free_capacity(
+    db: Session, department_ids: Sequence[str], *, now: datetime, days: int = 14
+) -> dict[str, int]:
+    """Free consortium-bookable slots per department over the next ``days``."""
+    return repository.free_counts(db, department_ids, now=now, until=now + timedelta(days=days))
+
+
+def book(
+    db: Session,
+    actor: Actor,
+    *,
+    slot_id: int,
+    patient_id: str,
+    now: datetime,
+    referral_id: str | None = None,
+    referrer_institution_id: str | None = None,
+) -> Appointment:
+    """Book one slot. Of two coordinators booking the same slot at once exactly one wins:
+    the conditional UPDATE matches one row, the loser gets 409 (nothing half-written)."""
+    slot = repository.slot(db, slot_id)
+    if slot is None:
+        raise ValidationFailed(f"slot {slot_id} does not exist", field="slot_id")
+    _require_staff_of(actor, slot.institution_id)
+    consortium = referral_id is not None or is_contracted(db, patient_id)
+    opens = slot.consortium_open_at if consortium else slot.public_open_at
+    if slot.reserved and not consortium:
+        raise ValidationFailed("slot is reserved for consortium referrals", field="slot_id")
+    if opens > now:
+        raise ValidationFailed("slot is not open for booking yet", field="slot_id")
+    if slot.start_at <= now:
+        raise ValidationFailed("slot is in the past", field="slot_id")
+    if not repository.claim(db, slot_id):
+        raise Conflict("slot was just booked by someone else; choose another", field="slot_id")
+    appointment = Appointment(
+        id=new_id(),
+        slot_id=slot.id,
+        active_slot_id=slot.id,
+        patient_id=patient_id,
+        institution_id=slot.institution_id,
+        department_id=slot.department_id,
+        referrer_institution_id=referrer_institution_id,
+        referral_id=referral_id,
+        start_at=slot.start_at,
+        end_at=slot.end_at,
+        status=AppointmentStatus.BOOKED.value,
+        booked_by=actor.username,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(appointment)
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise Conflict("slot was just booked by someone else", field="slot_id") from exc
+    audit.record(
+        db,
+        actor,
+        "scheduling.appointment.book",
+        resource_type="Appointment",
+        resource_id=appointment.id,
+        patient_id=patient_id,
+        detail={"slot": slot.id, "referral": referral_id},
+    )
+    return appointment
+
+
+def set_status(
+    db: Session, actor: Actor | None, appointment_id: str, status: AppointmentStatus, now: datetime
+) -> Appointment:
+    found = repository.appointment(db, appointment_id)
+    if found is None:
+        raise NotFound(f"appointment {appointment_id} not found")
+    found.status = status.value
+    found.updated_at = now
+    if status == AppointmentStatus.CANCELLED and found.active_slot_id is not None:
+        found.active_slot_id = None
+        db.flush()  # the unique holder goes first, then the slot is free again
+        repository.release(db, found.slot_id)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        f"scheduling.appointment.{status.value}",
+        resource_type="Appointment",
+        resource_id=found.id,
+        patient_id=found.patient_id,
+    )
+    return found
+
+
+def get_slot(db: Session, slot_id: int) -> Slot:
+    found = repository.slot(db, slot_id)
+    if found is None:
+        raise NotFound(f"Slot/{slot_id} not found")
+    return found
+
+
+def get_appointment(db: Session, appointment_id: str) -> Appointment | None:
+    return repository.appointment(db, appointment_id)
+
+
+def day_slots(db: Session, department_id: str, day: date) -> Sequence[Slot]:
+    zone = ZoneInfo(get_settings().timezone)
+    start = datetime.combine(day, time(0, 0), tzinfo=zone)
+    return repository.day_slots(db, department_id, start, start + timedelta(days=1))
+
+
+def _require_staff_of(actor: Actor, institution_id: str) -> None:
+    if actor.role == Role.ADMIN:
+        return
+    if actor.institution_id != institution_id:
+        raise Forbidden("only staff of the slot's institution may manage its slots")
+
+
+def open_day_for(db: Session, actor: Actor, body: DayOpen, *, now: datetime) -> list[Slot]:
+    """The API/page entry: resolve the department, then open the day."""
+    department = adapters.department(db, body.department_id)
+    if department is None:
+        raise ValidationFailed(f"{body.department_id} is not a department", field="department_id")
+    return open_day(
+        db,
+        actor,
+        department,
+        day=body.day,
+        count=body.count,
+        first_start=body.first_start,
+        minutes=body.minutes,
+        expert=body.expert,
+        practitioner_id=body.practitioner_id,
+        now=now,
+    )
+
+
+def fhir_read(
+    db: Session, actor: Actor, resource_type: str, resource_id: str, *, now: datetime
+) -> dict[str, Any]:
+    """Slot (reference data) or Appointment (patient data: scoped, checked and audited)."""
+    if resource_type == "Slot":
+        if not resource_id.isdigit():
+            raise NotFound(f"Slot/{resource_id} not found")
+        return resources.slot(get_slot(db, int(resource_id)))
+    found = repository.appointment(db, resource_id)
+    if found is None or actor.institution_id not in (
+        found.institution_id,
+        found.referrer_institution_id,
+    ):
+        raise NotFound(f"Appointment/{resource_id} not found")
+    basis = access.require_clinical_access(db, actor, found.patient_id, now)
+    access.audit_read(
+        db,
+        actor,
+        patient_id=found.patient_id,
+        basis=basis,
+        resource_type="Appointment",
+        resource_id=found.id,
+    )
+    return resources.appointment(found)
+
+
+def fhir_search(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    params: Sequence[tuple[str, str]],
+    page: Page,
+) -> tuple[list[dict[str, Any]], bool]:
+    query = dict(params)
+    if resource_type == "Slot":
+        start_from, start_to = _start_bounds(params)
+        rows: Sequence[Any] = repository.search_slots(
+            db,
+            institution_id=query.get("institution"),
+            department_id=query.get("schedule") or query.get("department"),
+            status=query.get("status"),
+            start_from=start_from,
+            start_to=start_to,
+            offset=page.offset,
+            limit=page.count + 1,
+        )
+        return [resources.slot(s) for s in rows[: page.count]], len(rows) > page.count
+    if actor.institution_id is None:
+        raise Forbidden("appointments belong to an institution")
+    patient = query.get("patient") or query.get("actor")
+    appointments = repository.search_appointments(
+        db,
+        institution_id=actor.institution_id,
+        patient_id=patient.removeprefix("Patient/") if patient else None,
+        status=query.get("status"),
+        offset=page.offset,
+        limit=page.count + 1,
+    )
+    shown = list(appointments[: page.count])
+    if shown:
+        audit.record(
+            db,
+            actor,
+            "search",
+            resource_type="Appointment",
+            detail={"patients": sorted({a.patient_id for a in shown})},
+        )
+    return [resources.appointment(a) for a in shown], len(appointments) > page.count
+
+
+def _start_bounds(params: Sequence[tuple[str, str]]) -> tuple[datetime | None, datetime | None]:
+    start_from = start_to = None
+    for name, value in params:
+        if name != "start":
+            continue
+        prefix, raw = (
+            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
+        )
+        try:
+            moment = datetime.fromisoformat(raw if "T" in raw else f"{raw}T00:00:00+00:00")
+        except ValueError as exc:
+            raise DomainError("start takes [ge|gt|le|lt]YYYY-MM-DD", field="start") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+        if prefix in ("ge", "gt", "eq"):
+            start_from = moment
+        if prefix in ("le", "lt"):
+            start_to = moment
+        if prefix == "eq" and "T" not in raw:
+            start_to = moment + timedelta(days=1)
+    return start_from, start_to

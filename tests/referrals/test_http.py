@@ -1,0 +1,218 @@
+"""The referral API, FHIR and pages as a user and a member system drive them."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from helpers import bearer, csrf_from, page_login
+from medalliance.referrals.enums import ReferralStatus
+from referrals.factories import PATIENT, actor, consent, open_slots, referral
+
+FORM = {
+    "patient_id": PATIENT,
+    "direction": "up",
+    "to_institution_id": "county-hospital",
+    "to_department_id": "county-hospital:03.04",
+    "reason_code": "needs_equipment",
+    "diagnoses": ["I25"],
+}
+
+
+class TestApi:
+    def test_doctor_refers_up_and_the_county_accepts(self, client: TestClient, db: Session) -> None:
+        consent(db)
+        doctor = bearer(client, "doctor")
+        created = client.post("/api/referrals", json=FORM, headers=doctor)
+        assert created.status_code == 201, created.text
+        rid, etag = created.json()["id"], created.headers["ETag"]
+        coordinator = bearer(client, "coordinator")
+        queue = client.get("/api/referrals?box=incoming", headers=coordinator).json()
+        assert rid in [i["id"] for i in queue["items"]]
+        accepted = client.post(
+            f"/api/referrals/{rid}/accept", headers={**coordinator, "If-Match": etag}
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["status"] == "accepted"
+        again = client.post(
+            f"/api/referrals/{rid}/accept", headers={**coordinator, "If-Match": etag}
+        )
+        assert again.status_code == 409
+        assert again.headers["content-type"].startswith("application/problem+json")
+
+    def test_bad_field_is_a_422_naming_it(self, client: TestClient, db: Session) -> None:
+        consent(db)
+        response = client.post(
+            "/api/referrals",
+            json={**FORM, "to_institution_id": "elsewhere"},
+            headers=bearer(client, "doctor"),
+        )
+        assert response.status_code == 422
+        assert response.json()["field"] == "to_institution_id"
+
+    def test_wrong_side_is_403_and_other_institution_404(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        assert (
+            client.post(
+                f"/api/referrals/{r.id}/accept", headers=bearer(client, "doctor")
+            ).status_code
+            == 403
+        )
+        assert (
+            client.get(
+                f"/api/referrals/{r.id}", headers=bearer(client, "family_doctor")
+            ).status_code
+            == 200
+        )
+        assert (
+            client.get("/api/referrals/nope", headers=bearer(client, "coordinator")).status_code
+            == 404
+        )
+
+    def test_recommendation_is_exposed(self, client: TestClient) -> None:
+        response = client.post(
+            "/api/care-levels/recommend",
+            json={"diagnoses": ["I63.9"], "institution_id": "township-01"},
+            headers=bearer(client, "doctor"),
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body["fit"] == "too_low"
+        assert body["emergency"][0]["pathway"] == "stroke"
+
+
+class TestFhir:
+    def test_task_search_with_focus_include(self, client: TestClient, db: Session) -> None:
+        r = referral(db)
+        headers = bearer(client, "coordinator")
+        bundle = client.get(
+            "/fhir/Task?owner=Organization/county-hospital&status=requested&_include=Task:focus",
+            headers=headers,
+        ).json()
+        ids = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]}
+        assert ("Task", r.id) in ids
+        assert ("ServiceRequest", r.id) in ids
+        sr = client.get(f"/fhir/ServiceRequest/{r.id}", headers=headers)
+        assert sr.json()["status"] == "active"
+        assert sr.headers["ETag"] == f'W/"{r.version}"'
+
+    def test_member_system_accepts_through_task_patch_with_if_match(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        token = client.post(
+            "/api/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "county-his",
+                "client_secret": "medalliance",
+            },
+        ).json()["access_token"]
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json-patch+json",
+        }
+        patch = [{"op": "replace", "path": "/status", "value": "accepted"}]
+        stale = client.patch(
+            f"/fhir/Task/{r.id}", json=patch, headers={**headers, "If-Match": 'W/"0"'}
+        )
+        assert stale.status_code == 412
+        assert stale.json()["resourceType"] == "OperationOutcome"
+        ok = client.patch(
+            f"/fhir/Task/{r.id}", json=patch, headers={**headers, "If-Match": f'W/"{r.version}"'}
+        )
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["status"] == "accepted"
+        illegal = client.patch(
+            f"/fhir/Task/{r.id}",
+            json=[{"op": "replace", "path": "/status", "value": "completed"}],
+            headers={**headers, "If-Match": ok.headers["ETag"]},
+        )
+        assert illegal.status_code == 409
+
+    def test_slots_and_appointments_are_readable(self, client: TestClient, db: Session) -> None:
+        r = referral(db, status=ReferralStatus.SCHEDULED)
+        headers = bearer(client, "coordinator")
+        slots = client.get(
+            "/fhir/Slot?schedule=county-hospital:03.04&status=busy", headers=headers
+        ).json()
+        assert len(slots["entry"]) >= 1
+        appointment = client.get(f"/fhir/Appointment/{r.appointment_id}", headers=headers).json()
+        assert appointment["basedOn"] == [{"reference": f"ServiceRequest/{r.id}"}]
+
+
+class TestPages:
+    def test_queue_page_lists_incoming_and_polls(self, client: TestClient, db: Session) -> None:
+        r = referral(db)
+        page_login(client, "coordinator")
+        html = client.get("/referrals").text
+        assert r.id in html
+        assert 'hx-trigger="every' in html
+        assert r.id in client.get("/referrals/rows?box=incoming").text
+
+    def test_write_a_referral_from_the_form(self, client: TestClient, db: Session) -> None:
+        consent(db)
+        page_login(client, "doctor")
+        token = csrf_from(client.get("/referrals/new").text)
+        response = client.post(
+            "/referrals/new",
+            data={**FORM, "diagnoses": "I25, I10", "csrf_token": token, "action": "submit"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        detail = client.get(response.headers["location"]).text
+        assert "I25" in detail
+
+    def test_form_error_names_the_field(self, client: TestClient, db: Session) -> None:
+        consent(db)
+        page_login(client, "doctor")
+        token = csrf_from(client.get("/referrals/new").text)
+        response = client.post(
+            "/referrals/new", data={**FORM, "diagnoses": "", "csrf_token": token}
+        )
+        assert response.status_code == 422
+        assert 'data-field="diagnoses"' in response.text
+
+    def test_recommendation_fragment_shows_the_level(self, client: TestClient) -> None:
+        page_login(client, "doctor")
+        html = client.get("/referrals/recommend?diagnoses=I21.0").text
+        assert 'data-testid="pathway"' in html
+        assert 'data-testid="wrong-level"' in html
+
+    def test_second_accept_on_the_page_gets_409_and_a_fresh_view(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        page_login(client, "coordinator")
+        token = csrf_from(client.get(f"/referrals/{r.id}").text)
+        form = {"csrf_token": token, "version": str(r.version)}
+        first = client.post(f"/referrals/{r.id}/accept", data=form, follow_redirects=False)
+        assert first.status_code == 303
+        second = client.post(f"/referrals/{r.id}/accept", data=form)
+        assert second.status_code == 409
+        assert 'data-testid="action-error"' in second.text
+        assert 'data-testid="status"' in second.text
+
+    def test_schedule_from_the_detail_page(self, client: TestClient, db: Session) -> None:
+        r = referral(db, status=ReferralStatus.ACCEPTED)
+        slot = open_slots(db)[0]
+        page_login(client, "coordinator")
+        html = client.get(f"/referrals/{r.id}").text
+        token = csrf_from(html)
+        response = client.post(
+            f"/referrals/{r.id}/schedule",
+            data={"csrf_token": token, "slot_id": str(slot.id), "version": str(r.version)},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+
+    def test_pages_for_admin_and_coordinator(self, client: TestClient, db: Session) -> None:
+        open_slots(db)
+        page_login(client, "admin")
+        assert "I10" in client.get("/care-levels").text
+        _ = actor
+        client.post("/logout", data={"csrf_token": csrf_from(client.get("/").text)})
+        page_login(client, "coordinator")
+        assert client.get("/scheduling").status_code == 200
