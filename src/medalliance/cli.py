@@ -210,7 +210,6 @@ def users_create(
     typer.echo(f"user {username} created")
 
 
-
 @hl7_app.command("listen")
 def hl7_listen(
     host: Annotated[str | None, typer.Option(help="bind address (default: settings)")] = None,
