@@ -197,6 +197,57 @@ PATIENTS: Final[dict[str, Row]] = {
     "POST /patients/reviews/{review_id}": only(*STEWARDS),
 }
 
+# The shared record. The scenario (test_matrix.py) has the county hospital's own system
+# record a visit and a blood pressure for the sample patient: county-hospital staff and
+# its system have a care relationship; township doctors, residents other than the
+# patient, administrators and the commission do not.
+TREATING: Final = ("coordinator", "specialist", "reader", "system")
+WRITERS: Final = (
+    "coordinator",
+    "doctor",
+    "specialist",
+    "reader",
+    "family_doctor",
+    "other_doctor",
+    "system",
+)
+
+
+def treating_only() -> Row:
+    return Row(DENY, {"anonymous": LOGIN, **dict.fromkeys(TREATING, ALLOW)})
+
+
+RECORDS: Final[dict[str, Row]] = {
+    "GET /fhir/metadata": public(),
+    "GET /fhir/{resource_type}/{resource_id}": treating_only().at(
+        resource_type="Observation", resource_id="@observation"
+    ),
+    "GET /fhir/{resource_type}/{resource_id}/_history": treating_only().at(
+        resource_type="Observation", resource_id="@observation"
+    ),
+    "GET /fhir/{resource_type}/{resource_id}/_history/{version}": treating_only().at(
+        resource_type="Observation", resource_id="@observation", version="1"
+    ),
+    "PUT /fhir/{resource_type}/{resource_id}": only(*WRITERS).at(
+        resource_type="Observation", resource_id="@observation"
+    ),
+    "PATCH /fhir/{resource_type}/{resource_id}": only(*WRITERS).at(
+        resource_type="Observation", resource_id="@observation"
+    ),
+    "DELETE /fhir/{resource_type}/{resource_id}": treating_only().at(
+        resource_type="Observation", resource_id="@observation"
+    ),
+    "GET /fhir/{resource_type}": signed_in().at(resource_type="Observation"),
+    "POST /fhir/{resource_type}/_search": signed_in().at(resource_type="Observation"),
+    "GET /fhir/{resource_type}/_history": signed_in().at(resource_type="Observation"),
+    "POST /fhir/{resource_type}": only(*WRITERS).at(resource_type="Observation"),
+    "PUT /fhir/{resource_type}": only(*WRITERS).at(resource_type="Observation"),
+    "POST /fhir": only(*WRITERS),
+    # Without ?patient= only the administrator reads the whole log.
+    "GET /fhir/AuditEvent": only("admin"),
+    "GET /fhir/Patient/{patient_id}/$everything": treating_only().at(patient_id="p00000123"),
+}
+
 MATRIX: Final[dict[str, Row]] = {
     # Foundation
     "GET /health": public(),
@@ -214,12 +265,13 @@ MATRIX: Final[dict[str, Row]] = {
     "GET /api/audit/verify": only("admin"),
     **REGISTRY,
     **PATIENTS,
+    **RECORDS,
     # HL7 v2 inbound (records/hl7): member systems only; a person's token is refused.
     "POST /api/hl7v2": only("system"),
-    # Patient timeline: clinicians, the referral office and residents (own record only);
-    # an unknown person is a 404 for them, the page is refused to other roles.
+    # Patient timeline: clinicians, the referral office and residents (own record only),
+    # each with a basis for this patient (the scenario: the county hospital's staff).
     "GET /patients/{person_id}/timeline": Row(
-        HIDDEN, {"anonymous": LOGIN, "admin": DENY, "commission": DENY, "system": DENY}
+        DENY, {"anonymous": LOGIN, "coordinator": ALLOW, "specialist": ALLOW, "reader": ALLOW}
     ),
     # Indicators (indicators/): aggregates for the commission and admins; definitions and
     # the settlement import for admins. Unknown ids are 404 for those who may look.

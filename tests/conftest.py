@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from medalliance.app import create_app
@@ -43,6 +43,24 @@ def reset_postgres(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
+
+
+def side_database(suffix: str) -> Engine:
+    """A migrated, empty PostgreSQL database of its own (created when missing), for tests
+    that commit from several threads and so cannot share the rolled-back session."""
+    assert PG_URL
+    base, _, name = PG_URL.rpartition("/")
+    target = f"{name}_{suffix}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target})
+        if exists.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{target}"'))
+    admin.dispose()
+    engine = make_engine(f"{base}/{target}")
+    reset_postgres(engine)
+    migrate(engine)
+    return engine
 
 
 def fresh_engine(backend: str, directory: Path) -> Engine:

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from conftest import PG_URL, migrate, reset_postgres
+from conftest import PG_URL, side_database
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
-from medalliance.db import make_engine, unit_of_work
+from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
 from medalliance.patients import service
 from medalliance.patients.models import Person
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.postgres
 def _own_engine() -> Engine:
     """A database of its own: resetting the shared test database would pull it from under
     the session fixtures."""
-    assert PG_URL
-    base, _, name = PG_URL.rpartition("/")
-    engine = make_engine(f"{base}/{name}_concurrency")
-    reset_postgres(engine)
-    migrate(engine)
+    engine = side_database("concurrency")
     return engine
 
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 
-from conftest import PG_URL, migrate, reset_postgres
-from medalliance.db import make_engine, unit_of_work
+from conftest import PG_URL, side_database
+from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
 from medalliance.errors import PreconditionFailed
 from medalliance.records import service
@@ -24,11 +24,7 @@ P = "p00000006"
 
 @pytest.fixture(scope="module")
 def own_engine() -> Iterator[Engine]:
-    assert PG_URL
-    base, _, name = PG_URL.rpartition("/")
-    engine = make_engine(f"{base}/{name}_concurrency")
-    reset_postgres(engine)
-    migrate(engine)
+    engine = side_database("concurrency")
     with unit_of_work(
         __import__("sqlalchemy.orm", fromlist=["sessionmaker"]).sessionmaker(engine)
     ) as db:

@@ -273,11 +273,14 @@ def delete(
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     row = repository.current(db, resource_type, resource_id, lock=True)
-    if row is None or row.deleted:
+    if row is None:
         return None  # idempotent (R4: deleting nothing is a success)
     ctx = writes.WriteContext(actor, now)
     current = from_row(row)
+    # Checked before the "already deleted" answer: it must not tell outsiders either.
     _check_write_allowed(db, ctx, current)
+    if row.deleted:
+        return None
     prepared = writes.tombstone(current, ctx)
     return writes.commit_writes(db, ctx, [prepared])[0]
 
