@@ -29,11 +29,11 @@ typecheck:
 migrations-check:
 	@mkdir -p var
 	@rm -f var/migrations-check.sqlite3
-	MEDALLIANCE_DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(VENV)/alembic upgrade heads
+	MEDALLIANCE_DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(VENV)/alembic upgrade head
 	MEDALLIANCE_DATABASE_URL=sqlite:///var/migrations-check.sqlite3 $(VENV)/alembic check
 	@if [ -n "$$MEDALLIANCE_TEST_DATABASE_URL" ]; then \
 		MEDALLIANCE_DATABASE_URL=$$MEDALLIANCE_TEST_DATABASE_URL $(VENV)/medalliance db reset --yes && \
-		MEDALLIANCE_DATABASE_URL=$$MEDALLIANCE_TEST_DATABASE_URL $(VENV)/alembic upgrade heads && \
+		MEDALLIANCE_DATABASE_URL=$$MEDALLIANCE_TEST_DATABASE_URL $(VENV)/alembic upgrade head && \
 		MEDALLIANCE_DATABASE_URL=$$MEDALLIANCE_TEST_DATABASE_URL $(VENV)/alembic check; fi
 
 pytest:

@@ -37,7 +37,7 @@ def main() -> None:
     config = Config(str(REPO_ROOT / "alembic.ini"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+        command.upgrade(config, "head")
     migrated = time.perf_counter()
     with Session(engine) as session:
         report = load(session, scale=Scale(args.scale), seed=1)

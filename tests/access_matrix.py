@@ -248,6 +248,77 @@ RECORDS: Final[dict[str, Row]] = {
     "GET /fhir/Patient/{patient_id}/$everything": treating_only().at(patient_id="p00000123"),
 }
 
+# Two-way referral. The scenario: township-01's doctor referred a patient up to the county
+# hospital, whose referral office accepted it and booked a slot. The sender side is
+# township-01 (doctor, family doctor), the receiving side the county hospital
+# (coordinator, specialist, its system); a doctor of another township sees nothing.
+REFERRERS: Final = (
+    "coordinator",
+    "doctor",
+    "specialist",
+    "family_doctor",
+    "other_doctor",
+    "system",
+)
+SENDER: Final = ("doctor", "family_doctor")
+RECEIVER: Final = ("coordinator", "specialist", "system")
+
+
+def either_side() -> Row:
+    """Both sides see it; the other township gets 404; non-referring roles 403."""
+    return Row(
+        DENY,
+        {"anonymous": LOGIN, "other_doctor": HIDDEN, **dict.fromkeys((*SENDER, *RECEIVER), ALLOW)},
+    )
+
+
+def receiver_acts() -> Row:
+    """Only the receiving side may act; the sender gets 403, the other township 404."""
+    return Row(DENY, {"anonymous": LOGIN, "other_doctor": HIDDEN, **dict.fromkeys(RECEIVER, ALLOW)})
+
+
+REFERRALS: Final[dict[str, Row]] = {
+    "POST /api/referrals": only(*REFERRERS),
+    "GET /api/referrals": only(*REFERRERS),
+    "GET /api/referrals/{referral_id}": either_side().at(referral_id="@referral"),
+    "POST /api/referrals/{referral_id}/{event}": receiver_acts().at(
+        referral_id="@referral", event="arrive"
+    ),
+    "GET /fhir/ServiceRequest": only(*REFERRERS),
+    "GET /fhir/ServiceRequest/{referral_id}": either_side().at(referral_id="@referral"),
+    "GET /fhir/Task": only(*REFERRERS),
+    "GET /fhir/Task/{referral_id}": either_side().at(referral_id="@referral"),
+    # Without If-Match both sides get 412 before the side is checked (the body is empty);
+    # the named leak tests cover a sender changing the receiver's Task.
+    "PUT /fhir/Task/{referral_id}": either_side().at(referral_id="@referral"),
+    "PATCH /fhir/Task/{referral_id}": either_side().at(referral_id="@referral"),
+    "GET /referrals": only(*REFERRERS),
+    "GET /referrals/rows": only(*REFERRERS),
+    "GET /referrals/mine": only(*REFERRERS),
+    "GET /referrals/patients": only(*REFERRERS),
+    "GET /referrals/recommend": only(*REFERRERS),
+    "GET /referrals/new": only(*REFERRERS),
+    "POST /referrals/new": only(*REFERRERS),
+    "GET /referrals/{referral_id}": either_side().at(referral_id="@referral"),
+    "POST /referrals/{referral_id}/{event}": receiver_acts().at(
+        referral_id="@referral", event="arrive"
+    ),
+    "GET /api/care-levels/catalogue": Row(ALLOW, {"anonymous": LOGIN, "resident": DENY}),
+    "PUT /api/care-levels/catalogue": only("admin"),
+    "POST /api/care-levels/recommend": only(*REFERRERS),
+    "GET /api/care-levels/emergency/{pathway}": only(*REFERRERS).at(pathway="stroke"),
+    "GET /care-levels": only("admin"),
+    "POST /care-levels": only("admin"),
+    "POST /api/scheduling/days": only("admin", "coordinator"),
+    "GET /api/scheduling/slots": only(*REFERRERS),
+    "GET /fhir/Slot": only(*REFERRERS),
+    "GET /fhir/Slot/{slot_id}": only(*REFERRERS).at(slot_id="@slot"),
+    "GET /fhir/Appointment": only(*REFERRERS),
+    "GET /fhir/Appointment/{appointment_id}": either_side().at(appointment_id="@appointment"),
+    "GET /scheduling": only("admin", "coordinator"),
+    "POST /scheduling": only("admin", "coordinator"),
+}
+
 MATRIX: Final[dict[str, Row]] = {
     # Foundation
     "GET /health": public(),
@@ -266,6 +337,7 @@ MATRIX: Final[dict[str, Row]] = {
     **REGISTRY,
     **PATIENTS,
     **RECORDS,
+    **REFERRALS,
     # HL7 v2 inbound (records/hl7): member systems only; a person's token is refused.
     "POST /api/hl7v2": only("system"),
     # Patient timeline: clinicians, the referral office and residents (own record only),
@@ -283,9 +355,7 @@ MATRIX: Final[dict[str, Row]] = {
     "GET /indicators/{indicator_id}/{level}/{key}": only("admin", "commission"),
     "GET /indicators/definitions": only("admin"),
     "GET /indicators/definitions/{indicator_id}": Row(DENY, {"anonymous": LOGIN, "admin": HIDDEN}),
-    "POST /indicators/definitions/{indicator_id}": Row(
-        DENY, {"anonymous": LOGIN, "admin": HIDDEN}
-    ),
+    "POST /indicators/definitions/{indicator_id}": Row(DENY, {"anonymous": LOGIN, "admin": HIDDEN}),
     "GET /indicators/settlements": only("admin"),
     "POST /indicators/settlements": only("admin"),
     "GET /indicators/settlements/{import_id}": Row(DENY, {"anonymous": LOGIN, "admin": HIDDEN}),

@@ -36,7 +36,7 @@ def migrate(engine: Engine) -> None:
     config = Config(str(REPO_ROOT / "alembic.ini"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+        command.upgrade(config, "head")
 
 
 def reset_postgres(engine: Engine) -> None:

@@ -44,7 +44,7 @@ def _alembic_config() -> object:
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "heads") -> None:
+def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (creates the SQLite file under var/ when needed)."""
     from alembic import command
 

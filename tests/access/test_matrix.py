@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from access_matrix import CALLERS, MATRIX, SAMPLES, Outcome, Row
@@ -21,6 +22,9 @@ from medalliance.auth.repository import user_by_username
 from medalliance.auth.tokens import issue_token
 from medalliance.kit.clock import utcnow
 from medalliance.records import service as records
+from medalliance.referrals.enums import ReferralStatus
+from medalliance.scheduling.models import Appointment
+from referrals.factories import referral as referral_factory
 
 ROLE_CALLERS = {r.value: r.value for r in Role if r != Role.SYSTEM}
 
@@ -85,8 +89,18 @@ def scenario(db: Session) -> dict[str, str]:
         },
         now=now,
     )
+    sent = referral_factory(db, status=ReferralStatus.SCHEDULED)
+    appointment = db.scalars(
+        select(Appointment).where(Appointment.patient_id == sent.patient_id)
+    ).one()
     db.flush()
-    return {"encounter": encounter.id, "observation": observation.id}
+    return {
+        "encounter": encounter.id,
+        "observation": observation.id,
+        "referral": sent.id,
+        "appointment": appointment.id,
+        "slot": str(appointment.slot_id),
+    }
 
 
 @pytest.fixture
@@ -138,13 +152,13 @@ def check_route(
     method: str,
     path: str,
     row: Row,
-    db: Session | None = None,
+    connection: Connection | None = None,
 ) -> list[str]:
-    """Every caller's outcome against the row; returns the mismatches. With ``db``, each
+    """Every caller's outcome against the row; returns the mismatches. With ``connection``, each
     caller's request is undone before the next one (a DELETE must not hide the row)."""
     mismatches = []
     for caller in CALLERS:
-        savepoint = db.begin_nested() if db is not None else None
+        savepoint = connection.begin_nested() if connection is not None else None
         response = client.request(
             method,
             path,
@@ -178,12 +192,16 @@ class TestMatrixCoversEveryRoute:
 
 @pytest.mark.parametrize("key", sorted(MATRIX))
 def test_route_answers_each_caller_as_the_matrix_says(
-    key: str, client: TestClient, callers: Callers, scenario: dict[str, str], db: Session
+    key: str,
+    client: TestClient,
+    callers: Callers,
+    scenario: dict[str, str],
+    connection: Connection,
 ) -> None:
     method, template = key.split(" ", 1)
     params = {k: scenario.get(v.removeprefix("@"), v) for k, v in MATRIX[key].params.items()}
     path = concrete_path(template, {**SAMPLES, **params})
-    assert check_route(client, callers, method, path, MATRIX[key], db) == []
+    assert check_route(client, callers, method, path, MATRIX[key], connection) == []
 
 
 class TestTheMatrixTest:

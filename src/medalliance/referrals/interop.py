@@ -151,8 +151,9 @@ def update_task(
     now: datetime,
 ) -> dict[str, Any]:
     """Set Task.status (PUT a Task or JSON-Patch it); the workflow decides if it may."""
-    version = _version(if_match)
+    # Visibility first: an outsider must get 404, not learn from a 412 that the Task exists.
     current = service.get(db, actor, referral_id, now=now).referral
+    version = _version(if_match)
     task = _apply_patch(resources.task(current), body) if patch else body
     if not isinstance(task, dict) or task.get("resourceType") != "Task":
         raise DomainError("body must be a Task", field="resourceType")

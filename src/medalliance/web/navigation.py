@@ -14,48 +14,34 @@ class NavItem:
 
 
 HOME = NavItem("Home", "/")
+PATIENTS = NavItem("Patients", "/patients")
+REVIEWS = NavItem("Review queue", "/patients/reviews")
+REGISTRY = NavItem("Registry", "/registry")
+REFERRAL_QUEUE = NavItem("Referral queue", "/referrals")
+MY_REFERRALS = NavItem("My referrals", "/referrals/mine")
+RESERVED_SLOTS = NavItem("Reserved slots", "/scheduling")
+DASHBOARD = NavItem("Dashboard", "/indicators")
+
 _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
-    Role.ADMIN: (HOME, NavItem("Audit log", "/audit")),
-    Role.COORDINATOR: (HOME,),
-    Role.DOCTOR: (HOME,),
-    Role.SPECIALIST: (HOME,),
-    Role.READER: (HOME,),
-    Role.FAMILY_DOCTOR: (HOME,),
+    Role.ADMIN: (
+        HOME,
+        PATIENTS,
+        REVIEWS,
+        REGISTRY,
+        NavItem("Care-level catalogue", "/care-levels"),
+        DASHBOARD,
+        NavItem("Indicator definitions", "/indicators/definitions"),
+        NavItem("Audit log", "/audit"),
+    ),
+    Role.COORDINATOR: (HOME, REFERRAL_QUEUE, RESERVED_SLOTS, PATIENTS, REVIEWS, REGISTRY),
+    Role.DOCTOR: (HOME, PATIENTS, MY_REFERRALS, REGISTRY),
+    Role.SPECIALIST: (HOME, PATIENTS, MY_REFERRALS, REGISTRY),
+    Role.READER: (HOME, PATIENTS),
+    Role.FAMILY_DOCTOR: (HOME, PATIENTS, MY_REFERRALS),
     Role.RESIDENT: (HOME,),
-    Role.COMMISSION: (HOME,),
+    Role.COMMISSION: (HOME, DASHBOARD, REGISTRY),
     Role.SYSTEM: (),
 }
-
-
-# Master patient index (patients/): search for identifying staff, review queue for stewards.
-_PATIENT_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.DOCTOR, Role.SPECIALIST, Role.READER)
-for _role in (*_PATIENT_ROLES, Role.FAMILY_DOCTOR):
-    _BY_ROLE[_role] = (*_BY_ROLE[_role], NavItem("Patients", "/patients"))
-for _role in (Role.ADMIN, Role.COORDINATOR):
-    _BY_ROLE[_role] = (*_BY_ROLE[_role], NavItem("Review queue", "/patients/reviews"))
-
-# Consortium registry (registry/): admins edit; other staff and the commission read.
-for _role in (Role.ADMIN, Role.COORDINATOR, Role.DOCTOR, Role.SPECIALIST, Role.COMMISSION):
-    _BY_ROLE[_role] = (*_BY_ROLE[_role], NavItem("Registry", "/registry"))
-
-# Two-way referral (referrals/, scheduling/, care_levels/).
-_BY_ROLE[Role.COORDINATOR] = (
-    *_BY_ROLE[Role.COORDINATOR],
-    NavItem("Referral queue", "/referrals"),
-    NavItem("Reserved slots", "/scheduling"),
-)
-for _role in (Role.DOCTOR, Role.SPECIALIST, Role.FAMILY_DOCTOR):
-    _BY_ROLE[_role] = (*_BY_ROLE[_role], NavItem("My referrals", "/referrals/mine"))
-_BY_ROLE[Role.ADMIN] = (*_BY_ROLE[Role.ADMIN], NavItem("Care-level catalogue", "/care-levels"))
-
-# Indicators (indicators/): the commission and admins watch the dashboard; admins also
-# edit definitions and import the insurance settlement file.
-for _role in (Role.COMMISSION, Role.ADMIN):
-    _BY_ROLE[_role] = (*_BY_ROLE[_role], NavItem("Dashboard", "/indicators"))
-_BY_ROLE[Role.ADMIN] = (
-    *_BY_ROLE[Role.ADMIN],
-    NavItem("Indicator definitions", "/indicators/definitions"),
-)
 
 
 def nav_for(role: Role) -> tuple[NavItem, ...]:
