@@ -232,9 +232,7 @@ def hl7_listen(
     host, port = host or settings.hl7_mllp_host, port or settings.hl7_mllp_port
     typer.echo(f"HL7 v2 MLLP listener on {host}:{port}")
     try:
-        mllp.serve_forever(
-            get_sessionmaker(), host, port, limit=settings.hl7_max_message_bytes
-        )
+        mllp.serve_forever(get_sessionmaker(), host, port, limit=settings.hl7_max_message_bytes)
     except KeyboardInterrupt:
         typer.echo("HL7 listener stopped")
 
