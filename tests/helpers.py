@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -32,3 +33,11 @@ def bearer(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> 
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def browser_login(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Log in through the Chinese login page, as a person would (Playwright ``Page``)."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()

@@ -20,7 +20,7 @@ class TestShell:
         login(page, base_url, "coordinator")
         expect(page.get_by_test_id("home-title")).to_have_text("转诊办工作台")
         expect(page.get_by_test_id("institution")).to_have_text("安平县人民医院")
-        expect(page.get_by_text("转诊队列")).to_be_visible()
+        expect(page.get_by_role("heading", name="转诊队列")).to_be_visible()
         page.get_by_test_id("lang-switch").click()
         expect(page.get_by_test_id("home-title")).to_have_text("Referral office")
         expect(page.get_by_test_id("institution")).to_have_text("Anping County People's Hospital")

@@ -17,23 +17,34 @@ from medalliance.registry import service as registry
 class Workspace:
     title: str  # msgid
     description: str  # msgid
+    href: str | None = None  # None: the module is not built yet
 
 
 WORKSPACES: dict[Role, tuple[Workspace, ...]] = {
     Role.ADMIN: (
-        Workspace("Consortium registry", "Members, departments, practitioners and centres."),
-        Workspace("Audit log", "Every login, write and clinical read, hash-chained."),
+        Workspace(
+            "Consortium registry", "Members, departments, practitioners and centres.", "/registry"
+        ),
+        Workspace("Audit log", "Every login, write and clinical read, hash-chained.", "/audit"),
     ),
     Role.COORDINATOR: (
-        Workspace("Referral queue", "Incoming and outgoing referrals with their deadlines."),
-        Workspace("Reserved slots", "Appointment slots reserved for consortium referrals."),
+        Workspace(
+            "Referral queue", "Incoming and outgoing referrals with their deadlines.", "/referrals"
+        ),
+        Workspace(
+            "Reserved slots", "Appointment slots reserved for consortium referrals.", "/scheduling"
+        ),
     ),
     Role.DOCTOR: (
-        Workspace("Patient search", "Find a resident and open the shared record."),
-        Workspace("My referrals", "Referrals you sent up and patients sent back to you."),
+        Workspace("Patient search", "Find a resident and open the shared record.", "/patients"),
+        Workspace(
+            "My referrals",
+            "Referrals you sent up and patients sent back to you.",
+            "/referrals/mine",
+        ),
     ),
     Role.SPECIALIST: (
-        Workspace("Incoming referrals", "Patients referred to your department."),
+        Workspace("Incoming referrals", "Patients referred to your department.", "/referrals/mine"),
         Workspace("Teleconsultations", "Questions and consultations from grassroots doctors."),
     ),
     Role.READER: (
@@ -48,7 +59,11 @@ WORKSPACES: dict[Role, tuple[Workspace, ...]] = {
         Workspace("Consent and access log", "Who may see your record, and who did."),
     ),
     Role.COMMISSION: (
-        Workspace("Indicator dashboard", "Appraisal indicators of the consortium over time."),
+        Workspace(
+            "Indicator dashboard",
+            "Appraisal indicators of the consortium over time.",
+            "/indicators",
+        ),
     ),
 }
 
