@@ -8,12 +8,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import PG_URL, migrate, reset_postgres
+from conftest import PG_URL, side_database
 from medalliance.auth.enums import Role
-from medalliance.db import make_engine
 from medalliance.demo.loader import Scale, load
 from medalliance.errors import Conflict
 from medalliance.kit.clock import utcnow
@@ -31,10 +29,7 @@ def pg_engine() -> Iterator[Engine]:
     if not PG_URL:
         pytest.skip("needs MEDALLIANCE_TEST_DATABASE_URL (PostgreSQL)")
     # Our own database, so the shared test database is never reset under other tests.
-    url = make_url(PG_URL).set(database=f"{make_url(PG_URL).database}_conc")
-    engine = make_engine(url.render_as_string(hide_password=False))
-    reset_postgres(engine)
-    migrate(engine)
+    engine = side_database("conc")
     with Session(engine) as db:
         load(db, scale=Scale.SMALL, seed=1)
         for n in range(THREADS):
