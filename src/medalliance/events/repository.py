@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from medalliance.events.enums import DeliveryStatus
 from medalliance.events.models import Delivery, OutboxEvent, Subscription
 
+S = TypeVar("S", bound=Select[Any])
 
-def _locked(db: Session, stmt):  # type: ignore[no-untyped-def]
+
+def _locked(db: Session, stmt: S) -> S:
     # Several workers may run on PostgreSQL: each takes rows nobody else holds.
     if db.get_bind().dialect.name == "postgresql":
         return stmt.with_for_update(skip_locked=True)

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
+from medalliance.errors import DomainError
+
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 DEFAULT_COUNT = 20
@@ -70,7 +72,6 @@ class Page:
 
 def page_from(params: Mapping[str, str]) -> Page:
     """``_count`` (capped) and our ``_offset`` paging cursor; bad values are a 400."""
-    from medalliance.errors import DomainError
 
     def as_int(name: str, default: int) -> int:
         raw = params.get(name)
