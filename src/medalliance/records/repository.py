@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.orm import Session
 
 from medalliance.records.models import FhirResource, FhirResourceVersion
@@ -86,3 +86,29 @@ def patient_resources(
     if since is not None:
         stmt = stmt.where(FhirResource.last_updated >= since)
     return db.scalars(stmt.order_by(FhirResource.pid).limit(limit)).all()
+
+
+def changed_since(
+    db: Session,
+    resource_type: str,
+    after: tuple[datetime, int] | None,
+    until: datetime,
+    limit: int,
+) -> Sequence[FhirResource]:
+    """Current rows of a type changed after ``after`` (last_updated, pid), oldest first."""
+    stmt = select(FhirResource).where(
+        FhirResource.resource_type == resource_type, FhirResource.last_updated <= until
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(FhirResource.last_updated, FhirResource.pid) > tuple_(*after))
+    stmt = stmt.order_by(FhirResource.last_updated, FhirResource.pid).limit(limit)
+    return db.scalars(stmt).all()
+
+
+def by_ids(db: Session, resource_type: str, ids: Sequence[str]) -> Sequence[FhirResource]:
+    if not ids:
+        return []
+    stmt = select(FhirResource).where(
+        FhirResource.resource_type == resource_type, FhirResource.id.in_(ids)
+    )
+    return db.scalars(stmt).all()

@@ -8,7 +8,8 @@ Encounter at its institution creates the care relationship it then writes under.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsonpatch
@@ -16,9 +17,11 @@ from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import Session
 
 from medalliance.access import service as access
+from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, NotFound, PreconditionFailed
+from medalliance.kit.clock import utcnow
 from medalliance.records import links, repository, writes
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import engine
@@ -378,3 +381,47 @@ def _audit_results(
         access.audit_read(
             db, actor, patient_id=patient_id, basis=basis, resource_type=resource_type
         )
+
+
+# --- feeds for derived data (indicators) -------------------------------------------------
+
+# A row committed late may carry an earlier last_updated than one already read; reading only
+# rows older than this lag lets such transactions finish before the watermark passes them.
+FEED_LAG = timedelta(seconds=5)
+
+
+def changed_since(
+    db: Session, resource_type: str, after: str | None, limit: int, *, now: datetime | None = None
+) -> list[StoredResource]:
+    """Current versions of a type changed after the opaque position ``after``
+    ("<last_updated iso>|<pid>"), oldest first, deleted ones included.
+
+    A system read for aggregates that never show rows to a person: audited once per call,
+    not once per patient."""
+    until = (now or utcnow()) - FEED_LAG
+    rows = repository.changed_since(db, resource_type, _position(after), until, limit)
+    if rows:
+        audit.record(
+            db,
+            None,
+            "records.feed",
+            username="system:indicators",
+            resource_type=resource_type,
+            detail={"rows": len(rows), "after": after},
+        )
+    return [from_row(r) for r in rows]
+
+
+def read_many(db: Session, resource_type: str, ids: Sequence[str]) -> list[StoredResource]:
+    """Resources by id for the same derived-data feeds (e.g. an Encounter's Conditions)."""
+    return [from_row(r) for r in repository.by_ids(db, resource_type, ids)]
+
+
+def _position(after: str | None) -> tuple[datetime, int] | None:
+    if not after:
+        return None
+    stamp, _, pid = after.rpartition("|")
+    try:
+        return datetime.fromisoformat(stamp), int(pid)
+    except ValueError as exc:
+        raise DomainError(f"feed position {after!r} is not '<iso time>|<pid>'") from exc

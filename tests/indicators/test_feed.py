@@ -1,0 +1,82 @@
+"""The worker turns encounters recorded in the shared record into indicator facts, once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from medalliance.auth.enums import Role
+from medalliance.auth.principal import Actor
+from medalliance.indicators import sources
+from medalliance.indicators.models import EncounterFact
+from medalliance.kit.clock import utcnow
+from medalliance.records import service as records
+
+HIS = Actor(None, "county-his", Role.SYSTEM, "county-hospital", client_id="county-his")
+
+
+def _visit(db: Session, patient: str, start: str) -> str:
+    stored = records.create(
+        db,
+        HIS,
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+            "subject": {"reference": f"Patient/{patient}"},
+            "serviceProvider": {"reference": "Organization/county-hospital"},
+            "period": {"start": start},
+            "reasonCode": [
+                {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I63"}]}
+            ],
+        },
+        now=utcnow() - timedelta(minutes=1),
+    )
+    return stored.id
+
+
+def _facts(db: Session, encounter_id: str) -> list[EncounterFact]:
+    stmt = select(EncounterFact).where(EncounterFact.source_id == f"Encounter/{encounter_id}")
+    return list(db.scalars(stmt))
+
+
+class TestEncounterFeed:
+    def test_a_recorded_admission_becomes_one_fact(self, db: Session) -> None:
+        encounter = _visit(db, "p00000321", "2026-10-03T09:30:00+08:00")
+        db.flush()
+        ctx = sources.Context.of(db)
+        sources.refresh_encounters(db, ctx, 500, utcnow())
+        [fact] = _facts(db, encounter)
+        assert (fact.institution_id, fact.encounter_class, fact.icd10) == (
+            "county-hospital",
+            "inpatient",
+            "I63",
+        )
+        assert fact.in_county
+
+    def test_a_second_tick_adds_nothing(self, db: Session) -> None:
+        _visit(db, "p00000322", "2026-10-04T09:30:00+08:00")
+        db.flush()
+        ctx = sources.Context.of(db)
+        sources.refresh_encounters(db, ctx, 500, utcnow())
+        before = db.scalar(select(func.count()).select_from(EncounterFact))
+        assert sources.refresh_encounters(db, ctx, 500, utcnow()) == 0
+        assert db.scalar(select(func.count()).select_from(EncounterFact)) == before
+
+    def test_feed_skips_rows_too_recent_to_be_settled(self, db: Session) -> None:
+        stored = records.create(
+            db,
+            HIS,
+            {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": {"code": "AMB"},
+                "subject": {"reference": "Patient/p00000323"},
+                "serviceProvider": {"reference": "Organization/county-hospital"},
+                "period": {"start": "2026-10-05T09:30:00+08:00"},
+            },
+            now=utcnow(),
+        )
+        assert stored.id not in {r.id for r in records.changed_since(db, "Encounter", None, 500)}
