@@ -80,3 +80,24 @@ class TestEncounterFeed:
             now=utcnow(),
         )
         assert stored.id not in {r.id for r in records.changed_since(db, "Encounter", None, 500)}
+
+
+class TestReferralFeed:
+    def test_an_accepted_referral_becomes_a_fact_with_its_acceptance_time(
+        self, db: Session
+    ) -> None:
+        from medalliance.indicators.models import ReferralFact
+        from medalliance.referrals.enums import ReferralStatus
+        from referrals.factories import referral
+
+        sent = referral(db, status=ReferralStatus.ACCEPTED, now=utcnow() - timedelta(minutes=5))
+        db.flush()
+        ctx = sources.Context.of(db)
+        sources.refresh_referrals(db, ctx, 5000, utcnow())
+        fact = db.scalars(select(ReferralFact).where(ReferralFact.referral_id == sent.id)).one()
+        assert (fact.direction, fact.from_institution_id, fact.to_institution_id) == (
+            "up",
+            "township-01",
+            "county-hospital",
+        )
+        assert fact.accepted_at is not None

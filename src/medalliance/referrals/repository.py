@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -216,5 +216,26 @@ def follow_ups_due(
         .where(ReferralFollowUp.institution_id == institution_id, ReferralFollowUp.status == "open")
         .order_by(ReferralFollowUp.due_at)
         .limit(limit)
+    )
+    return db.scalars(stmt).all()
+
+
+def changed_since(
+    db: Session, after: tuple[datetime, str] | None, until: datetime, limit: int
+) -> Sequence[Referral]:
+    """Referrals changed after ``after`` (updated_at, id), oldest first (derived-data feed)."""
+    stmt = select(Referral).where(Referral.updated_at <= until)
+    if after is not None:
+        stmt = stmt.where(tuple_(Referral.updated_at, Referral.id) > tuple_(*after))
+    return db.scalars(stmt.order_by(Referral.updated_at, Referral.id).limit(limit)).all()
+
+
+def histories(db: Session, referral_ids: Sequence[str]) -> Sequence[ReferralHistory]:
+    if not referral_ids:
+        return []
+    stmt = (
+        select(ReferralHistory)
+        .where(ReferralHistory.referral_id.in_(referral_ids))
+        .order_by(ReferralHistory.id)
     )
     return db.scalars(stmt).all()

@@ -34,6 +34,10 @@ from medalliance.referrals.enums import (
     Side,
     Urgency,
 )
+
+# Re-exported: the indicators worker reads the change feed through this service.
+from medalliance.referrals.feed import ReferralChange as ReferralChange
+from medalliance.referrals.feed import changed_since as changed_since
 from medalliance.referrals.models import (
     Referral,
     ReferralEscalation,
