@@ -2,27 +2,13 @@
 return into fact inputs; the worker runs ``refresh`` with a watermark per source so each
 tick only reads rows changed since the last one.
 
-TODO(records, referrals): the change feeds below do not exist yet. Until they do, each
-adapter finds nothing and says so in the log; facts still come from ``ingest_*`` (tests,
-demo) and the settlement import. Needed, with these signatures:
-
-- ``records.service.changed_since(db: Session, resource_type: str, after: str | None,
-  limit: int) -> list[StoredResource]``: current versions of the type, oldest change
-  first, strictly after the opaque position ``after`` (e.g. ``"<last_updated iso>|<pid>"``),
-  deleted ones included (flagged); a system read for derived data, audited once per call
-  rather than once per patient.
-- ``records.service.read_many(db: Session, resource_type: str, ids: Sequence[str])
-  -> list[StoredResource]``: Conditions named by Encounter.diagnosis, without per-patient
-  audit (same reason).
-- ``referrals.service.changed_since(db: Session, after: str | None, limit: int)
-  -> list[ReferralChange]`` with ``ReferralChange(referral: Referral, history:
-  list[ReferralHistory], appointment_start: datetime | None, reserved_slot: bool,
-  follow_up_done_at: datetime | None, position: str)``, ordered by ``updated_at, id``.
+The feeds are ``records.service.changed_since`` (encounters) and
+``referrals.service.changed_since``; both read only rows a few seconds old, so that a
+transaction committing late is not skipped by the watermark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -123,22 +109,6 @@ def encounter_input(ctx: Context, stored: Any, diagnosis: str = "") -> Encounter
     )
 
 
-_WARNED: set[str] = set()
-
-
-def _feed(module: Any, name: str) -> Callable[..., list[Any]] | None:
-    feed = getattr(module, name, None)
-    qualified = f"{module.__name__}.{name}"
-    if feed is None and qualified not in _WARNED:
-        _WARNED.add(qualified)  # once per process, not once per tick
-        log.warning("indicators_source_missing", function=qualified)
-    return feed
-
-
-def available() -> bool:
-    return bool(_feed(records, "changed_since") or _feed(referrals, "changed_since"))
-
-
 def _mark(db: Session, source: str, position: str, now: datetime) -> None:
     row = repository.watermark(db, source)
     if row is None:
@@ -149,17 +119,14 @@ def _mark(db: Session, source: str, position: str, now: datetime) -> None:
 
 
 def refresh_encounters(db: Session, ctx: Context, limit: int, now: datetime) -> int:
-    feed = _feed(records, "changed_since")
-    if feed is None:
-        return 0
     mark = repository.watermark(db, "encounter")
-    changed = feed(db, "Encounter", mark.position if mark else None, limit)
+    changed = records.changed_since(db, "Encounter", mark.position if mark else None, limit)
     inputs = [f for f in (encounter_input(ctx, s) for s in changed if not s.deleted) if f]
     facts.ingest_encounters(db, inputs)
     if changed:
         last = changed[-1]
         _mark(db, "encounter", f"{last.last_updated.isoformat()}|{last.pid}", now)
-    return len(inputs)
+    return len(changed)  # rows read, so a batch of unusable rows does not stop a drain
 
 
 def referral_input(ctx: Context, change: Any) -> ReferralInput | None:
@@ -192,22 +159,17 @@ def referral_input(ctx: Context, change: Any) -> ReferralInput | None:
 
 
 def refresh_referrals(db: Session, ctx: Context, limit: int, now: datetime) -> int:
-    feed = _feed(referrals, "changed_since")
-    if feed is None:
-        return 0
     mark = repository.watermark(db, "referral")
-    changed = feed(db, mark.position if mark else None, limit)
+    changed = referrals.changed_since(db, mark.position if mark else None, limit)
     inputs = [f for f in (referral_input(ctx, c) for c in changed) if f]
     facts.ingest_referrals(db, inputs)
     if changed:
         _mark(db, "referral", changed[-1].position, now)
-    return len(inputs)
+    return len(changed)  # rows read, so a batch of unusable rows does not stop a drain
 
 
 def refresh(db: Session) -> int:
     """One worker tick: new and changed encounters and referrals since the watermarks."""
-    if not available():
-        return 0
     now = datetime.now(UTC)
     limit = get_settings().indicators_batch_size
     ctx = Context.of(db)
@@ -218,11 +180,10 @@ def rebuild(db: Session) -> dict[str, int]:
     """From scratch: facts re-read from the sources (when their feeds exist), then every
     aggregate recomputed. Settlement facts stay: they come from imported files."""
     drained = 0
-    if available():
-        repository.clear_source_facts(db)
-        while True:
-            done = refresh(db)
-            drained += done
-            if done == 0:
-                break
+    repository.clear_source_facts(db)
+    while True:
+        done = refresh(db)
+        drained += done
+        if done == 0:
+            break
     return {"facts": drained, "aggregates": facts.rebuild_aggregates(db)}
