@@ -34,7 +34,8 @@ def record(
     username: str | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction (no shared lock is taken)."""
+    """Append one event in the caller's transaction (no shared lock is taken). Not flushed
+    here: the rows of one request go to the database together, in one batched INSERT."""
     event = AuditEvent(
         occurred_at=utcnow(),
         user_id=actor.user_id if actor else None,
@@ -52,7 +53,6 @@ def record(
         detail=detail or {},
     )
     db.add(event)
-    db.flush()
     return event
 
 
