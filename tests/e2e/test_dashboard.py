@@ -11,12 +11,12 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
-LAST_MONTH = "2026-09"
+LAST_MONTH = "2026-11"  # the demo consortium's current month (its referral year ends here)
 
 
 @pytest.fixture(scope="module")
 def dashboard_data(server_env: dict[str, str]) -> None:
-    """The demo has no care history yet: generate two years of indicator facts."""
+    """The demo has a year of referrals but few encounters: add two years of indicator facts."""
     subprocess.run(
         [sys.executable, "-m", "medalliance.cli", "indicators", "demo", "--last-month", LAST_MONTH],
         env=server_env,
