@@ -181,7 +181,7 @@ PATIENTS: Final[dict[str, Row]] = {
     "POST /api/patients/unmerges": only(*STEWARDS),
     "GET /api/patients/reviews": only(*STEWARDS),
     "POST /api/patients/reviews/{review_id}/decision": only(*STEWARDS),
-    "POST /api/patients/{person_id}/consent": only(*CONSENT_TAKERS),
+    "POST /api/patients/{person_id}/consent": only(*CONSENT_TAKERS, "resident"),
     "POST /api/patients/{person_id}/break-glass": only(*EMERGENCY),
     "POST /fhir/Patient/$match": only(*IDENTIFIERS),
     "GET /fhir/Patient": only(*IDENTIFIERS, "resident"),  # a resident's list holds only them

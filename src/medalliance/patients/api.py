@@ -112,7 +112,10 @@ def decide(db: DbSession, actor: Steward, review_id: int, data: ReviewDecisionIn
 )
 def consent(
     db: DbSession,
-    actor: Annotated[Actor, allow(*CONSENT_RECORDERS, scope=Scope.CARE_RELATIONSHIP)],
+    # Residents record their own choice (the access service refuses anyone else's).
+    actor: Annotated[
+        Actor, allow(*CONSENT_RECORDERS, Role.RESIDENT, scope=Scope.CARE_RELATIONSHIP)
+    ],
     person_id: str,
     data: ConsentIn,
 ) -> ConsentRead:
