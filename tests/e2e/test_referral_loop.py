@@ -201,8 +201,7 @@ class TestReferralLoop:
         village.goto(f"{base_url}/referrals/mine?box=outgoing")
         village.get_by_role("link", name="开具转诊单").click()
         form = village.get_by_test_id("referral-form")
-        # Typed in pinyin: the search fires on keyup, which Chinese characters entered
-        # without a keyboard (paste, Playwright's insertText) do not produce.
+        # Typed in pinyin, key by key, as a doctor at the village clinic would.
         form.locator("input[name=q]").press_sequentially(pinyin)
         expect(form.locator(f'#patient-options option[value="{PATIENT}"]')).to_be_attached()
         form.locator("input[name=patient_id]").fill(PATIENT)
@@ -285,8 +284,8 @@ class TestReferralLoop:
         down.locator("input[name=to_department_id]").fill(TOWNSHIP_GP)
         down.locator("input[name=diagnoses]").fill("I10")
         down.locator("select[name=reason_code]").select_option("chronic_management")
-        down.locator("textarea[name=history_summary]").fill(f"出院小结：{DISCHARGE}")
-        down.locator("textarea[name=attachments]").fill(summary_ref)
+        down.locator("textarea[name=history_summary]").fill("住院调整用药后血压平稳")
+        # No copying: the down referral carries the outcome of the referral it continues.
         down.locator("summary").click()
         down.locator("textarea[name=rehab_plan]").fill(REHAB)
         down.locator("textarea[name=medication_plan]").fill(MEDICATION)
@@ -316,7 +315,7 @@ class TestReferralLoop:
         expect(incoming).to_contain_text("安平县人民医院")
         incoming.get_by_role("link", name=name).click()
         detail = township.locator("p")
-        expect(detail.filter(has_text="病史摘要")).to_contain_text(DISCHARGE)
+        expect(township.get_by_test_id("continued-outcome")).to_contain_text(DISCHARGE)
         expect(detail.filter(has_text="附件（共享健康档案）")).to_contain_text(summary_ref)
         expect(detail.filter(has_text="康复方案")).to_contain_text(REHAB)
         expect(detail.filter(has_text="用药方案")).to_contain_text(MEDICATION)

@@ -247,6 +247,16 @@ class TestClosedLoop:
         assert task.institution_id == "township-01"
         assert task.due_at == now + timedelta(days=14)
 
+    def test_down_referral_carries_the_outcome_to_the_grassroots_doctor(self, db: Session) -> None:
+        up = referral(db, status=S.COMPLETED)
+        assert up.outcome_reference
+        specialist = actor(db, "specialist", "county-hospital")
+        down = service.create(db, specialist, down_form(previous_referral_id=up.id), now=utcnow())
+        assert up.outcome_reference in down.attachments
+        seen = service.get(db, actor(db, "doctor"), down.id, now=utcnow())
+        assert seen.continued is not None
+        assert seen.continued.outcome_summary == up.outcome_summary
+
 
 class TestConcurrency:
     def test_stale_version_conflicts(self, db: Session) -> None:

@@ -115,7 +115,8 @@ def create(db: Session, actor: Actor, data: ReferralCreate, *, now: datetime) ->
         diagnoses=[{"code": r.code, "display": r.name} for r in rules],
         history_summary=data.history_summary,
         current_treatment=data.current_treatment,
-        attachments=list(dict.fromkeys(data.attachments)),
+        # A down referral carries the outcome of the one it continues (closed loop).
+        attachments=list(dict.fromkeys([*data.attachments, *_carried_outcome(previous)])),
         rehab_plan=data.rehab_plan,
         medication_plan=data.medication_plan,
         follow_up_plan=data.follow_up_plan,
@@ -451,6 +452,10 @@ def member_choices(db: Session) -> list[Institution]:
 # --- reads ---------------------------------------------------------------------------------
 
 
+def _carried_outcome(previous: Referral | None) -> list[str]:
+    return [previous.outcome_reference] if previous and previous.outcome_reference else []
+
+
 @dataclass
 class ReferralDetail:
     referral: Referral
@@ -460,6 +465,8 @@ class ReferralDetail:
     chain: list[Referral]
     sides: set[Side]
     overdue: bool
+    # The referral this one continues, whose outcome travels with it (shown to both sides).
+    continued: Referral | None = None
 
     @property
     def escalation_level(self) -> int:
@@ -491,6 +498,11 @@ def get(db: Session, actor: Actor, referral_id: str, *, now: datetime) -> Referr
         chain=[r for r in repository.chain(db, referral.episode_id) if validation.sides(actor, r)],
         sides=sides,
         overdue=is_overdue(referral, now),
+        continued=(
+            repository.referral(db, referral.previous_referral_id)
+            if referral.previous_referral_id
+            else None
+        ),
     )
 
 
