@@ -208,6 +208,27 @@ class TestPages:
         )
         assert response.status_code == 303
 
+    def test_accept_and_book_in_one_step_from_the_detail_page(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        slot = open_slots(db)[0]
+        page_login(client, "coordinator")
+        html = client.get(f"/referrals/{r.id}").text
+        assert f'<option value="{slot.id}">' in html  # offered on the accept form
+        response = client.post(
+            f"/referrals/{r.id}/accept",
+            data={
+                "csrf_token": csrf_from(html),
+                "slot_id": str(slot.id),
+                "version": str(r.version),
+            },
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        db.refresh(r)
+        assert r.status == ReferralStatus.SCHEDULED
+
     def test_pages_for_admin_and_coordinator(self, client: TestClient, db: Session) -> None:
         open_slots(db)
         page_login(client, "admin")

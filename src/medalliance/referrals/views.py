@@ -194,6 +194,9 @@ async def create_referral(request: Request, db: DbSession, actor: Clinician) -> 
     return RedirectResponse(f"/referrals/{referral.id}", status_code=303)
 
 
+BOOKABLE = frozenset({ReferralStatus.REQUESTED, ReferralStatus.RECEIVED, ReferralStatus.ACCEPTED})
+
+
 def _detail_context(db: Session, actor: Actor, referral_id: str) -> dict[str, Any]:
     detail = service.get(db, actor, referral_id, now=utcnow())
     r = detail.referral
@@ -203,7 +206,8 @@ def _detail_context(db: Session, actor: Actor, referral_id: str) -> dict[str, An
         scheduling.free_slots(
             db, now=utcnow(), institution_id=r.to_institution_id, department_id=r.to_department_id
         )
-        if Side.RECEIVER in detail.sides and r.status == ReferralStatus.ACCEPTED
+        # Offered while accepting too, so the office can accept and book in one step.
+        if Side.RECEIVER in detail.sides and r.status in BOOKABLE
         else []
     )
     return {
