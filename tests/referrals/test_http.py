@@ -229,6 +229,18 @@ class TestPages:
         db.refresh(r)
         assert r.status == ReferralStatus.SCHEDULED
 
+    def test_completed_up_referral_offers_the_down_referral_prefilled(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db, status=ReferralStatus.COMPLETED)
+        page_login(client, "coordinator")
+        html = client.get(f"/referrals/{r.id}").text
+        assert 'data-testid="refer-down"' in html
+        form = client.get(
+            f"/referrals/new?direction=down&patient_id={r.patient_id}&previous_referral_id={r.id}"
+        ).text
+        assert f'value="{r.id}"' in form
+
     def test_pages_for_admin_and_coordinator(self, client: TestClient, db: Session) -> None:
         open_slots(db)
         page_login(client, "admin")
