@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
@@ -198,3 +199,40 @@ class TestWithConsent:
 def test_an_unknown_person_is_not_found(client: TestClient) -> None:
     page_login(client, "doctor")
     assert client.get("/patients/no-such-person/timeline").status_code == 404
+
+
+class TestDocuments:
+    def test_a_discharge_summary_shows_its_text_not_only_its_title(
+        self, client: TestClient, db: Session, person_id: str
+    ) -> None:
+        county = Actor(None, "county-his", Role.SYSTEM, "county-hospital", client_id="county-his")
+        summary = "血压控制于 135/85 mmHg，准予出院，2周后乡镇卫生院复诊"
+        records.create(
+            db,
+            county,
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "type": {
+                    "coding": [
+                        {"system": "http://loinc.org", "code": "18842-5", "display": "出院小结"}
+                    ]
+                },
+                "subject": {"reference": f"Patient/{person_id}"},
+                "date": "2026-11-12T10:00:00+08:00",
+                "content": [
+                    {
+                        "attachment": {
+                            "contentType": "text/plain; charset=utf-8",
+                            "data": base64.b64encode(summary.encode()).decode(),
+                        }
+                    }
+                ],
+            },
+            now=datetime(2026, 11, 12, 2, 0, tzinfo=UTC),
+        )
+        db.flush()
+        page_login(client, "reader")
+        page = client.get(f"/patients/{person_id}/timeline")
+        assert page.status_code == 200
+        assert summary in page.text

@@ -9,6 +9,7 @@ whether the actor may break the glass.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -281,7 +282,8 @@ def _describe(resource: dict[str, Any]) -> tuple[str, str, bool]:
         return medication or resource_type, "; ".join(d for d in dosage if d), False
     if resource_type == "DocumentReference":
         title = _concept(resource.get("type")) or str(resource.get("description") or "")
-        return title or resource_type, str(resource.get("description") or ""), False
+        detail = _inline_text(resource) or str(resource.get("description") or "")
+        return title or resource_type, detail, False
     title = _concept(resource.get("code")) or str(
         resource.get("description") or resource.get("title") or ""
     )
@@ -352,3 +354,22 @@ def _members(items: list[Item]) -> list[MemberCount]:
         total = known.items + 1 if known else 1
         counts[item.institution_id] = MemberCount(item.institution_id, item.institution_name, total)
     return sorted(counts.values(), key=lambda m: -m.items)
+
+
+_MAX_INLINE_TEXT = 2000
+
+
+def _inline_text(document: dict[str, Any]) -> str:
+    """The text of a plain-text attachment carried inline (a discharge summary, a consult
+    note), so the reader sees what was written, not only that a document exists."""
+    for content in document.get("content") or []:
+        attachment = (content.get("attachment") or {}) if isinstance(content, dict) else {}
+        if not str(attachment.get("contentType", "")).startswith("text/plain"):
+            continue
+        try:
+            text = base64.b64decode(str(attachment.get("data", ""))).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if text.strip():
+            return text.strip()[:_MAX_INLINE_TEXT]
+    return ""
