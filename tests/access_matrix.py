@@ -297,6 +297,7 @@ REFERRALS: Final[dict[str, Row]] = {
     "GET /referrals/mine": only(*REFERRERS),
     "GET /referrals/patients": only(*REFERRERS),
     "GET /referrals/recommend": only(*REFERRERS),
+    "GET /referrals/attachments": only(*REFERRERS),
     "GET /referrals/new": only(*REFERRERS),
     "POST /referrals/new": only(*REFERRERS),
     "GET /referrals/{referral_id}": either_side().at(referral_id="@referral"),

@@ -6,6 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from helpers import bearer, csrf_from, page_login
+from medalliance.auth.enums import Role
+from medalliance.auth.principal import Actor
+from medalliance.kit.clock import utcnow
+from medalliance.records import service as records
 from medalliance.referrals.enums import ReferralStatus
 from referrals.factories import PATIENT, actor, consent, open_slots, referral
 
@@ -240,6 +244,48 @@ class TestPages:
             f"/referrals/new?direction=down&patient_id={r.patient_id}&previous_referral_id={r.id}"
         ).text
         assert f'value="{r.id}"' in form
+
+    def test_attachments_are_chosen_from_the_patients_shared_record(
+        self, client: TestClient, db: Session
+    ) -> None:
+        consent(db)
+        his = Actor(None, "township-01 HIS", Role.SYSTEM, "township-01", client_id="t01")
+        note = records.create(
+            db,
+            his,
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "type": {"text": "门诊病历"},
+                "subject": {"reference": f"Patient/{PATIENT}"},
+                "date": "2026-11-01T09:00:00+08:00",
+                "content": [{"attachment": {"contentType": "text/plain", "data": "5aS05pmV"}}],
+            },
+            now=utcnow(),
+        )
+        db.flush()
+        page_login(client, "doctor")
+        options = client.get(f"/referrals/attachments?patient_id={PATIENT}").text
+        assert f'value="DocumentReference/{note.id}"' in options
+        token = csrf_from(client.get("/referrals/new").text)
+        response = client.post(
+            "/referrals/new",
+            data={
+                "csrf_token": token,
+                "patient_id": PATIENT,
+                "direction": "up",
+                "urgency": "routine",
+                "to_institution_id": "county-hospital",
+                "to_department_id": "county-hospital:03.04",
+                "reason_code": "needs_equipment",
+                "diagnoses": "I25",
+                "attachment_pick": f"DocumentReference/{note.id}",
+            },
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        detail = client.get(response.headers["location"]).text
+        assert f"DocumentReference/{note.id}" in detail
 
     def test_pages_for_admin_and_coordinator(self, client: TestClient, db: Session) -> None:
         open_slots(db)

@@ -69,3 +69,45 @@ def store_document(
 def family_doctor_of(db: Session, patient_id: str) -> tuple[str | None, str | None]:
     """(institution, practitioner) of the patient's contracted family doctor, if any."""
     return None, None
+
+
+ATTACHABLE_TYPES = ("DocumentReference", "DiagnosticReport", "ImagingStudy")
+
+
+def patient_records(
+    db: Session, actor: Actor, patient_id: str, now: datetime, per_type: int = 10
+) -> list[dict[str, str]]:
+    """The newest results, images and documents of the patient that the actor may read,
+    to choose attachments from (reference, type, title, date)."""
+    records = _records()
+    if records is None:
+        return []
+    found: list[dict[str, str]] = []
+    for resource_type in ATTACHABLE_TYPES:
+        params = [("patient", patient_id), ("_sort", "-date"), ("_count", str(per_type))]
+        for stored in records.search(db, actor, resource_type, params, now=now).matches:
+            found.append(_choice(stored.resource_type, stored.id, stored.content))
+    return found
+
+
+def _choice(resource_type: str, resource_id: str, content: dict[str, Any]) -> dict[str, str]:
+    concept = content.get("type") or content.get("code") or {}
+    title = (
+        concept.get("text")
+        or next((c.get("display") or c.get("code") for c in concept.get("coding", [])), "")
+        if isinstance(concept, dict)
+        else ""
+    )
+    when = str(
+        content.get("date")
+        or content.get("effectiveDateTime")
+        or content.get("started")
+        or content.get("issued")
+        or ""
+    )[:10]
+    return {
+        "reference": f"{resource_type}/{resource_id}",
+        "type": resource_type,
+        "title": str(title or content.get("description") or ""),
+        "date": when,
+    }

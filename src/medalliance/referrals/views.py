@@ -19,7 +19,7 @@ from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import Page
 from medalliance.kit.http import DbSession, TransactionalRoute
 from medalliance.patients import service as patients
-from medalliance.referrals import service
+from medalliance.referrals import adapters, service
 from medalliance.referrals.api import REFERRAL_ROLES
 from medalliance.referrals.enums import (
     OPEN_STATUSES,
@@ -125,6 +125,19 @@ def patient_options(request: Request, db: DbSession, actor: Clinician, q: str = 
     return render(request, "referrals/_patients.html", {"persons": found}, actor=actor)
 
 
+@router.get("/referrals/attachments", response_class=HTMLResponse)
+def attachment_options(
+    request: Request, db: DbSession, actor: Clinician, patient_id: str = ""
+) -> HTMLResponse:
+    try:
+        choices = adapters.patient_records(db, actor, patient_id, utcnow()) if patient_id else []
+        error = None
+    except DomainError as exc:  # no basis for this patient: say so in place
+        choices, error = [], exc.message
+    context = {"choices": choices, "error": error}
+    return render(request, "referrals/_attachments.html", context, actor=actor)
+
+
 @router.get("/referrals/recommend", response_class=HTMLResponse)
 def recommendation(
     request: Request, db: DbSession, actor: Clinician, diagnoses: str = "", patient_id: str = ""
@@ -180,7 +193,10 @@ def _parse_form(form: dict[str, str]) -> ReferralCreate:
 
 @router.post("/referrals/new", response_class=HTMLResponse)
 async def create_referral(request: Request, db: DbSession, actor: Clinician) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    submitted = await request.form()
+    form = {k: str(v) for k, v in submitted.items()}
+    picked = [str(v) for v in submitted.getlist("attachment_pick")]
+    form["attachments"] = ",".join(filter(None, [form.get("attachments", ""), *picked]))
     try:
         body = _parse_form(form)
         referral = await run_in_threadpool(service.create, db, actor, body, now=utcnow())
