@@ -20,11 +20,13 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo consortium", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log", no_args_is_help=True)
 users_app = typer.Typer(help="Users", no_args_is_help=True)
+clients_app = typer.Typer(help="Member systems (HIS/LIS/PACS API clients)", no_args_is_help=True)
 hl7_app = typer.Typer(help="HL7 v2 inbound (MLLP)", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
 app.add_typer(hl7_app, name="hl7")
 
 
@@ -217,6 +219,33 @@ def users_create(
             roles=[(institution, Role(role))],
         )
     typer.echo(f"user {username} created")
+
+
+@clients_app.command("create")
+def clients_create(
+    client_id: str,
+    institution: Annotated[str, typer.Option(help="the member institution it speaks for")],
+    name: Annotated[str, typer.Option(help="e.g. 'County People's Hospital HIS'")] = "",
+) -> None:
+    """Register a member system; prints its secret once (client-credentials grant)."""
+    import secrets
+
+    from medalliance.auth import service
+    from medalliance.db import unit_of_work
+    from medalliance.registry import service as registry
+
+    secret = secrets.token_urlsafe(32)
+    with unit_of_work() as db:
+        registry.get_institution(db, institution)
+        service.create_client(
+            db,
+            None,
+            client_id=client_id,
+            secret=secret,
+            name=name or client_id,
+            institution_id=institution,
+        )
+    typer.echo(f"client {client_id} for {institution} created; secret (shown once): {secret}")
 
 
 @hl7_app.command("listen")
