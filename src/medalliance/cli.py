@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from medalliance.config import REPO_ROOT, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 app = typer.Typer(
     help="MedAlliance — medical consortium platform",
@@ -39,7 +42,7 @@ def _indicators_app() -> typer.Typer:
 app.add_typer(_indicators_app(), name="indicators")
 
 
-def _alembic_config() -> object:
+def _alembic_config() -> Config:
     from alembic.config import Config
 
     return Config(str(REPO_ROOT / "alembic.ini"))
@@ -54,7 +57,7 @@ def db_upgrade(revision: str = "head") -> None:
     if settings.is_sqlite:
         path = settings.database_url.removeprefix("sqlite:///")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(_alembic_config(), revision)  # type: ignore[arg-type]
+    command.upgrade(_alembic_config(), revision)
     typer.echo(f"database at {revision}")
 
 
