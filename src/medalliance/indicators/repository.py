@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, true
+from sqlalchemy import ColumnElement, Select, Table, column, delete, func, select, text, true
+from sqlalchemy import table as table_clause
 from sqlalchemy.orm import Session
 
 from medalliance.indicators.enums import Level
@@ -169,11 +170,10 @@ def rebuild_table(db: Session, table: Table, measures: Sequence[Measure]) -> Non
     )
     values = sorted({m.value for m in measures if m.value})
     keys = [(table.c[c].is_not(None) if c in flags else table.c[c]).label(c) for c in names]
-    stage = (
-        select(*keys, func.count().label("n__"), *(func.sum(table.c[v]).label(v) for v in values))
-        .group_by(*(table.c[c].is_not(None) if c in flags else table.c[c] for c in names))
-        .cte("stage")
-    )
+    grouped = select(
+        *keys, func.count().label("n__"), *(func.sum(table.c[v]).label(v) for v in values)
+    ).group_by(*(table.c[c].is_not(None) if c in flags else table.c[c] for c in names))
+    stage = _materialised(db, grouped, [*names, "n__", *values])
     parts = []
     for m in measures:
         total = cast(func.sum(stage.c[m.value]), Float) if m.value else cast(literal(0.0), Float)
@@ -191,6 +191,18 @@ def rebuild_table(db: Session, table: Table, measures: Sequence[Measure]) -> Non
         )
     columns = ["measure", "institution_id", "township_code", "month", "n", "total"]
     db.execute(insert(Agg).from_select(columns, union_all(*parts)))
+
+
+def _materialised(db: Session, grouped: Select[Any], columns: list[str]) -> Any:
+    """The grouped pass as something the measure selects can read. On PostgreSQL it is a
+    temporary table made by CREATE TABLE AS, which (unlike INSERT ... SELECT) may scan the
+    facts with parallel workers; elsewhere a CTE."""
+    if db.get_bind().dialect.name != "postgresql":
+        return grouped.cte("stage")
+    sql = grouped.compile(dialect=db.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    db.execute(text("DROP TABLE IF EXISTS indicator_rebuild_stage"))
+    db.execute(text(f"CREATE TEMPORARY TABLE indicator_rebuild_stage ON COMMIT DROP AS {sql}"))
+    return table_clause("indicator_rebuild_stage", *(column(c) for c in columns))
 
 
 def count_aggregates(db: Session) -> int:
