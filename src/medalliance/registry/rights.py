@@ -69,6 +69,28 @@ def apply_changes(row: Any, changes: dict[str, Any]) -> tuple[dict[str, Any], di
     return before, after
 
 
+def change(
+    db: Session,
+    actor: Actor,
+    row: Any,
+    changes: dict[str, Any],
+    *,
+    action: str,
+    resource_type: str,
+    **extra: Any,
+) -> None:
+    """Apply what really changes, flush (constraints speak now), audit it with before and
+    after values; a change that changes nothing leaves no audit row."""
+    before, after = apply_changes(row, changes)
+    db.flush()
+    if after:
+        record(db, actor, action, resource_type, row.id, before=before, after=after, **extra)
+
+
+def activation(entity: str, active: bool) -> str:
+    return f"{entity}.{'activate' if active else 'deactivate'}"
+
+
 def record(
     db: Session,
     actor: Actor,

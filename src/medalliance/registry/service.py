@@ -125,12 +125,7 @@ def update_consortium(
     changes = data.changes()
     if "lead_institution_id" in changes:
         _existing_institution(db, changes["lead_institution_id"], "lead_institution_id")
-    before, after = rights.apply_changes(row, changes)
-    db.flush()
-    if after:
-        rights.record(
-            db, actor, "consortium.update", "Consortium", row.id, before=before, after=after
-        )
+    rights.change(db, actor, row, changes, action="consortium.update", resource_type="Consortium")
     return row
 
 
@@ -140,13 +135,14 @@ def set_consortium_active(
     """Members keep their link: a dissolved consortium is history, not a deletion."""
     row = get_consortium(db, consortium_id)
     rights.require_leads(db, actor, consortium_id)
-    before, after = rights.apply_changes(row, {"active": active})
-    db.flush()
-    if after:
-        verb = "activate" if active else "deactivate"
-        rights.record(
-            db, actor, f"consortium.{verb}", "Consortium", row.id, before=before, after=after
-        )
+    rights.change(
+        db,
+        actor,
+        row,
+        {"active": active},
+        action=rights.activation("consortium", active),
+        resource_type="Consortium",
+    )
     return row
 
 
@@ -297,12 +293,7 @@ def update_institution(
     rights.require_manages(db, actor, row.id)
     changes = data.changes()
     _check_institution_changes(db, actor, row, changes)
-    before, after = rights.apply_changes(row, changes)
-    db.flush()
-    if after:
-        rights.record(
-            db, actor, "institution.update", "Institution", row.id, before=before, after=after
-        )
+    rights.change(db, actor, row, changes, action="institution.update", resource_type="Institution")
     return row
 
 
@@ -339,7 +330,6 @@ def set_institution_active(
     """Deactivation also deactivates its departments and practitioner roles (kept, visible)."""
     row = get_institution(db, institution_id)
     rights.require_manages(db, actor, row.id)
-    before, after = rights.apply_changes(row, {"active": active})
     cascaded: dict[str, list[str]] = {"departments": [], "practitioner_roles": []}
     if not active:
         for department in repository.departments_of(db, [row.id]):
@@ -350,19 +340,15 @@ def set_institution_active(
             if role.active:
                 role.active = False
                 cascaded["practitioner_roles"].append(role.id)
-    db.flush()
-    if after:
-        verb = "activate" if active else "deactivate"
-        rights.record(
-            db,
-            actor,
-            f"institution.{verb}",
-            "Institution",
-            row.id,
-            before=before,
-            after=after,
-            cascaded=cascaded,
-        )
+    rights.change(
+        db,
+        actor,
+        row,
+        {"active": active},
+        action=rights.activation("institution", active),
+        resource_type="Institution",
+        cascaded=cascaded,
+    )
     return row
 
 
@@ -423,12 +409,7 @@ def update_department(
     changes = data.changes()
     if "code" in changes:
         _department_code_free(db, row.institution_id, changes["code"], row.id)
-    before, after = rights.apply_changes(row, changes)
-    db.flush()
-    if after:
-        rights.record(
-            db, actor, "department.update", "Department", row.id, before=before, after=after
-        )
+    rights.change(db, actor, row, changes, action="department.update", resource_type="Department")
     return row
 
 
@@ -439,13 +420,14 @@ def set_department_active(
     rights.require_manages(db, actor, row.institution_id)
     if active and not get_institution(db, row.institution_id).active:
         raise Conflict("reactivate the institution first", field="institution_id")
-    before, after = rights.apply_changes(row, {"active": active})
-    db.flush()
-    if after:
-        verb = "activate" if active else "deactivate"
-        rights.record(
-            db, actor, f"department.{verb}", "Department", row.id, before=before, after=after
-        )
+    rights.change(
+        db,
+        actor,
+        row,
+        {"active": active},
+        action=rights.activation("department", active),
+        resource_type="Department",
+    )
     return row
 
 

@@ -134,12 +134,9 @@ def update_practitioner(
     changes = data.changes()
     if "licence_number" in changes:
         _licence_free(db, changes["licence_number"], row.id)
-    before, after = rights.apply_changes(row, changes)
-    db.flush()
-    if after:
-        rights.record(
-            db, actor, "practitioner.update", "Practitioner", row.id, before=before, after=after
-        )
+    rights.change(
+        db, actor, row, changes, action="practitioner.update", resource_type="Practitioner"
+    )
     return row
 
 
@@ -163,20 +160,15 @@ def set_practitioner_active(
             if role.active:
                 role.active = False
                 cascaded.append(role.id)
-    before, after = rights.apply_changes(row, {"active": active})
-    db.flush()
-    if after:
-        verb = "activate" if active else "deactivate"
-        rights.record(
-            db,
-            actor,
-            f"practitioner.{verb}",
-            "Practitioner",
-            row.id,
-            before=before,
-            after=after,
-            cascaded={"practitioner_roles": cascaded},
-        )
+    rights.change(
+        db,
+        actor,
+        row,
+        {"active": active},
+        action=rights.activation("practitioner", active),
+        resource_type="Practitioner",
+        cascaded={"practitioner_roles": cascaded},
+    )
     return row
 
 
@@ -206,18 +198,9 @@ def update_role(db: Session, actor: Actor, role_id: str, data: RoleUpdate) -> Pr
         _department_at(db, changes["department_id"], row.institution_id)
     if "department_id" in changes and changes["department_id"] != row.department_id:
         _role_free(db, row.practitioner_id, row.institution_id, changes["department_id"])
-    before, after = rights.apply_changes(row, changes)
-    db.flush()
-    if after:
-        rights.record(
-            db,
-            actor,
-            "practitioner_role.update",
-            "PractitionerRole",
-            row.id,
-            before=before,
-            after=after,
-        )
+    rights.change(
+        db, actor, row, changes, action="practitioner_role.update", resource_type="PractitionerRole"
+    )
     return row
 
 
@@ -228,19 +211,14 @@ def set_role_active(db: Session, actor: Actor, role_id: str, active: bool) -> Pr
         if not get_practitioner(db, row.practitioner_id).active:
             raise Conflict("reactivate the practitioner first", field="practitioner_id")
         _active_institution(db, row.institution_id)
-    before, after = rights.apply_changes(row, {"active": active})
-    db.flush()
-    if after:
-        verb = "activate" if active else "deactivate"
-        rights.record(
-            db,
-            actor,
-            f"practitioner_role.{verb}",
-            "PractitionerRole",
-            row.id,
-            before=before,
-            after=after,
-        )
+    rights.change(
+        db,
+        actor,
+        row,
+        {"active": active},
+        action=rights.activation("practitioner_role", active),
+        resource_type="PractitionerRole",
+    )
     return row
 
 
