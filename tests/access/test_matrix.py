@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,13 +173,6 @@ def check_route(
                 f"{method} {path} as {caller}: expected {want}, got {got} ({response.status_code})"
             )
     return mismatches
-
-
-def _keys() -> Iterator[str]:
-    from medalliance.app import create_app
-
-    for key, _, _ in all_route_keys(create_app()):
-        yield key
 
 
 class TestMatrixCoversEveryRoute:

@@ -53,15 +53,5 @@ def iter_chain(db: Session, batch: int = 5000) -> Iterator[tuple[AuditSeal, Audi
         after = rows[-1][0].seq
 
 
-def events_for_patient(db: Session, patient_id: str, limit: int = 200) -> Sequence[AuditEvent]:
-    stmt = (
-        select(AuditEvent)
-        .where(AuditEvent.patient_id == patient_id)
-        .order_by(AuditEvent.id.desc())
-        .limit(limit)
-    )
-    return db.scalars(stmt).all()
-
-
 def recent_events(db: Session, limit: int = 100) -> Sequence[AuditEvent]:
     return db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).all()
