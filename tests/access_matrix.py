@@ -281,6 +281,9 @@ REFERRALS: Final[dict[str, Row]] = {
     "POST /api/referrals": only(*REFERRERS),
     "GET /api/referrals": only(*REFERRERS),
     "GET /api/referrals/{referral_id}": either_side().at(referral_id="@referral"),
+    # The scenario's referral has no follow-up; the empty body is refused (422) first.
+    "GET /api/referrals/follow-ups": only(*REFERRERS),
+    "POST /api/referrals/{referral_id}/follow-up": only(*REFERRERS).at(referral_id="@referral"),
     "POST /api/referrals/{referral_id}/{event}": receiver_acts().at(
         referral_id="@referral", event="arrive"
     ),
@@ -301,6 +304,7 @@ REFERRALS: Final[dict[str, Row]] = {
     "GET /referrals/new": only(*REFERRERS),
     "POST /referrals/new": only(*REFERRERS),
     "GET /referrals/{referral_id}": either_side().at(referral_id="@referral"),
+    "POST /referrals/{referral_id}/follow-up": either_side().at(referral_id="@referral"),
     "POST /referrals/{referral_id}/{event}": receiver_acts().at(
         referral_id="@referral", event="arrive"
     ),

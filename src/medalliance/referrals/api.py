@@ -16,6 +16,8 @@ from medalliance.referrals import service
 from medalliance.referrals.enums import OPEN_STATUSES, Box, ReferralEvent, ReferralStatus
 from medalliance.referrals.repository import QueueFilter
 from medalliance.referrals.schemas import (
+    FollowUpDone,
+    FollowUpRead,
     HistoryRead,
     QueueItemRead,
     QueueRead,
@@ -97,6 +99,16 @@ def list_referrals(
     )
 
 
+@router.get("/follow-ups", response_model=list[FollowUpRead], responses=ERRORS)
+def follow_ups_due(
+    db: DbSession,
+    actor: Annotated[Actor, allow(*REFERRAL_ROLES, scope=Scope.OWN_INSTITUTION)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[FollowUpRead]:
+    """Open follow-ups after down referrals, assigned to the caller's institution."""
+    return [FollowUpRead.model_validate(t) for t in service.follow_ups_due(db, actor, limit=limit)]
+
+
 @router.get("/{referral_id}", response_model=ReferralDetailRead, responses=ERRORS)
 def read_referral(
     referral_id: str,
@@ -113,6 +125,18 @@ def read_referral(
         escalation_level=detail.escalation_level,
         overdue=detail.overdue,
     )
+
+
+# Declared before "/{referral_id}/{event}", which would otherwise take "follow-up" as an event.
+@router.post("/{referral_id}/follow-up", response_model=FollowUpRead, responses=ERRORS)
+def record_follow_up(
+    referral_id: str,
+    body: FollowUpDone,
+    db: DbSession,
+    actor: Annotated[Actor, allow(*REFERRAL_ROLES, scope=Scope.OWN_INSTITUTION)],
+) -> FollowUpRead:
+    task = service.record_follow_up(db, actor, referral_id, body.result, now=utcnow())
+    return FollowUpRead.model_validate(task)
 
 
 @router.post("/{referral_id}/{event}", response_model=ReferralRead, responses=ERRORS)

@@ -26,7 +26,7 @@ class ReferralChange:
     history: list[ReferralHistory]
     appointment_start: datetime | None
     reserved_slot: bool
-    follow_up_done_at: datetime | None  # follow-ups record no completion time yet
+    follow_up_done_at: datetime | None
     position: str
 
 
@@ -57,12 +57,13 @@ def _change(db: Session, referral: Referral, history: list[ReferralHistory]) -> 
         scheduling.get_appointment(db, referral.appointment_id) if referral.appointment_id else None
     )
     slot = scheduling.get_slot(db, appointment.slot_id) if appointment else None
+    follow_up = repository.follow_up(db, referral.id)
     return ReferralChange(
         referral=referral,
         history=history,
         appointment_start=appointment.start_at if appointment else None,
         reserved_slot=bool(slot and slot.reserved),
-        follow_up_done_at=None,
+        follow_up_done_at=follow_up.done_at if follow_up else None,
         position=f"{referral.updated_at.isoformat()}|{referral.id}",
     )
 

@@ -150,3 +150,7 @@ class ReferralFollowUp(Base):
     status: Mapped[str] = mapped_column(String(16), default=FollowUpStatus.OPEN.value)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column()
+    # Who saw the patient, when, and what they found: the closed loop's last step.
+    done_at: Mapped[datetime | None] = mapped_column()
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(Text, default="")

@@ -54,6 +54,26 @@ class TransitionRequest(BaseModel):
     outcome: Outcome | None = None
 
 
+class FollowUpDone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: str = Field(min_length=1, max_length=2000, description="what the follow-up found")
+
+
+class FollowUpRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    referral_id: str
+    patient_id: str
+    institution_id: str
+    due_at: datetime
+    status: str
+    note: str
+    done_at: datetime | None
+    done_by: str | None
+    result: str
+
+
 class HistoryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -449,6 +449,58 @@ def member_choices(db: Session) -> list[Institution]:
     return sorted(members, key=lambda m: (-validation.LEVEL_ORDER[m.level], m.id))
 
 
+def record_follow_up(
+    db: Session, actor: Actor, referral_id: str, result: str, *, now: datetime
+) -> ReferralFollowUp:
+    """The grassroots saw the patient after a down referral: the closed loop's last step.
+    Only the institution the follow-up is assigned to records it, once. The referral's
+    version moves too, so the indicators feed reads the completion and two people
+    recording at the same moment end in one record and one 409."""
+    finding = result.strip()
+    if not finding:
+        raise ValidationFailed("say what the follow-up found", field="result")
+    referral = _visible(db, actor, referral_id)
+    task = repository.follow_up(db, referral.id)
+    if task is None:
+        raise NotFound(f"referral {referral_id} has no follow-up")
+    if actor.institution_id != task.institution_id:
+        raise Forbidden("only the institution the follow-up is assigned to records it")
+    if task.status != FollowUpStatus.OPEN:
+        raise Conflict(f"the follow-up was already recorded by {task.done_by}")
+    task.status = FollowUpStatus.DONE.value
+    task.done_at, task.done_by, task.result = now, actor.username, finding[:2000]
+    referral.updated_at = now
+    with _optimistic():
+        db.flush()
+    audit.record(
+        db,
+        actor,
+        "referral.follow_up_done",
+        resource_type="Task",
+        resource_id=referral.id,
+        patient_id=referral.patient_id,
+        detail={"due": task.due_at.isoformat(), "late": now > task.due_at},
+    )
+    _publish(db, referral, "referral.follow_up_done", extra={"done": now.isoformat()})
+    return task
+
+
+def follow_ups_due(db: Session, actor: Actor, *, limit: int = 50) -> list[ReferralFollowUp]:
+    """Open follow-ups assigned to the actor's institution, soonest due first."""
+    if actor.institution_id is None:
+        return []
+    tasks = list(repository.follow_ups_due(db, actor.institution_id, limit=limit))
+    if tasks:
+        audit.record(
+            db,
+            actor,
+            "read",
+            resource_type="Task",
+            detail={"follow_ups": "due", "patients": sorted({t.patient_id for t in tasks})},
+        )
+    return tasks
+
+
 # --- reads ---------------------------------------------------------------------------------
 
 

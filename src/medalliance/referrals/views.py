@@ -103,6 +103,8 @@ def _queue_context(db: Session, actor: Actor, request: Request, *, mine: bool) -
 @router.get("/referrals", response_class=HTMLResponse)
 def queue_page(request: Request, db: DbSession, actor: Staff) -> HTMLResponse:
     context = _queue_context(db, actor, request, mine=False)
+    context["follow_ups"] = service.follow_ups_due(db, actor)
+    context["now"] = utcnow()
     return render(request, "referrals/queue.html", context, actor=actor)
 
 
@@ -244,6 +246,33 @@ def referral_detail(
     )
 
 
+# Declared before "/referrals/{referral_id}/{event}", which would take "follow-up" as an event.
+@router.post("/referrals/{referral_id}/follow-up", response_class=HTMLResponse)
+async def record_follow_up(
+    request: Request, referral_id: str, db: DbSession, actor: Staff
+) -> Response:
+    form = await request.form()
+    result = str(form.get("result", ""))
+    try:
+        await run_in_threadpool(
+            lambda: service.record_follow_up(db, actor, referral_id, result, now=utcnow())
+        )
+    except DomainError as exc:
+        return await _detail_with_error(request, db, actor, referral_id, exc)
+    return RedirectResponse(f"/referrals/{referral_id}", status_code=303)
+
+
+async def _detail_with_error(
+    request: Request, db: Session, actor: Actor, referral_id: str, exc: DomainError
+) -> Response:
+    """A fresh view of what is there now, with the reason the action did not happen."""
+    await run_in_threadpool(db.rollback)
+    context = await run_in_threadpool(_detail_context, db, actor, referral_id)
+    context["error"] = exc.message
+    status = 409 if isinstance(exc, Conflict) else exc.status
+    return render(request, "referrals/detail.html", context, actor=actor, status_code=status)
+
+
 @router.post("/referrals/{referral_id}/{event}", response_class=HTMLResponse)
 async def referral_action(
     request: Request, referral_id: str, event: ReferralEvent, db: DbSession, actor: Staff
@@ -273,10 +302,5 @@ async def referral_action(
             )
         )
     except DomainError as exc:
-        # A fresh view of what is there now, with the reason the action did not happen.
-        await run_in_threadpool(db.rollback)
-        context = await run_in_threadpool(_detail_context, db, actor, referral_id)
-        context["error"] = exc.message
-        status = 409 if isinstance(exc, Conflict) else exc.status
-        return render(request, "referrals/detail.html", context, actor=actor, status_code=status)
+        return await _detail_with_error(request, db, actor, referral_id, exc)
     return RedirectResponse(f"/referrals/{referral_id}", status_code=303)
