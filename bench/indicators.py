@@ -145,10 +145,37 @@ def generate(con: Any, facts: int, out: Path) -> None:
     """)
     for name in ("enc", "ref", "stl"):
         con.execute(f"COPY {name} TO '{out / name}.parquet' (FORMAT parquet)")
+    add_cells(con)
+
+
+def add_cells(con: Any) -> None:
+    """What the write path stores beside each encounter fact (models.EncounterCell): the id
+    of its combination of grouping columns. Added after the Parquet export, which DuckDB
+    reads as the plain facts."""
+    from medalliance.indicators.models import CELL_COLUMNS
+
+    cols = ", ".join(CELL_COLUMNS)
+    con.execute(
+        f"CREATE TABLE cell AS SELECT CAST(row_number() OVER () AS INTEGER) AS id, {cols}"
+        f" FROM (SELECT DISTINCT {cols} FROM enc)"
+    )
+    con.execute(
+        "CREATE TABLE enc_cells AS SELECT enc.*, cell.id AS cell_id"
+        f" FROM enc JOIN cell USING ({cols})"
+    )
 
 
 TABLE_OF = {
     "enc": "indicator_encounter_fact",
+    "ref": "indicator_referral_fact",
+    "stl": "indicator_settlement_fact",
+}
+
+
+# DuckDB table -> PostgreSQL table, cells before the facts that reference them.
+COPY_OF = {
+    "cell": "indicator_encounter_cell",
+    "enc_cells": "indicator_encounter_fact",
     "ref": "indicator_referral_fact",
     "stl": "indicator_settlement_fact",
 }
@@ -159,20 +186,18 @@ def copy_to_postgres(con: Any, url: str, out: Path) -> None:
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as pg:
-        for name, table in TABLE_OF.items():
+        pg.execute(f"TRUNCATE {', '.join(COPY_OF.values())}")
+        for name, table in COPY_OF.items():
             columns = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
             csv_path = out / f"{name}.csv"
             con.execute(f"COPY {name} TO '{csv_path}' (FORMAT csv, HEADER false)")
-            with pg.cursor() as cur:
-                cur.execute(f"TRUNCATE {table}")
-                with (
-                    cur.copy(
-                        f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-                    ) as copy,
-                    csv_path.open("rb") as fh,
-                ):
-                    while chunk := fh.read(1 << 20):
-                        copy.write(chunk)
+            with (
+                pg.cursor() as cur,
+                cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as copy,
+                csv_path.open("rb") as fh,
+            ):
+                while chunk := fh.read(1 << 20):
+                    copy.write(chunk)
             csv_path.unlink()
         pg.execute("TRUNCATE indicator_population")
         pg.execute(
@@ -182,7 +207,7 @@ def copy_to_postgres(con: Any, url: str, out: Path) -> None:
         )
         pg.commit()
     with psycopg.connect(dsn, autocommit=True) as pg:
-        for table in TABLE_OF.values():
+        for table in COPY_OF.values():
             pg.execute(f"VACUUM ANALYZE {table}")
 
 

@@ -214,6 +214,8 @@ def load(db: Session, *, seed: int, months: int, last_month: str, residents: int
     db.execute(delete(EncounterFact).where(EncounterFact.source_id.startswith("demo/")))
     db.execute(delete(ReferralFact).where(ReferralFact.referral_id.startswith("demo-")))
     db.execute(delete(SettlementFact).where(SettlementFact.import_id == "demo"))
+    facts.lock_aggregates(db)
+    facts.assign_cells(db, gen.encounters)
     for model, rows in (
         (EncounterFact, gen.encounters),
         (ReferralFact, gen.referrals),

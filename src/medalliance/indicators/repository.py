@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from medalliance.indicators.enums import Level
 from medalliance.indicators.measures import NOT_NULL, TABLES, Measure
 from medalliance.indicators.models import (
+    CELL_COLUMNS,
+    EncounterCell,
     EncounterFact,
     IndicatorDefinition,
     MeasureAggregate,
@@ -139,6 +141,28 @@ def quantiles(
     return found
 
 
+CellKey = tuple[Any, ...]  # the CELL_COLUMNS values of one encounter fact
+
+
+def encounter_cells(db: Session, keys: set[CellKey]) -> dict[CellKey, int]:
+    """The cell id of every key, creating the missing cells. Callers hold the aggregate
+    lock, so no other writer creates the same cell meanwhile."""
+    if not keys:
+        return {}
+    months = {key[CELL_COLUMNS.index("month")] for key in keys}
+    cells = EncounterCell.__table__.c
+    rows = db.execute(
+        select(cells.id, *(cells[c] for c in CELL_COLUMNS)).where(cells.month.in_(months))
+    )
+    found = {tuple(row[1:]): row[0] for row in rows}
+    for key in keys - found.keys():
+        cell = EncounterCell(**dict(zip(CELL_COLUMNS, key, strict=True)))
+        db.add(cell)
+        db.flush()
+        found[key] = cell.id
+    return found
+
+
 def aggregate_rows(
     db: Session, keys: Sequence[tuple[str, str, str, str]]
 ) -> dict[tuple[str, str, str, str], Agg]:
@@ -169,10 +193,13 @@ def rebuild_table(db: Session, table: Table, measures: Sequence[Measure]) -> Non
         | {"township_code", "month"}
     )
     values = sorted({m.value for m in measures if m.value})
-    keys = [(table.c[c].is_not(None) if c in flags else table.c[c]).label(c) for c in names]
-    grouped = select(
-        *keys, func.count().label("n__"), *(func.sum(table.c[v]).label(v) for v in values)
-    ).group_by(*(table.c[c].is_not(None) if c in flags else table.c[c] for c in names))
+    if uses_cells(table, names, flags, values):
+        grouped = _grouped_by_cell(names)
+    else:
+        keys = [(table.c[c].is_not(None) if c in flags else table.c[c]).label(c) for c in names]
+        grouped = select(
+            *keys, func.count().label("n__"), *(func.sum(table.c[v]).label(v) for v in values)
+        ).group_by(*(table.c[c].is_not(None) if c in flags else table.c[c] for c in names))
     stage = _materialised(db, grouped, [*names, "n__", *values])
     parts = []
     for m in measures:
@@ -191,6 +218,24 @@ def rebuild_table(db: Session, table: Table, measures: Sequence[Measure]) -> Non
         )
     columns = ["measure", "institution_id", "township_code", "month", "n", "total"]
     db.execute(insert(Agg).from_select(columns, union_all(*parts)))
+
+
+def uses_cells(table: Table, names: Sequence[str], flags: frozenset[str], values: Any) -> bool:
+    """Encounter measures that only count facts by cell columns are grouped by cell id."""
+    return (
+        table.name == EncounterFact.__tablename__
+        and set(names) <= set(CELL_COLUMNS)
+        and not flags
+        and not values
+    )
+
+
+def _grouped_by_cell(names: Sequence[str]) -> Select[Any]:
+    facts, cells = EncounterFact.__table__.c, EncounterCell.__table__.c
+    per_cell = select(facts.cell_id, func.count().label("n__")).group_by(facts.cell_id).subquery()
+    return select(*(cells[c].label(c) for c in names), per_cell.c.n__).join_from(
+        per_cell, EncounterCell.__table__, per_cell.c.cell_id == cells.id
+    )
 
 
 def _materialised(db: Session, grouped: Select[Any], columns: list[str]) -> Any:
