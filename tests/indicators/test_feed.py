@@ -82,6 +82,59 @@ class TestEncounterFeed:
         assert stored.id not in {r.id for r in records.changed_since(db, "Encounter", None, 500)}
 
 
+class TestEncounterDiagnoses:
+    def test_principal_diagnosis_comes_from_the_condition_the_encounter_names(
+        self, db: Session
+    ) -> None:
+        past = utcnow() - timedelta(minutes=1)
+        icd10 = "http://hl7.org/fhir/sid/icd-10"
+
+        def condition(code: str) -> str:
+            return records.create(
+                db,
+                HIS,
+                {
+                    "resourceType": "Condition",
+                    "subject": {"reference": "Patient/p00000324"},
+                    "code": {"coding": [{"system": icd10, "code": code}]},
+                },
+                now=past,
+            ).id
+
+        encounter: dict[str, object] = {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"code": "IMP"},
+            "subject": {"reference": "Patient/p00000324"},
+            "serviceProvider": {"reference": "Organization/county-hospital"},
+            "period": {"start": "2026-10-06T09:30:00+08:00"},
+            "reasonCode": [{"coding": [{"system": icd10, "code": "R07.4"}]}],
+        }
+        # The hospital's own encounter gives it the care relationship to write the rest.
+        stored = records.create(db, HIS, encounter, now=past)
+        secondary, principal = condition("E11.9"), condition("I21.0")
+        encounter["id"] = stored.id
+        encounter["diagnosis"] = [
+            {"condition": {"reference": f"Condition/{secondary}"}, "rank": 2},
+            {"condition": {"reference": f"Condition/{principal}"}, "rank": 1},
+        ]
+        records.update(db, HIS, "Encounter", stored.id, encounter, now=past)
+        db.flush()
+        sources.refresh_encounters(db, sources.Context.of(db), 500, utcnow())
+        [fact] = _facts(db, stored.id)
+        assert (fact.icd10, fact.icd_chapter) == ("I21.0", "IX")
+
+    def test_a_deleted_encounter_leaves_the_indicators(self, db: Session) -> None:
+        encounter = _visit(db, "p00000325", "2026-10-07T09:30:00+08:00")
+        db.flush()
+        sources.refresh_encounters(db, sources.Context.of(db), 500, utcnow())
+        assert len(_facts(db, encounter)) == 1
+        records.delete(db, HIS, "Encounter", encounter, now=utcnow() - timedelta(seconds=30))
+        db.flush()
+        sources.refresh_encounters(db, sources.Context.of(db), 500, utcnow())
+        assert _facts(db, encounter) == []
+
+
 class TestReferralFeed:
     def test_an_accepted_referral_becomes_a_fact_with_its_acceptance_time(
         self, db: Session

@@ -188,6 +188,22 @@ def _cell_key(values: Mapping[str, Any]) -> repository.CellKey:
     return tuple(values[c] for c in CELL_COLUMNS)
 
 
+def remove_encounters(db: Session, source_ids: Sequence[str]) -> int:
+    """Facts of encounters deleted at the source leave the aggregates."""
+    pending = Deltas()
+    lock_aggregates(db)
+    removed = 0
+    for source_id in source_ids:
+        row = repository.fact_by_key(db, EncounterFact, "source_id", source_id)
+        if row is not None:
+            pending.add("encounter", _as_dict(row), -1)
+            db.delete(row)
+            removed += 1
+    db.flush()
+    pending.apply(db)
+    return removed
+
+
 def ingest_encounter(db: Session, fact: EncounterInput) -> None:
     ingest_encounters(db, [fact])
 

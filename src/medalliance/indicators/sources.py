@@ -118,11 +118,41 @@ def _mark(db: Session, source: str, position: str, now: datetime) -> None:
     db.flush()
 
 
+def _diagnosis_ids(content: dict[str, Any]) -> list[str]:
+    """Encounter.diagnosis Condition ids, the principal diagnosis (rank 1) first."""
+    entries = [d for d in content.get("diagnosis") or [] if isinstance(d, dict)]
+    entries.sort(key=lambda d: d.get("rank") if isinstance(d.get("rank"), int) else 999)
+    found = (_reference_id(d.get("condition"), "Condition") for d in entries)
+    return [i for i in found if i]
+
+
+def encounter_inputs(ctx: Context, stored: list[Any]) -> list[EncounterInput]:
+    """Facts for encounters, the diagnosis taken from the Conditions the encounter names
+    (principal first), else from its reasonCode."""
+    wanted = {s.id: _diagnosis_ids(s.content) for s in stored}
+    conditions = {
+        c.id: c
+        for c in records.read_many(
+            ctx.db, "Condition", sorted({i for v in wanted.values() for i in v})
+        )
+        if not c.deleted
+    }
+    inputs = []
+    for s in stored:
+        codes = (
+            _icd10([conditions[i].content.get("code")]) for i in wanted[s.id] if i in conditions
+        )
+        fact = encounter_input(ctx, s, next((c for c in codes if c), ""))
+        if fact is not None:
+            inputs.append(fact)
+    return inputs
+
+
 def refresh_encounters(db: Session, ctx: Context, limit: int, now: datetime) -> int:
     mark = repository.watermark(db, "encounter")
     changed = records.changed_since(db, "Encounter", mark.position if mark else None, limit)
-    inputs = [f for f in (encounter_input(ctx, s) for s in changed if not s.deleted) if f]
-    facts.ingest_encounters(db, inputs)
+    facts.remove_encounters(db, [f"Encounter/{s.id}" for s in changed if s.deleted])
+    facts.ingest_encounters(db, encounter_inputs(ctx, [s for s in changed if not s.deleted]))
     if changed:
         last = changed[-1]
         _mark(db, "encounter", f"{last.last_updated.isoformat()}|{last.pid}", now)
