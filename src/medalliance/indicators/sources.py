@@ -118,10 +118,15 @@ def _mark(db: Session, source: str, position: str, now: datetime) -> None:
     db.flush()
 
 
+def _rank(diagnosis: dict[str, Any]) -> int:
+    rank = diagnosis.get("rank")
+    return rank if isinstance(rank, int) else 999
+
+
 def _diagnosis_ids(content: dict[str, Any]) -> list[str]:
     """Encounter.diagnosis Condition ids, the principal diagnosis (rank 1) first."""
     entries = [d for d in content.get("diagnosis") or [] if isinstance(d, dict)]
-    entries.sort(key=lambda d: d.get("rank") if isinstance(d.get("rank"), int) else 999)
+    entries.sort(key=_rank)
     found = (_reference_id(d.get("condition"), "Condition") for d in entries)
     return [i for i in found if i]
 
