@@ -59,10 +59,12 @@ def upgrade() -> None:
             ["cell_id"],
             ["id"],
         )
+        batch.create_index(op.f("ix_indicator_encounter_fact_cell_id"), ["cell_id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("indicator_encounter_fact") as batch:
+        batch.drop_index(op.f("ix_indicator_encounter_fact_cell_id"))
         batch.drop_constraint(
             op.f("fk_indicator_encounter_fact_cell_id_indicator_encounter_cell"),
             type_="foreignkey",
