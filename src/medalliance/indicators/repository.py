@@ -175,7 +175,15 @@ def aggregate_rows(
 
 
 def clear_aggregates(db: Session) -> None:
-    db.execute(delete(Agg))
+    """Empty the aggregates for a rebuild. On PostgreSQL TRUNCATE: a DELETE leaves every
+    old row dead in the primary key, and re-inserting the same keys then checks each dead
+    duplicate (measured 2.3 s instead of 0.5 s for 47k rows after a few rebuilds).
+    Dashboard reads wait for the rebuild's commit meanwhile, about a second at county
+    scale."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text(f"TRUNCATE {Agg.__tablename__}"))
+    else:
+        db.execute(delete(Agg))
 
 
 def rebuild_table(db: Session, table: Table, measures: Sequence[Measure]) -> None:
@@ -247,6 +255,9 @@ def _materialised(db: Session, grouped: Select[Any], columns: list[str]) -> Any:
     sql = grouped.compile(dialect=db.get_bind().dialect, compile_kwargs={"literal_binds": True})
     db.execute(text("DROP TABLE IF EXISTS indicator_rebuild_stage"))
     db.execute(text(f"CREATE TEMPORARY TABLE indicator_rebuild_stage ON COMMIT DROP AS {sql}"))
+    # Statistics, so that the measure selects hash the stage rows rather than sort them
+    # (a fresh temporary table looks empty to the planner).
+    db.execute(text("ANALYZE indicator_rebuild_stage"))
     return table_clause("indicator_rebuild_stage", *(column(c) for c in columns))
 
 
