@@ -91,6 +91,30 @@ class TestAccess:
         assert rel is not None
         assert repository.referral(db, r.id) is not None
 
+    @pytest.mark.parametrize("status", [S.REJECTED, S.CANCELLED, S.FAILED])
+    def test_access_from_a_referral_ends_when_it_will_not_be_treated(
+        self, db: Session, status: ReferralStatus
+    ) -> None:
+        from medalliance.access import repository as access_repository
+
+        r = referral(db, status=status)
+        later = utcnow() + timedelta(seconds=1)
+        # Consent still covers the patient in these scenarios; the referral basis is gone.
+        assert (
+            access_repository.relationship(
+                db, PATIENT, "county-hospital", RelationshipKind.REFERRAL.value, r.id
+            )
+            is not None
+        )
+        assert not access_repository.has_relationship(db, PATIENT, "county-hospital", later)
+
+    def test_access_from_a_completed_referral_stays(self, db: Session) -> None:
+        from medalliance.access import repository as access_repository
+
+        referral(db, status=S.COMPLETED)
+        later = utcnow() + timedelta(seconds=1)
+        assert access_repository.has_relationship(db, PATIENT, "county-hospital", later)
+
     def test_a_third_institution_does_not_see_the_referral(self, db: Session) -> None:
         r = referral(db)
         outsider = staff(db, "tcm_doctor", Role.DOCTOR, "county-tcm")

@@ -106,6 +106,23 @@ def record_relationship(
     return row
 
 
+def end_relationship(
+    db: Session,
+    *,
+    patient_id: str,
+    institution_id: str,
+    kind: RelationshipKind,
+    source_id: str,
+    now: datetime,
+) -> None:
+    """The fact that gave access is over (a referral rejected or cancelled): access on
+    that basis ends now. Other relationships, consent and break-the-glass are untouched."""
+    row = repository.relationship(db, patient_id, institution_id, kind.value, source_id)
+    if row is not None and (row.expires_at is None or row.expires_at > now):
+        row.expires_at = now
+        db.flush()
+
+
 def record_consent(
     db: Session,
     actor: Actor,

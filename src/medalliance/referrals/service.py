@@ -243,6 +243,16 @@ def _effects(
         _appointment(db, actor, referral, AppointmentStatus.CANCELLED, now)
     elif event == E.FAIL:
         _appointment(db, actor, referral, AppointmentStatus.NOSHOW, now)
+    if event in (E.REJECT, E.CANCEL, E.FAIL):
+        # The receiver will not treat the patient on this referral: its access ends.
+        access.end_relationship(
+            db,
+            patient_id=referral.patient_id,
+            institution_id=referral.to_institution_id,
+            kind=RelationshipKind.REFERRAL,
+            source_id=referral.id,
+            now=now,
+        )
     if event in (E.ACCEPT, E.REJECT, E.COMPLETE, E.CANCEL, E.FAIL):
         _publish(db, referral, f"referral.{_EVENT_NAMES[event]}")
 
