@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -168,7 +169,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from medalliance import worker
+        from medalliance.records import searchparams
 
+        # The FHIR definitions load in seconds: before the first request, not during it.
+        await run_in_threadpool(searchparams.warm)
         stop = None
         if run_worker:
             stop = worker.start_in_process(settings.worker_interval_seconds)[1]
