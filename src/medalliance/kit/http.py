@@ -26,15 +26,31 @@ class TransactionalRoute(APIRoute):
             request.state.db = session
             try:
                 response = await handler(request)
-                await run_in_threadpool(session.commit)
-                return response
             except BaseException:
-                await run_in_threadpool(session.rollback)
+                await run_in_threadpool(_rollback_and_close, session)
                 raise
-            finally:
-                await run_in_threadpool(session.close)
+            # One trip to the thread pool for commit and close (each trip costs a hand-off).
+            await run_in_threadpool(_commit_and_close, session)
+            return response
 
         return transactional
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
 
 
 def _db(request: Request) -> Session:
