@@ -8,6 +8,7 @@ path with a list of one. No access or audit logic here: the service decides, thi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -116,7 +117,9 @@ def persist(db: Session, writes: list[Prepared], now: datetime) -> list[StoredRe
 # under concurrent load the waits dominated. Data-modifying CTEs do it in one: the writes
 # and their index rows go as arrays, ``unnest`` turns them back into rows. The index
 # DELETEs and INSERTs run on one snapshot, so a DELETE never sees the rows inserted beside
-# it. The text is constant, so psycopg prepares it once per connection.
+# it. The text is constant, so psycopg prepares it once per connection. Rows travel as one
+# JSON array per table: ``json.dumps`` is C, where psycopg's array dumper is Python (it
+# cost four times as much for a 100-resource bundle).
 
 _INDEX_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "token": (("name", "text"), ("system", "text"), ("code", "text")),
@@ -140,9 +143,10 @@ _WRITE_COLUMNS = (
 )
 
 
-def _unnest(prefix: str, columns: tuple[tuple[str, str], ...], alias: str) -> str:
-    arrays = ", ".join(f"%({prefix}{name})s::{kind}[]" for name, kind in columns)
-    return f"unnest({arrays}) AS {alias}({', '.join(n for n, _ in columns)})"
+def _rows(param: str, columns: tuple[tuple[str, str], ...], alias: str) -> str:
+    """A JSON array of row arrays as a relation with typed, named columns."""
+    fields = ", ".join(f"(e->>{i})::{kind} AS {name}" for i, (name, kind) in enumerate(columns))
+    return f"(SELECT {fields} FROM jsonb_array_elements(%({param})s::jsonb) AS e) AS {alias}"
 
 
 def _pg_write_sql() -> str:
@@ -159,11 +163,11 @@ def _pg_write_sql() -> str:
             f"ins_{kind} AS (INSERT INTO {table.__tablename__} "
             f"(pid, resource_type, patient_id, {names}) "
             f"SELECT a.pid, a.resource_type, a.patient_id, {prefixed} "
-            f"FROM {_unnest(f'{kind}_', (('ord', 'int4'), *columns), 'x')} "
+            f"FROM {_rows(kind, (('ord', 'int4'), *columns), 'x')} "
             f"JOIN allw a ON a.ord = x.ord)"
         )
     return f"""
-WITH w AS (SELECT * FROM {_unnest("w_", _WRITE_COLUMNS, "w")}),
+WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
 ins AS (
     INSERT INTO fhir_resource (resource_type, id, version, last_updated, patient_id,
                                institution_id, sort_date, deleted, content)
@@ -200,8 +204,8 @@ _PG_WRITE_SQL = _pg_write_sql()
 
 def _pg_params(writes: list[Prepared], now: datetime) -> dict[str, Any]:
     params: dict[str, Any] = {"now": now}
-    rows = [
-        (
+    params["writes"] = _json_rows(
+        [
             i,
             w.pid,
             w.resource["resourceType"],
@@ -213,23 +217,28 @@ def _pg_params(writes: list[Prepared], now: datetime) -> dict[str, Any]:
             w.method == "delete",
             w.method,
             w.raw.decode(),
-        )
+        ]
         for i, w in enumerate(writes)
-    ]
-    for n, (name, _) in enumerate(_WRITE_COLUMNS):
-        params[f"w_{name}"] = [row[n] for row in rows]
+    )
     for kind, _ in _INDEX_TABLES:
-        columns = _INDEX_COLUMNS[kind]
-        index_rows = [
-            (i, row)
+        names = [name for name, _ in _INDEX_COLUMNS[kind]]
+        params[kind] = _json_rows(
+            [i, *(row[name] for name in names)]
             for i, w in enumerate(writes)
             if w.method != "delete"
             for row in getattr(w.index, kind)
-        ]
-        params[f"{kind}_ord"] = [i for i, _ in index_rows]
-        for name, _ in columns:
-            params[f"{kind}_{name}"] = [row[name] for _, row in index_rows]
+        )
     return params
+
+
+def _json_rows(rows: Iterable[list[Any]]) -> str:
+    return json.dumps(list(rows), ensure_ascii=False, default=_json_value)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
 
 
 def _persist_postgresql(raw: Any, writes: list[Prepared], now: datetime) -> None:
