@@ -63,6 +63,9 @@ class SearchParam:
     expression: str
     targets: tuple[str, ...]
     extract: Extractor
+    # First elements the expression starts from (``value`` for ``Observation.value as
+    # Quantity``); a resource without any of them has no value for it. None: always run.
+    roots: frozenset[str] | None = None
 
 
 def _split_union(expression: str) -> list[str]:
@@ -193,6 +196,26 @@ def compile_expression(expression: str, resource_type: str, base: list[str]) -> 
     return union
 
 
+def _roots(expression: str, resource_type: str, base: list[str]) -> frozenset[str] | None:
+    roots = set()
+    for part in _parts_for(expression, resource_type, base):
+        match = _SIMPLE.match(part)
+        steps = match["path"].split(".")[1:] if match else []
+        if not steps:
+            return None  # fhirpathpy or a whole-resource expression: no cheap pre-check
+        roots.add(steps[0])
+    return frozenset(roots)
+
+
+def element_stems(resource: dict[str, Any]) -> set[str]:
+    """Top-level element names of a resource, choice elements also without their type
+    (``effectiveDateTime`` is ``effective`` too), to compare with ``SearchParam.roots``."""
+    stems = set(resource)
+    for key in resource:
+        stems.update(key[:i] for i in range(1, len(key)) if key[i].isupper())
+    return stems
+
+
 @_loaded_once
 def registry() -> dict[str, dict[str, SearchParam]]:
     """Parameters by resource type and code (``Resource`` ones copied into every type)."""
@@ -220,6 +243,7 @@ def registry() -> dict[str, dict[str, SearchParam]]:
                 expression=expression,
                 targets=tuple(definition.get("target", ())),
                 extract=extract,
+                roots=_roots(expression, resource_type, bases),
             )
     return params
 
