@@ -53,7 +53,8 @@ def _rollback_and_close(session: Session) -> None:
         session.close()
 
 
-def _db(request: Request) -> Session:
+async def _db(request: Request) -> Session:
+    # async: a plain ``def`` dependency costs every request a trip to the thread pool.
     session: Session = request.state.db
     return session
 

@@ -157,7 +157,9 @@ def _pg_write_sql() -> str:
         prefixed = ", ".join(f"x.{n}" for n, _ in columns)
         index_ctes.append(
             f"del_{kind} AS (DELETE FROM {table.__tablename__} "
-            f"WHERE pid IN (SELECT pid FROM w WHERE pid IS NOT NULL))"
+            # = ANY(ARRAY(...)): an index scan on pid; "IN (SELECT ...)" became a hash
+            # semi-join over the whole (churned, bloated) table.
+            f"WHERE pid = ANY(ARRAY(SELECT pid FROM w WHERE pid IS NOT NULL)))"
         )
         index_ctes.append(
             f"ins_{kind} AS (INSERT INTO {table.__tablename__} "
