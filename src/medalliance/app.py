@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -168,7 +169,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from medalliance import worker
+        from medalliance.records import searchparams
 
+        # The FHIR definitions load in seconds: before the first request, not during it.
+        await run_in_threadpool(searchparams.warm)
         stop = None
         if run_worker:
             stop = worker.start_in_process(settings.worker_interval_seconds)[1]
@@ -204,24 +208,45 @@ def _add_operational_routes(app: FastAPI) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def locale_and_metrics(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        chosen = request.session.get("lang") or i18n.negotiate(
-            request.headers.get("accept-language"), settings.default_locale
+class LocaleAndMetrics:
+    """Picks the locale (session, else Accept-Language), times the request by route
+    template and sets Content-Language. Plain ASGI: ``@app.middleware("http")`` ran every
+    request through an extra task and memory streams, a visible share of an API call."""
+
+    def __init__(self, app: ASGIApp, default_locale: str) -> None:
+        self.app, self.default_locale = app, default_locale
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        session = scope.get("session") or {}
+        chosen = session.get("lang") or i18n.negotiate(
+            Headers(scope=scope).get("accept-language"), self.default_locale
         )
         i18n.set_locale(chosen)
-        started = time.perf_counter()
-        response = await call_next(request)
-        route: Any = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        response.headers.setdefault("Content-Language", "zh-CN" if chosen == "zh_CN" else "en")
-        return response
+        language = "zh-CN" if chosen == "zh_CN" else "en"
+        started, status = time.perf_counter(), 500
 
+        async def send_with_language(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "content-language" not in headers:
+                    headers["Content-Language"] = language
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_language)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], template, str(status)).inc()
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(LocaleAndMetrics, default_locale=settings.default_locale)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

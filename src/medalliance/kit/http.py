@@ -26,18 +26,35 @@ class TransactionalRoute(APIRoute):
             request.state.db = session
             try:
                 response = await handler(request)
-                await run_in_threadpool(session.commit)
-                return response
             except BaseException:
-                await run_in_threadpool(session.rollback)
+                await run_in_threadpool(_rollback_and_close, session)
                 raise
-            finally:
-                await run_in_threadpool(session.close)
+            # One trip to the thread pool for commit and close (each trip costs a hand-off).
+            await run_in_threadpool(_commit_and_close, session)
+            return response
 
         return transactional
 
 
-def _db(request: Request) -> Session:
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def _db(request: Request) -> Session:
+    # async: a plain ``def`` dependency costs every request a trip to the thread pool.
     session: Session = request.state.db
     return session
 

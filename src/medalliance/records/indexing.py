@@ -7,7 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from medalliance.records.dates import NO_DATE, parse_range
-from medalliance.records.searchparams import COLUMN_PARAMS, SearchParam, params_for
+from medalliance.records.searchparams import (
+    COLUMN_PARAMS,
+    SearchParam,
+    element_stems,
+    params_for,
+)
 
 MAX_TEXT = 255
 _NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
@@ -28,9 +33,12 @@ class IndexRows:
 
 def build_index(resource: dict[str, Any]) -> IndexRows:
     rows = IndexRows()
+    present = element_stems(resource)
     for param in params_for(resource["resourceType"]).values():
         if param.code in COLUMN_PARAMS:
             continue
+        if param.roots is not None and param.roots.isdisjoint(present):
+            continue  # none of the elements it reads is there: most parameters, cheaply
         values = param.extract(resource)
         if values:
             _add(rows, param, values)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
 import structlog
 from fhirpathpy import compile as fhirpath_compile
@@ -34,6 +35,24 @@ _SIMPLE = re.compile(
 )
 
 Extractor = Callable[[dict[str, Any]], list[Any]]
+T = TypeVar("T")
+# The definitions take seconds to load: concurrent first requests wait for one load
+# instead of each parsing the whole package (lru_cache does not deduplicate them).
+_LOADING = threading.RLock()
+
+
+def _loaded_once(load: Callable[[], T]) -> Callable[[], T]:
+    done: list[T] = []
+
+    @wraps(load)
+    def cached() -> T:
+        if not done:
+            with _LOADING:
+                if not done:
+                    done.append(load())
+        return done[0]
+
+    return cached
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,9 @@ class SearchParam:
     expression: str
     targets: tuple[str, ...]
     extract: Extractor
+    # First elements the expression starts from (``value`` for ``Observation.value as
+    # Quantity``); a resource without any of them has no value for it. None: always run.
+    roots: frozenset[str] | None = None
 
 
 def _split_union(expression: str) -> list[str]:
@@ -174,7 +196,27 @@ def compile_expression(expression: str, resource_type: str, base: list[str]) -> 
     return union
 
 
-@lru_cache
+def _roots(expression: str, resource_type: str, base: list[str]) -> frozenset[str] | None:
+    roots = set()
+    for part in _parts_for(expression, resource_type, base):
+        match = _SIMPLE.match(part)
+        steps = match["path"].split(".")[1:] if match else []
+        if not steps:
+            return None  # fhirpathpy or a whole-resource expression: no cheap pre-check
+        roots.add(steps[0])
+    return frozenset(roots)
+
+
+def element_stems(resource: dict[str, Any]) -> set[str]:
+    """Top-level element names of a resource, choice elements also without their type
+    (``effectiveDateTime`` is ``effective`` too), to compare with ``SearchParam.roots``."""
+    stems = set(resource)
+    for key in resource:
+        stems.update(key[:i] for i in range(1, len(key)) if key[i].isupper())
+    return stems
+
+
+@_loaded_once
 def registry() -> dict[str, dict[str, SearchParam]]:
     """Parameters by resource type and code (``Resource`` ones copied into every type)."""
     path = get_settings().fhir_package_dir / "Bundle-searchParams.json"
@@ -201,11 +243,12 @@ def registry() -> dict[str, dict[str, SearchParam]]:
                 expression=expression,
                 targets=tuple(definition.get("target", ())),
                 extract=extract,
+                roots=_roots(expression, resource_type, bases),
             )
     return params
 
 
-@lru_cache
+@_loaded_once
 def all_resource_types() -> tuple[str, ...]:
     """Every R4 resource type, from the StructureDefinitions of the official package."""
     names = set()
@@ -220,5 +263,16 @@ def all_resource_types() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+@_loaded_once
+def resource_type_set() -> frozenset[str]:
+    return frozenset(all_resource_types())
+
+
 def params_for(resource_type: str) -> dict[str, SearchParam]:
     return registry().get(resource_type, {})
+
+
+def warm() -> None:
+    """Load the definitions before the first request needs them (called at startup)."""
+    registry()
+    resource_type_set()

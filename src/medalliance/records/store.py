@@ -8,6 +8,7 @@ path with a list of one. No access or audit logic here: the service decides, thi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -98,6 +99,10 @@ def persist(db: Session, writes: list[Prepared], now: datetime) -> list[StoredRe
         return []
     for w in writes:
         w.raw = dump(w.resource) if w.method != "delete" or not w.raw else w.raw
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        _persist_postgresql(connection.connection.dbapi_connection, writes, now)
+        return [_stored(w, now) for w in writes]
     new = [w for w in writes if w.pid is None]  # decided before inserts assign pids
     existing = [w for w in writes if w.pid is not None]
     _insert_new(db, new, now)
@@ -105,6 +110,144 @@ def persist(db: Session, writes: list[Prepared], now: datetime) -> list[StoredRe
     _insert_versions(db, writes, now)
     _insert_index(db, writes)
     return [_stored(w, now) for w in writes]
+
+
+# --- PostgreSQL: every row of every write in one statement --------------------------------
+# A write used to be ~12 round trips (insert, history, five index deletes and five COPYs);
+# under concurrent load the waits dominated. Data-modifying CTEs do it in one: the writes
+# and their index rows go as arrays, ``unnest`` turns them back into rows. The index
+# DELETEs and INSERTs run on one snapshot, so a DELETE never sees the rows inserted beside
+# it. The text is constant, so psycopg prepares it once per connection. Rows travel as one
+# JSON array per table: ``json.dumps`` is C, where psycopg's array dumper is Python (it
+# cost four times as much for a 100-resource bundle).
+
+_INDEX_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "token": (("name", "text"), ("system", "text"), ("code", "text")),
+    "string": (("name", "text"), ("value", "text")),
+    "date": (("name", "text"), ("low", "timestamptz"), ("high", "timestamptz")),
+    "reference": (("name", "text"), ("target_type", "text"), ("target_id", "text")),
+    "quantity": (("name", "text"), ("value", "float8"), ("system", "text"), ("code", "text")),
+}
+_WRITE_COLUMNS = (
+    ("ord", "int4"),
+    ("pid", "int8"),
+    ("resource_type", "text"),
+    ("id", "text"),
+    ("version", "int4"),
+    ("patient_id", "text"),
+    ("institution_id", "text"),
+    ("sort_date", "timestamptz"),
+    ("deleted", "bool"),
+    ("method", "text"),
+    ("content", "text"),
+)
+
+
+def _rows(param: str, columns: tuple[tuple[str, str], ...], alias: str) -> str:
+    """A JSON array of row arrays as a relation with typed, named columns."""
+    fields = ", ".join(f"(e->>{i})::{kind} AS {name}" for i, (name, kind) in enumerate(columns))
+    return f"(SELECT {fields} FROM jsonb_array_elements(%({param})s::jsonb) AS e) AS {alias}"
+
+
+def _pg_write_sql() -> str:
+    index_ctes = []
+    for kind, table in _INDEX_TABLES:
+        columns = _INDEX_COLUMNS[kind]
+        names = ", ".join(n for n, _ in columns)
+        prefixed = ", ".join(f"x.{n}" for n, _ in columns)
+        index_ctes.append(
+            f"del_{kind} AS (DELETE FROM {table.__tablename__} "
+            # = ANY(ARRAY(...)): an index scan on pid; "IN (SELECT ...)" became a hash
+            # semi-join over the whole (churned, bloated) table.
+            f"WHERE pid = ANY(ARRAY(SELECT pid FROM w WHERE pid IS NOT NULL)))"
+        )
+        index_ctes.append(
+            f"ins_{kind} AS (INSERT INTO {table.__tablename__} "
+            f"(pid, resource_type, patient_id, {names}) "
+            f"SELECT a.pid, a.resource_type, a.patient_id, {prefixed} "
+            f"FROM {_rows(kind, (('ord', 'int4'), *columns), 'x')} "
+            f"JOIN allw a ON a.ord = x.ord)"
+        )
+    return f"""
+WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
+ins AS (
+    INSERT INTO fhir_resource (resource_type, id, version, last_updated, patient_id,
+                               institution_id, sort_date, deleted, content)
+    SELECT resource_type, id, version, %(now)s, patient_id, institution_id, sort_date,
+           deleted, content
+    FROM w WHERE pid IS NULL ORDER BY ord
+    RETURNING pid, resource_type, id
+),
+upd AS (
+    UPDATE fhir_resource r SET version = w.version, last_updated = %(now)s,
+        patient_id = w.patient_id, sort_date = w.sort_date, deleted = w.deleted,
+        content = w.content
+    FROM w WHERE w.pid IS NOT NULL AND r.pid = w.pid
+    RETURNING r.pid
+),
+allw AS (
+    SELECT w.ord, coalesce(w.pid, ins.pid) AS pid, w.resource_type, w.id, w.version,
+           w.patient_id, w.deleted, w.method, w.content
+    FROM w LEFT JOIN ins ON ins.resource_type = w.resource_type AND ins.id = w.id
+),
+ver AS (
+    INSERT INTO fhir_resource_version (pid, version, resource_type, id, last_updated,
+                                       patient_id, method, deleted, content)
+    SELECT pid, version, resource_type, id, %(now)s, patient_id, method, deleted, content
+    FROM allw
+),
+{("," + chr(10)).join(index_ctes)}
+SELECT ord, pid FROM allw WHERE ord IN (SELECT w.ord FROM w WHERE w.pid IS NULL)
+"""
+
+
+_PG_WRITE_SQL = _pg_write_sql()
+
+
+def _pg_params(writes: list[Prepared], now: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now}
+    params["writes"] = _json_rows(
+        [
+            i,
+            w.pid,
+            w.resource["resourceType"],
+            w.resource["id"],
+            w.version,
+            w.patient_id,
+            w.institution_id,
+            w.index.sort_date if w.method != "delete" else NO_DATE,
+            w.method == "delete",
+            w.method,
+            w.raw.decode(),
+        ]
+        for i, w in enumerate(writes)
+    )
+    for kind, _ in _INDEX_TABLES:
+        names = [name for name, _ in _INDEX_COLUMNS[kind]]
+        params[kind] = _json_rows(
+            [i, *(row[name] for name in names)]
+            for i, w in enumerate(writes)
+            if w.method != "delete"
+            for row in getattr(w.index, kind)
+        )
+    return params
+
+
+def _json_rows(rows: Iterable[list[Any]]) -> str:
+    return json.dumps(list(rows), ensure_ascii=False, default=_json_value)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
+def _persist_postgresql(raw: Any, writes: list[Prepared], now: datetime) -> None:
+    with raw.cursor() as cursor:
+        cursor.execute(_PG_WRITE_SQL, _pg_params(writes, now))
+        for ord_, pid in cursor.fetchall():
+            writes[ord_].pid = pid
 
 
 def _insert_new(db: Session, writes: list[Prepared], now: datetime) -> None:

@@ -16,7 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from medalliance.errors import DomainError, ValidationFailed
-from medalliance.records.searchparams import all_resource_types
+from medalliance.records.searchparams import resource_type_set
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # R4B renamed or reshaped these elements; an R4 resource using them is valid R4.
@@ -39,7 +39,7 @@ def _model(resource_type: str) -> Any | None:
 
 
 def require_type(resource_type: str) -> str:
-    if resource_type not in all_resource_types():
+    if resource_type not in resource_type_set():
         raise DomainError(f"{resource_type!r} is not an R4 resource type", field="resourceType")
     return resource_type
 
