@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from helpers import bearer
-from medalliance.patients import service
+from medalliance.patients import registration, service
+from medalliance.patients.matching import Demographics
 from medalliance.patients.models import LocalRecord, MatchReview, Person
 from patients.factories import NEW_ID, record
 
@@ -187,3 +188,21 @@ class TestBadInput:
         for role in ("commission", "resident"):
             response = client.post(URL, json=record(), headers=bearer(client, role))
             assert response.status_code == 403
+
+
+class TestBlocking:
+    def test_mistyped_surname_is_found_through_birth_date_and_given_name(self, db: Session) -> None:
+        p = _demo_person(db)
+        other_surname = "李" if not p.name.startswith("李") else "王"
+        typed = Demographics(
+            name=other_surname + p.name[1:], sex=p.sex, birth_date=p.birth_date, address=p.address
+        )
+        assert typed.pinyin.split()[0] != p.pinyin.split()[0]
+        found = [c.person.id for c in registration.find_candidates(db, typed)]
+        assert p.id in found
+
+    def test_same_birth_date_alone_is_not_a_candidate(self, db: Session) -> None:
+        p = _demo_person(db)
+        stranger = Demographics(name="欧阳娜娜", sex=p.sex, birth_date=p.birth_date)
+        found = [c.person.id for c in registration.find_candidates(db, stranger)]
+        assert p.id not in found
