@@ -12,7 +12,7 @@ from helpers import bearer
 from medalliance.patients import registration, service
 from medalliance.patients.matching import Demographics
 from medalliance.patients.models import LocalRecord, MatchReview, Person
-from patients.factories import NEW_ID, record
+from patients.factories import NEW_ID, one_digit_off, record
 
 URL = "/api/patients/records"
 
@@ -80,7 +80,7 @@ class TestProbabilisticLinking:
             "review_id": None,
         }
 
-    def test_near_miss_creates_new_person_and_review_task(
+    def test_moved_with_a_new_phone_but_same_name_and_birth_date_links(
         self, client: TestClient, db: Session
     ) -> None:
         p = _demo_person(db)
@@ -89,6 +89,21 @@ class TestProbabilisticLinking:
             id_number=None,
             sex=p.sex,
             birth_date=p.birth_date.isoformat(),
+            phone="19900000000",
+            address="县城北街18号",
+        )
+        data = client.post(URL, json=body, headers=bearer(client, "doctor")).json()
+        assert (data["outcome"], data["person_id"]) == ("auto_linked", p.id)
+
+    def test_near_miss_creates_new_person_and_review_task(
+        self, client: TestClient, db: Session
+    ) -> None:
+        p = _demo_person(db)
+        body = record(
+            name=p.name,
+            id_number=None,
+            sex=p.sex,
+            birth_date=one_digit_off(p.birth_date).isoformat(),
             phone="19900000000",
             address="县城北街18号",
         )

@@ -104,20 +104,25 @@ def candidate_ids(
     return list(found)
 
 
-# Persons born on one day: a few dozen at a million persons, read from the birth-date index.
+# Persons born on one day: a few dozen at a million persons.
 _SAME_DAY_LIMIT = 400
 
 
 def _same_birth_date_and_name_part(db: Session, pinyin: str, born: date) -> list[str]:
     """Same birth date and a name part in common: the block that still finds a person whose
-    surname was mistyped or who is written given name first (names compared in Python:
-    only ids and pinyin are read)."""
-    stmt = (
-        select(Person.id, Person.pinyin)
-        .where(Person.birth_date == born, Person.merged_into_id.is_(None))
-        .limit(_SAME_DAY_LIMIT)
+    surname was mistyped or who is written given name first. The names of the day come from
+    the (birth_date, pinyin) index alone; only the persons whose name shares a part are
+    then read from the table, so the block costs a few index pages, not a page per person."""
+    names = db.scalars(
+        select(Person.pinyin).where(Person.birth_date == born).distinct().limit(_SAME_DAY_LIMIT)
     )
-    return [pid for pid, other in db.execute(stmt) if shares_a_name_part(pinyin, other)]
+    sharing = [other for other in names if shares_a_name_part(pinyin, other)]
+    if not sharing:
+        return []
+    stmt = select(Person.id).where(
+        Person.birth_date == born, Person.pinyin.in_(sharing), Person.merged_into_id.is_(None)
+    )
+    return list(db.scalars(stmt.limit(_SAME_DAY_LIMIT)))
 
 
 def local_record(db: Session, institution_id: str, mrn: str) -> LocalRecord | None:
