@@ -191,6 +191,9 @@ PATIENTS: Final[dict[str, Row]] = {
     "GET /patients": only(*IDENTIFIERS),
     "GET /patients/{person_id}": only(*IDENTIFIERS),
     "POST /patients/{person_id}/consent": only(*CONSENT_TAKERS),
+    # A resident's own consent and access log (the person their account is linked to).
+    "GET /me/consent": only("resident"),
+    "POST /me/consent": only("resident"),
     "POST /patients/{person_id}/break-glass": only(*EMERGENCY),
     "GET /patients/reviews": only(*STEWARDS),
     "GET /patients/reviews/{review_id}": only(*STEWARDS),

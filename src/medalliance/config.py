@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     slot_public_booking_days: int = Field(default=7, ge=0)
     # Master patient index: match probabilities (0..1) at or above which a local record is
     # linked automatically, and below which it becomes a new person; between: review queue.
-    mpi_link_threshold: float = Field(default=0.9999, gt=0, le=1)
+    # The consortium accepts at most 1 false merge in 200 automatic links (precision 0.995);
+    # a link at probability p is wrong with chance 1 - p, so 0.999 keeps each link five
+    # times inside that bound, a margin for a model that is only approximately calibrated.
+    mpi_link_threshold: float = Field(default=0.999, gt=0, le=1)
     mpi_review_threshold: float = Field(default=0.5, gt=0, le=1)
     mpi_candidate_limit: int = Field(default=50, gt=0)
     # Indicators (L): the county whose residents the county visit rate is about (division

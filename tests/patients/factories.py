@@ -24,3 +24,13 @@ def record(mrn: str = "MRN-T-0001", **changes: Any) -> dict[str, Any]:
     }
     payload.update(changes)
     return {k: v for k, v in payload.items() if v is not None}
+
+
+def one_digit_off(born: date) -> date:
+    """``born`` with one digit of the day mistyped (still a valid date): a near miss."""
+    day = born.day
+    if day % 10 == 0:
+        day = 20 if day == 30 else day + 1
+    else:
+        day -= 1
+    return born.replace(day=day)

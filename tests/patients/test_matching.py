@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
+from math import log2
 
 import pytest
 
+from medalliance.config import get_settings
 from medalliance.patients.matching import (
+    M_FLOOR,
     WEIGHTS,
     Demographics,
+    M,
+    U,
     address_level,
     birth_date_variants,
     compare,
     date_level,
     name_level,
     phone_level,
+    shares_a_name_part,
 )
 from medalliance.patients.names import to_pinyin
 
@@ -54,12 +60,25 @@ class TestNames:
         assert name_level(BASE, _with(name="王晓鸣")) == "homophone"
         assert name_level(BASE, _with(name="王晓敏")) == "similar"
 
+    def test_given_name_written_first_is_reordered(self) -> None:
+        assert name_level(BASE, _with(name="Xiaoming Wang")) == "reordered"
+        assert name_level(_with(name="Wang Xiaoming"), _with(name="Xiaoming Wang")) == "reordered"
+        assert name_level(_with(name="Wang"), _with(name="Wang")) == "exact"
+
     def test_other_name_is_different(self) -> None:
         assert name_level(BASE, _with(name="李建国")) == "different"
 
     def test_surname_reading_for_names(self) -> None:
         assert to_pinyin("曾国藩") == "zeng guofan"
         assert to_pinyin("欧阳娜娜") == "ouyang nana"
+
+
+class TestBlockingFilter:
+    def test_same_birth_date_block_keeps_names_sharing_a_part(self) -> None:
+        assert shares_a_name_part("wang xiaoming", "li xiaoming")  # surname mistyped
+        assert shares_a_name_part("wang xiaoming", "xiaoming wang")  # given name first
+        assert shares_a_name_part("wang xiaoming", "wang jianguo")
+        assert not shares_a_name_part("wang xiaoming", "li jianguo")
 
 
 class TestBirthDates:
@@ -71,6 +90,7 @@ class TestBirthDates:
             (date(1986, 3, 7), "transposed"),  # year digits exchanged
             (date(1968, 3, 8), "transposed"),  # one digit off
             (date(1968, 11, 20), "same_year"),
+            (date(1978, 3, 9), "two_digits"),  # two digits wrong, another year
             (date(1975, 9, 21), "different"),
             (None, None),
         ],
@@ -132,3 +152,51 @@ class TestScores:
     def test_missing_field_weighs_nothing(self) -> None:
         fewer = compare(BASE, _with(phone=None))
         assert "phone" not in fewer.as_dict()
+
+
+class TestWeights:
+    def test_a_homophone_never_says_more_than_the_same_characters(self) -> None:
+        assert WEIGHTS["name"]["homophone"] <= WEIGHTS["name"]["exact"]
+
+    def test_every_weight_is_log2_of_m_over_u(self) -> None:
+        assert set(M) == set(U) == set(WEIGHTS)
+        for f, levels in U.items():
+            assert list(M[f]) == list(levels), f
+            for level, u in levels.items():
+                assert WEIGHTS[f][level] == round(log2(M[f][level] / u), 2)
+
+    def test_m_probabilities_are_distributions_and_never_zero(self) -> None:
+        for f, levels in M.items():
+            assert min(levels.values()) >= M_FLOOR, f
+            assert sum(levels.values()) == pytest.approx(1.0, abs=0.01), f
+
+    def test_agreement_supports_and_disagreement_opposes(self) -> None:
+        for f, levels in WEIGHTS.items():
+            assert levels[next(iter(levels))] > 0 > levels["different"], f
+
+
+class TestShippedThreshold:
+    """What the shipped link threshold links on its own, and what it leaves for review."""
+
+    def test_moved_and_new_phone_but_same_name_and_birth_date_links(self) -> None:
+        moved = _with(phone="15900001111", address="县城北街18号")
+        assert compare(BASE, moved).probability >= get_settings().mpi_link_threshold
+
+    def test_homophone_with_a_wrong_birth_digit_moved_and_new_phone_goes_to_review(
+        self,
+    ) -> None:
+        p = compare(
+            BASE,
+            _with(
+                name="王小明",
+                birth_date=date(1968, 3, 8),
+                phone="15900001111",
+                address="县城北街18号",
+            ),
+        )
+        settings = get_settings()
+        assert settings.mpi_review_threshold <= p.probability < settings.mpi_link_threshold
+
+    def test_namesake_born_on_a_close_date_elsewhere_is_not_linked(self) -> None:
+        other = _with(birth_date=date(1968, 3, 8), phone="15900001111", address="县城北街18号")
+        assert compare(BASE, other).probability < get_settings().mpi_link_threshold

@@ -14,7 +14,7 @@ from medalliance.audit.models import AuditEvent
 from medalliance.errors import NotFound
 from medalliance.patients import service
 from medalliance.patients.models import LocalRecord, Person
-from patients.factories import record
+from patients.factories import one_digit_off, record
 
 A, B = "p00000201", "p00000202"
 
@@ -139,7 +139,7 @@ class TestReviewDecisions:
             name=p.name,
             id_number=None,
             sex=p.sex,
-            birth_date=p.birth_date.isoformat(),
+            birth_date=one_digit_off(p.birth_date).isoformat(),
             phone="19900000000",
             address="县城北街18号",
         )

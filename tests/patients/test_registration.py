@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from helpers import bearer
-from medalliance.patients import service
+from medalliance.patients import registration, service
+from medalliance.patients.matching import Demographics
 from medalliance.patients.models import LocalRecord, MatchReview, Person
-from patients.factories import NEW_ID, record
+from patients.factories import NEW_ID, one_digit_off, record
 
 URL = "/api/patients/records"
 
@@ -79,7 +80,7 @@ class TestProbabilisticLinking:
             "review_id": None,
         }
 
-    def test_near_miss_creates_new_person_and_review_task(
+    def test_moved_with_a_new_phone_but_same_name_and_birth_date_links(
         self, client: TestClient, db: Session
     ) -> None:
         p = _demo_person(db)
@@ -88,6 +89,21 @@ class TestProbabilisticLinking:
             id_number=None,
             sex=p.sex,
             birth_date=p.birth_date.isoformat(),
+            phone="19900000000",
+            address="县城北街18号",
+        )
+        data = client.post(URL, json=body, headers=bearer(client, "doctor")).json()
+        assert (data["outcome"], data["person_id"]) == ("auto_linked", p.id)
+
+    def test_near_miss_creates_new_person_and_review_task(
+        self, client: TestClient, db: Session
+    ) -> None:
+        p = _demo_person(db)
+        body = record(
+            name=p.name,
+            id_number=None,
+            sex=p.sex,
+            birth_date=one_digit_off(p.birth_date).isoformat(),
             phone="19900000000",
             address="县城北街18号",
         )
@@ -187,3 +203,21 @@ class TestBadInput:
         for role in ("commission", "resident"):
             response = client.post(URL, json=record(), headers=bearer(client, role))
             assert response.status_code == 403
+
+
+class TestBlocking:
+    def test_mistyped_surname_is_found_through_birth_date_and_given_name(self, db: Session) -> None:
+        p = _demo_person(db)
+        other_surname = "李" if not p.name.startswith("李") else "王"
+        typed = Demographics(
+            name=other_surname + p.name[1:], sex=p.sex, birth_date=p.birth_date, address=p.address
+        )
+        assert typed.pinyin.split()[0] != p.pinyin.split()[0]
+        found = [c.person.id for c in registration.find_candidates(db, typed)]
+        assert p.id in found
+
+    def test_same_birth_date_alone_is_not_a_candidate(self, db: Session) -> None:
+        p = _demo_person(db)
+        stranger = Demographics(name="欧阳娜娜", sex=p.sex, birth_date=p.birth_date)
+        found = [c.person.id for c in registration.find_candidates(db, stranger)]
+        assert p.id not in found

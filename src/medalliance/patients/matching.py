@@ -6,8 +6,9 @@ level occurs for two records of the same person and u how often for two differen
 A missing value weighs 0 (it says nothing). The sum of weights plus the prior log-odds is
 the log-odds that the pair is one person; ``probability`` turns it into 0..1.
 
-The m/u values are written down from what registration clerks get wrong (DOMAIN.md,
-demo.local_records) and checked against the labelled benchmark (bench/mpi_accuracy.py).
+The m-probabilities are estimated by EM from unlabelled records (patients.training), the
+u-probabilities from how values are spread among different people; the labelled benchmark
+(bench/mpi_accuracy.py) only checks them.
 """
 
 from __future__ import annotations
@@ -28,33 +29,65 @@ def _w(m: float, u: float) -> float:
     return round(log2(m / u), 2)
 
 
-# Level -> weight, per field. Levels are checked from the strongest down.
-WEIGHTS: Final[dict[str, dict[str, float]]] = {
-    "id_number": {"exact": _w(0.999, 1e-7), "different": _w(0.002, 0.999)},
+# m: how often each level occurs for two records of ONE person. Estimated by EM
+# (patients.training.estimate_m) on the unlabelled blocked pairs of 100,000 synthetic local
+# records with the clerks' errors of DOMAIN.md (``bench/mpi_accuracy.py --estimate-m``,
+# seed 2: not the seed the benchmark scores), rounded; a level EM saw (almost) never gets
+# M_FLOOR, so that one error nobody foresaw cannot veto a link on its own.
+M_FLOOR: Final = 0.005
+M: Final[dict[str, dict[str, float]]] = {
+    "id_number": {"exact": 0.995, "different": M_FLOOR},
     "name": {
-        "exact": _w(0.85, 0.0015),
-        "homophone": _w(0.10, 0.0004),  # same pinyin, other characters
-        "similar": _w(0.04, 0.004),  # pinyin Jaro-Winkler >= 0.9 (one character off)
-        "different": _w(0.01, 0.99),
+        "exact": 0.73,
+        "homophone": 0.23,
+        "reordered": M_FLOOR,
+        "similar": 0.018,
+        "different": 0.02,
     },
     "birth_date": {
-        "exact": _w(0.88, 1 / 30000),
-        "swapped": _w(0.04, 1 / 200000),  # day and month exchanged
-        "transposed": _w(0.05, 1 / 8000),  # two adjacent digits exchanged or one digit off
-        "same_year": _w(0.02, 1 / 90),
-        "different": _w(0.01, 0.98),
+        "exact": 0.876,
+        "swapped": 0.035,
+        "transposed": 0.062,
+        "same_year": 0.027,
+        "two_digits": M_FLOOR,
+        "different": M_FLOOR,
     },
-    "sex": {"exact": _w(0.995, 0.5), "different": _w(0.005, 0.5)},
-    "phone": {
-        "exact": _w(0.70, 1e-6),
-        "one_digit": _w(0.05, 1e-5),
-        "different": _w(0.25, 0.99999),
+    "sex": {"exact": 0.995, "different": M_FLOOR},
+    "phone": {"exact": 0.666, "one_digit": 0.041, "different": 0.293},
+    "address": {"exact": 0.496, "similar": 0.298, "different": 0.207},
+}
+# u: how often each level occurs for two DIFFERENT people drawn at random, from how names,
+# birth dates (about 30,000 days in use), phones and addresses are spread.
+U: Final[dict[str, dict[str, float]]] = {
+    "id_number": {"exact": 1e-7, "different": 0.999},
+    "name": {
+        "exact": 0.0015,
+        # same pinyin, other characters: about a third of names have a homophone spelling
+        # in use, so never more telling than the same characters
+        "homophone": 0.0005,
+        "reordered": 0.0001,  # same syllables, given name written first
+        "similar": 0.004,  # pinyin Jaro-Winkler >= 0.9 (one character off)
+        "different": 0.99,
     },
+    "birth_date": {
+        "exact": 1 / 30000,
+        "swapped": 1 / 200000,  # day and month exchanged
+        "transposed": 1 / 8000,  # two adjacent digits exchanged or one digit off
+        "same_year": 1 / 90,
+        "two_digits": 0.008,  # two of the eight digits differ (not the same year)
+        "different": 0.98,
+    },
+    "sex": {"exact": 0.5, "different": 0.5},
+    "phone": {"exact": 1e-6, "one_digit": 1e-5, "different": 0.99999},
     "address": {
-        "exact": _w(0.70, 0.0005),
-        "similar": _w(0.20, 0.01),  # same village, house number or group differs
-        "different": _w(0.10, 0.99),
+        "exact": 0.0005,
+        "similar": 0.01,  # same village, house number or group differs
+        "different": 0.99,
     },
+}
+# Level -> weight log2(m/u), per field. Levels are listed from the strongest down.
+WEIGHTS: Final[dict[str, dict[str, float]]] = {
+    f: {level: _w(M[f][level], U[f][level]) for level in U[f]} for f in U
 }
 # Prior log-odds that two records sharing a blocking key are one person (about 1 in 1,000).
 PRIOR: Final = -10.0
@@ -135,9 +168,17 @@ def name_level(a: Demographics, b: Demographics) -> str | None:
     pa, pb = compact(a.pinyin), compact(b.pinyin)
     if pa and pa == pb:
         return "homophone"
+    if _reordered(a.pinyin, b.pinyin):
+        return "reordered"
     if pa and pb and JaroWinkler.normalized_similarity(pa, pb) >= SIMILAR_NAME:
         return "similar"
     return "different"
+
+
+def _reordered(a: str, b: str) -> bool:
+    """The same syllable groups in another order: 'xiaoming wang' for 'wang xiaoming'."""
+    ta, tb = a.split(), b.split()
+    return len(ta) > 1 and ta != tb and sorted(ta) == sorted(tb)
 
 
 def date_level(a: date | None, b: date | None) -> str | None:
@@ -152,6 +193,8 @@ def date_level(a: date | None, b: date | None) -> str | None:
         return "transposed"
     if a.year == b.year:
         return "same_year"
+    if sum(x != y for x, y in zip(da, db, strict=True)) <= 2:
+        return "two_digits"
     return "different"
 
 
@@ -237,6 +280,12 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return date(year, month, day)
     except ValueError:
         return None
+
+
+def shares_a_name_part(a: str, b: str) -> bool:
+    """Two pinyin names with a syllable group in common (surname or given name, in any
+    order): the filter of the same-birth-date block, which finds a mistyped surname."""
+    return bool(set(a.split()) & set(b.split()))
 
 
 def blocking_keys(d: Demographics) -> dict[str, str]:

@@ -27,7 +27,14 @@ class Person(Base):
         # Blocking keys of the matcher (index-backed so they scale to millions of persons):
         # exact or swapped birth dates narrowed by the surname's pinyin, and the full
         # toneless pinyin (homophones share it) narrowed by birth year.
-        Index("ix_person_birth_date_pinyin", "birth_date", "pinyin"),
+        # id and merged_into_id ride along so that PostgreSQL answers the birth-date blocks
+        # from the index alone (migration 0015).
+        Index(
+            "ix_person_birth_date_pinyin",
+            "birth_date",
+            "pinyin",
+            postgresql_include=["id", "merged_into_id"],
+        ),
         Index("ix_person_pinyin_birth_date", "pinyin", "birth_date"),
     )
 

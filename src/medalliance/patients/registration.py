@@ -106,10 +106,10 @@ def find_candidates(db: Session, d: Demographics, *, today: date | None = None) 
         phone=d.phone,
         surname=surname_key(d.pinyin),
         pinyin=d.pinyin,
+        birth_date=d.birth_date,
         birth_dates=birth_date_variants(d.birth_date, earliest=EARLIEST_BIRTH, latest=today)
         if d.birth_date
         else [],
-        birth_year=d.birth_date.year if d.birth_date else None,
         limit=get_settings().mpi_candidate_limit,
     )
     scored = [

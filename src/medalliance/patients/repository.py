@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from medalliance.patients.enums import ReviewStatus
+from medalliance.patients.matching import shares_a_name_part
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
 
 MAX_MERGE_DEPTH = 32
@@ -62,8 +63,8 @@ def candidate_ids(
     phone: str | None,
     surname: str,
     pinyin: str,
+    birth_date: date | None,
     birth_dates: Sequence[date],
-    birth_year: int | None,
     limit: int,
 ) -> list[str]:
     """Active persons sharing a blocking key with the record, each block capped at ``limit``."""
@@ -83,6 +84,7 @@ def candidate_ids(
             )
             .limit(limit)
         )
+    birth_year = birth_date.year if birth_date else None
     if pinyin and birth_year:
         blocks.append(
             select(Person.id)
@@ -97,7 +99,30 @@ def candidate_ids(
     found: dict[str, None] = {}
     for block in blocks:
         found.update(dict.fromkeys(db.scalars(block)))
+    if pinyin and birth_date:
+        found.update(dict.fromkeys(_same_birth_date_and_name_part(db, pinyin, birth_date)))
     return list(found)
+
+
+# Persons born on one day: a few dozen at a million persons.
+_SAME_DAY_LIMIT = 400
+
+
+def _same_birth_date_and_name_part(db: Session, pinyin: str, born: date) -> list[str]:
+    """Same birth date and a name part in common: the block that still finds a person whose
+    surname was mistyped or who is written given name first. The names of the day come from
+    the (birth_date, pinyin) index alone; only the persons whose name shares a part are
+    then read from the table, so the block costs a few index pages, not a page per person."""
+    names = db.scalars(
+        select(Person.pinyin).where(Person.birth_date == born).distinct().limit(_SAME_DAY_LIMIT)
+    )
+    sharing = [other for other in names if shares_a_name_part(pinyin, other)]
+    if not sharing:
+        return []
+    stmt = select(Person.id).where(
+        Person.birth_date == born, Person.pinyin.in_(sharing), Person.merged_into_id.is_(None)
+    )
+    return list(db.scalars(stmt.limit(_SAME_DAY_LIMIT)))
 
 
 def local_record(db: Session, institution_id: str, mrn: str) -> LocalRecord | None:

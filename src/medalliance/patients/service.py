@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from medalliance.access import service as access
 from medalliance.access.enums import ConsentScope, ConsentStatus
 from medalliance.access.models import BreakGlassGrant, Consent
+from medalliance.audit import fhir as audit_fhir
 from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
 from medalliance.auth.enums import Role
@@ -343,3 +344,71 @@ def quick_search(db: Session, actor: Actor, q: str, page: Page) -> tuple[Sequenc
     else:
         criteria.name = compact_q
     return search_patients(db, actor, criteria, page)
+
+
+# --- a resident's own consent and access log ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordAccess:
+    """One line of a resident's access log."""
+
+    at: datetime
+    who: str
+    role: str
+    action: str  # audit action code, e.g. patient.read
+    basis: str  # why it was allowed, e.g. care_relationship or break_glass
+
+
+@dataclass(frozen=True)
+class OwnConsent:
+    person: Person
+    consent: access.ConsentState
+    history: list[Consent]
+    accesses: list[RecordAccess]  # newest first
+
+
+ACCESS_LOG_SIZE = 100
+
+
+def own_consent(db: Session, actor: Actor, *, now: datetime) -> OwnConsent:
+    """A resident's consent and who accessed their record; reading the log is audited."""
+    person_id = _own_person_id(actor)
+    person = get_person(db, person_id)
+    accesses = audit_fhir.search_events(
+        db, actor, patient=person_id, agent=None, dates=[], count=ACCESS_LOG_SIZE, now=now
+    )
+    return OwnConsent(
+        person=person,
+        consent=access.consent_state(db, person.id),
+        history=access.consent_history(db, person.id),
+        accesses=[_record_access(event) for event in accesses],
+    )
+
+
+def _record_access(event: dict[str, Any]) -> RecordAccess:
+    agent = event["agent"][0]
+    return RecordAccess(
+        at=datetime.fromisoformat(event["recorded"]),
+        who=agent["who"].get("display", ""),
+        role=agent.get("role", [{}])[0].get("text", ""),
+        action=event["subtype"][0]["code"],
+        basis=event.get("purposeOfEvent", [{}])[0].get("text", ""),
+    )
+
+
+def record_own_consent(db: Session, actor: Actor, *, status: ConsentStatus) -> Consent:
+    return record_consent(
+        db,
+        actor,
+        _own_person_id(actor),
+        status=status,
+        source_document="",
+        note="recorded by the resident",
+    )
+
+
+def _own_person_id(actor: Actor) -> str:
+    if actor.role != Role.RESIDENT or actor.person_id is None:
+        raise NotFound("this account is not linked to a resident's record")
+    return actor.person_id

@@ -1,5 +1,6 @@
 """MPI pages: patient search, the patient card (identifiers, members, consent, emergency
-access) and the review queue with its side-by-side compare page."""
+access), the review queue with its side-by-side compare page, and a resident's own consent
+and access log."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 
 Staff = Annotated[Actor, allow(*IDENTIFYING_ROLES, scope=Scope.CARE_RELATIONSHIP)]
 Steward = Annotated[Actor, allow(*IDENTITY_STEWARDS, scope=Scope.CONSORTIUM)]
+Resident = Annotated[Actor, allow(Role.RESIDENT, scope=Scope.SELF)]
 PAGE_SIZE = 20
 
 
@@ -111,3 +113,17 @@ def break_glass_submit(
 ) -> Response:
     service.break_glass(db, actor, person_id, reason=reason, now=utcnow())
     return RedirectResponse(f"/patients/{person_id}", status_code=303)
+
+
+@router.get("/me/consent", response_class=HTMLResponse)
+def own_consent_page(request: Request, db: DbSession, actor: Resident) -> HTMLResponse:
+    mine = service.own_consent(db, actor, now=utcnow())
+    return render(request, "patients/own_consent.html", {"mine": mine}, actor=actor)
+
+
+@router.post("/me/consent")
+def own_consent_submit(
+    db: DbSession, actor: Resident, status: Annotated[ConsentStatus, Form()]
+) -> Response:
+    service.record_own_consent(db, actor, status=status)
+    return RedirectResponse("/me/consent", status_code=303)

@@ -56,7 +56,7 @@ WORKSPACES: dict[Role, tuple[Workspace, ...]] = {
     ),
     Role.RESIDENT: (
         Workspace("My health record", "Your visits, results and medicines across the consortium."),
-        Workspace("Consent and access log", "Who may see your record, and who did."),
+        Workspace("Consent and access log", "Who may see your record, and who did.", "/me/consent"),
     ),
     Role.COMMISSION: (
         Workspace(

@@ -38,7 +38,7 @@ _BY_ROLE: dict[Role, tuple[NavItem, ...]] = {
     Role.SPECIALIST: (HOME, PATIENTS, MY_REFERRALS, REGISTRY),
     Role.READER: (HOME, PATIENTS),
     Role.FAMILY_DOCTOR: (HOME, PATIENTS, MY_REFERRALS),
-    Role.RESIDENT: (HOME,),
+    Role.RESIDENT: (HOME, NavItem("Consent and access log", "/me/consent")),
     Role.COMMISSION: (HOME, DASHBOARD, REGISTRY),
     Role.SYSTEM: (),
 }
