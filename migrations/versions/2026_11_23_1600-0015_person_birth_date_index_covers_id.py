@@ -5,7 +5,7 @@ merged_into_id for every person born on those days; with both in the index Postg
 answers from the index alone instead of one table page per person (the p95 of $match).
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0016
 Create Date: 2026-11-23 16:00:00
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | tuple[str, ...] | None = "0011"
+down_revision: str | tuple[str, ...] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
