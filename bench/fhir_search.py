@@ -1,7 +1,8 @@
-"""Search latency on a store of encounters with observations: each search through the
-service (parsing, access check and scoping, keyset paging, audit) beside the same question
-hand-written in SQL, in the same run. Prints p50/p95 per search and the ratio of p50s, and
-checks first that both give the same ids in the same order.
+"""Search latency on a store of encounters with observations, three ways in the same run:
+through the service (parsing, access check of the named patient, scoping, keyset paging,
+audit rows), through the query builder alone (``engine.run`` with the same access rule),
+and hand-written SQL answering the same question. Prints p50/p95 of each and the p50
+ratios to the SQL, after checking that all three give the same ids in the same order.
 
     MEDALLIANCE_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bs_search \
         .venv/bin/python bench/fhir_search_load.py --encounters 1000000   # once (resumable)
