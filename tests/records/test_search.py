@@ -10,7 +10,10 @@ from sqlalchemy.orm import Session
 
 from medalliance.errors import DomainError
 from medalliance.records import service
-from records.factories import COUNTY_HIS, admitted, observation
+from medalliance.records.models import FhirResource
+from medalliance.records.search import engine
+from medalliance.records.search.criteria import parse
+from records.factories import COUNTY_HIS, TOWNSHIP_HIS, admitted, observation, resident
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 P, Q = "p00000002", "p00000003"
@@ -125,3 +128,83 @@ class TestUnknownParameters:
                 db, COUNTY_HIS, "Observation", [("colour", "blue")], now=NOW, strict=True
             )
         assert caught.value.status == 400
+
+
+class TestWithinOnePatient:
+    """A search naming a patient narrows every index lookup and the access rule to that
+    patient (one evaluation instead of one per row): results must not change."""
+
+    def test_token_modifiers_stay_within_the_patient(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        assert ids(db, [("patient", P), ("code", "http://loinc.org|8480-6")]) == [three["bp"]]
+        assert ids(db, [("patient", Q), ("code", "8480-6")]) == [three["q"]]
+        assert ids(db, [("patient", P), ("code:not", "8480-6")]) == [three["hr"]]
+        assert ids(db, [("patient", P), ("code", "http://loinc.org|")]) == [
+            three["hr"],
+            three["bp"],
+        ]
+        assert ids(db, [("patient", Q), ("encounter:missing", "true")]) == [three["q"]]
+        assert ids(db, [("patient", P), ("encounter:missing", "true")]) == []
+
+    def test_dates_within_the_patient(self, db: Session, three: dict[str, str]) -> None:
+        assert ids(db, [("patient", P), ("date", "2026-10")]) == [three["hr"], three["bp"]]
+        assert ids(db, [("patient", Q), ("date", "2026-10")]) == []
+        assert ids(db, [("patient", Q), ("date", "lt2026")]) == [three["q"]]
+
+    def test_two_different_patients_and_ed_find_nothing(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        assert ids(db, [("patient", P), ("patient", Q)]) == []
+        assert set(ids(db, [("patient", f"{P},{Q}")])) == {three["hr"], three["bp"], three["q"]}
+
+    def test_access_rule_applies_to_the_named_patient(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        # The engine alone (the service refuses earlier with a 403): the access rule,
+        # narrowed to the one patient, still decides.
+        query = parse("Observation", [("patient", P)], strict=True)
+        mine = engine.run(
+            db,
+            query,
+            service._readable(resident(P), FhirResource.patient_id, NOW),
+            lambda v: v,
+        )
+        assert {m.id for m in mine.matches} == {three["hr"], three["bp"]}
+        other = engine.run(
+            db,
+            query,
+            service._readable(resident(Q), FhirResource.patient_id, NOW),
+            lambda v: v,
+        )
+        assert other.matches == []
+        township = engine.run(
+            db, query, service._readable(TOWNSHIP_HIS, FhirResource.patient_id, NOW), lambda v: v
+        )
+        assert township.matches == []
+
+    def test_paging_by_date_visits_every_row_once(self, db: Session) -> None:
+        enc = admitted(db, P, NOW)
+        # Ties on the date: the pid breaks them, so no row is skipped or repeated.
+        made = {
+            service.create(
+                db, COUNTY_HIS, observation(P, enc, when=f"2026-10-0{1 + i % 3}"), now=NOW
+            ).id
+            for i in range(7)
+        }
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            params = [("patient", P), ("_sort", "-date"), ("_count", "2")]
+            page = service.search(
+                db,
+                COUNTY_HIS,
+                "Observation",
+                params + ([("_cursor", cursor)] if cursor else []),
+                now=NOW,
+            )
+            seen += [m.id for m in page.matches]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert sorted(seen) == sorted(made)

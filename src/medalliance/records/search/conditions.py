@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -34,15 +34,44 @@ _TABLES: dict[str, Any] = {
 }
 
 
+def patient_scope(
+    criteria: Sequence[Criterion], resolve_patient: PatientResolver
+) -> list[str] | None:
+    """The MPI persons a search is restricted to by its ``patient`` criteria (AND-ed, so
+    intersected), or None when it names no patient. Each id is resolved once."""
+    scope: list[str] | None = None
+    for c in criteria:
+        if not _is_patient_criterion(c):
+            continue
+        found = [p for v in c.values if (p := resolve_patient(v.split("/")[-1]))]
+        scope = found if scope is None else [p for p in scope if p in found]
+    return scope
+
+
+def _is_patient_criterion(c: Criterion) -> bool:
+    return (
+        c.name == "patient"
+        and c.param is not None
+        and c.param.type == "reference"
+        and not (c.modifier)
+    )
+
+
 def condition(
-    resource_type: str, c: Criterion, resolve_patient: PatientResolver
+    resource_type: str, c: Criterion, patients: Sequence[str] | None
 ) -> ColumnElement[bool]:
+    """``patients``: the search's patient scope (see ``patient_scope``). Index rows carry
+    the patient too, so each index subquery is narrowed to it: within one record that is
+    a few hundred rows instead of every patient's matches of, say, a common LOINC code."""
     if c.param is None:
         return _column_condition(c)
-    if c.name == "patient" and c.param.type == "reference" and not c.modifier:
-        return _patient_condition(c, resolve_patient)
+    if _is_patient_criterion(c):
+        assert patients is not None
+        return FhirResource.patient_id.in_(patients) if patients else false()
     table = _TABLES[c.param.type]
     scope = and_(table.resource_type == resource_type, table.name == c.name)
+    if patients is not None:
+        scope = and_(table.patient_id.in_(patients), scope)
     if c.modifier == "missing":
         present = FhirResource.pid.in_(select(table.pid).where(scope))
         return not_(present) if c.values[0] == "true" else present
@@ -52,13 +81,6 @@ def condition(
     if c.modifier == "not":
         return FhirResource.pid.not_in(subquery)
     return FhirResource.pid.in_(subquery)
-
-
-def _patient_condition(c: Criterion, resolve_patient: PatientResolver) -> ColumnElement[bool]:
-    """The compartment column: follows MPI merges, and needs no index join."""
-    ids = [resolve_patient(v.split("/")[-1]) for v in c.values]
-    found = [i for i in ids if i]
-    return FhirResource.patient_id.in_(found) if found else false()
 
 
 def _column_condition(c: Criterion) -> ColumnElement[bool]:

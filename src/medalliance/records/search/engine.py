@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import Column, ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from medalliance.errors import DomainError
 from medalliance.records.dates import NO_DATE
@@ -25,7 +26,7 @@ from medalliance.records.models import (
     StringIndex,
     TokenIndex,
 )
-from medalliance.records.search.conditions import PatientResolver, condition
+from medalliance.records.search.conditions import PatientResolver, condition, patient_scope
 from medalliance.records.search.criteria import Query
 from medalliance.records.searchparams import params_for
 from medalliance.records.store import StoredResource, from_row
@@ -49,11 +50,12 @@ def run(
     readable: ColumnElement[bool],
     resolve_patient: PatientResolver,
 ) -> SearchResult:
+    patients = patient_scope(query.criteria, resolve_patient)
     where = [
         FhirResource.resource_type == query.resource_type,
         FhirResource.deleted.is_(False),
-        readable,
-        *(condition(query.resource_type, c, resolve_patient) for c in query.criteria),
+        for_patients(readable, patients),
+        *(condition(query.resource_type, c, patients) for c in query.criteria),
     ]
     result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
     if query.summary_count or query.total:
@@ -77,6 +79,26 @@ def run(
         result.next_cursor = _encode(last[1], last[0].pid)
     result.included = includes(db, query, result.matches, readable)
     return result
+
+
+def for_patients(readable: ColumnElement[bool], patients: list[str] | None) -> ColumnElement[bool]:
+    """The access condition, decided once when the search is about one patient.
+
+    ``readable`` is written against each row's patient (a correlated subquery per row);
+    when every row has the same patient, the same condition on that patient's id is
+    equivalent and PostgreSQL evaluates it once instead of once per row."""
+    if patients is None or len(patients) != 1:
+        return readable
+    patient = patients[0]
+
+    def constant(element: Any, **kw: Any) -> Any:
+        ours = isinstance(element, Column) and element.table is FhirResource.__table__
+        if ours and element.name == "patient_id":
+            return literal(patient, type_=element.type)
+        return None
+
+    scoped: ColumnElement[bool] = replacement_traverse(readable, {}, constant)
+    return scoped
 
 
 def _sort_key(query: Query) -> Any:
