@@ -1,7 +1,7 @@
 """records: index rows by patient, for searches within one patient's record
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0015
 Create Date: 2026-11-23 15:05:00.000000
 """
 
