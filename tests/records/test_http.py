@@ -154,10 +154,18 @@ class TestInteractions:
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
         bundle = client.get(f"/fhir/Patient/{P}/$everything", headers=his).json()
+        first = bundle["entry"][0]["resource"]
+        assert (first["resourceType"], first["id"]) == ("Patient", P)
         assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {
+            "Patient",
             "Encounter",
             "Observation",
         }
+        # Later pages carry the compartment only, not the Patient again.
+        paged = client.get(f"/fhir/Patient/{P}/$everything?_count=1", headers=his).json()
+        following = next(link["url"] for link in paged["link"] if link["relation"] == "next")
+        second = client.get(following.replace("http://testserver", ""), headers=his).json()
+        assert "Patient" not in {e["resource"]["resourceType"] for e in second["entry"]}
 
     def test_patient_is_not_written_here(self, client: TestClient, his: dict[str, str]) -> None:
         response = client.put(

@@ -8,6 +8,7 @@ Encounter at its institution creates the care relationship it then writes under.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
+from medalliance.patients import service as patients
 from medalliance.records import links, repository, writes
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import engine
@@ -102,7 +104,7 @@ def history(
     )
     found = [from_row(r) for r in rows]
     if pid is None:
-        _audit_results(db, actor, resource_type or "history", found, now)
+        _audit_results(db, actor, resource_type or "history", found, now, {})
     return found
 
 
@@ -119,17 +121,23 @@ def search(
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     query = parse(resource_type, params, strict=strict)
+    persons: dict[str, str | None] = {}  # patient reference -> MPI person, resolved once
+
+    def person_of(value: str) -> str | None:
+        if value not in persons:
+            persons[value] = links.person_id(db, value)
+        return persons[value]
+
+    bases: dict[str, AccessBasis] = {}
     for criterion in query.criteria:
         if criterion.name == "patient" and criterion.param is not None:
             # Naming a patient one may not read is a refusal (audited), not an empty page.
             for value in criterion.values:
-                person = links.person_id(db, value.split("/")[-1])
+                person = person_of(value.split("/")[-1])
                 if person is not None:
-                    access.require_clinical_access(db, actor, person, now)
-    result = engine.run(
-        db, query, _readable(actor, FhirResource.patient_id, now), lambda v: links.person_id(db, v)
-    )
-    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now)
+                    bases[person] = access.require_clinical_access(db, actor, person, now)
+    result = engine.run(db, query, _readable(actor, FhirResource.patient_id, now), person_of)
+    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
     return result
 
 
@@ -151,7 +159,26 @@ def patient_everything(
     rows = repository.patient_resources(db, person, since=since, after_pid=cursor, limit=count + 1)
     page = [from_row(r) for r in rows[:count]]
     access.audit_read(db, actor, patient_id=person, basis=basis, resource_type="Patient$everything")
-    return SearchResult(matches=page, next_cursor=str(page[-1].pid) if len(rows) > count else None)
+    # The Patient itself (from the MPI) heads the first page, as the operation defines.
+    head = [] if cursor else [_patient_entry(db, person)]
+    return SearchResult(
+        matches=[*head, *page],
+        next_cursor=str(page[-1].pid) if len(rows) > count else None,
+    )
+
+
+def _patient_entry(db: Session, person_id: str) -> StoredResource:
+    person = patients.get_person(db, person_id)
+    resource = patients.patient_resource(db, person)
+    return StoredResource(
+        resource_type="Patient",
+        id=person.id,
+        version=1,
+        last_updated=person.updated_at,
+        patient_id=person.id,
+        institution_id=None,
+        raw=json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode(),
+    )
 
 
 # --- writes -------------------------------------------------------------------------------
@@ -373,11 +400,19 @@ def _readable(actor: Actor, column: Any, now: datetime) -> ColumnElement[bool]:
 
 
 def _audit_results(
-    db: Session, actor: Actor, resource_type: str, found: list[StoredResource], now: datetime
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    found: list[StoredResource],
+    now: datetime,
+    known: dict[str, AccessBasis],
 ) -> None:
-    """One audit row per patient whose data a search returned, with its basis."""
+    """One audit row per patient whose data a search returned, with its basis (the one
+    already established for a patient the search named, else looked up)."""
     for patient_id in dict.fromkeys(r.patient_id for r in found if r.patient_id):
-        basis = access.clinical_basis(db, actor, patient_id, now) or AccessBasis.CONSENT
+        basis = known.get(patient_id) or (
+            access.clinical_basis(db, actor, patient_id, now) or AccessBasis.CONSENT
+        )
         access.audit_read(
             db, actor, patient_id=patient_id, basis=basis, resource_type=resource_type
         )
