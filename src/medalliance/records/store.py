@@ -149,18 +149,22 @@ def _rows(param: str, columns: tuple[tuple[str, str], ...], alias: str) -> str:
     return f"(SELECT {fields} FROM jsonb_array_elements(%({param})s::jsonb) AS e) AS {alias}"
 
 
-def _pg_write_sql() -> str:
+def _pg_write_sql(*, replaces: bool) -> str:
+    """``replaces``: some writes change existing resources, whose old index rows go. Writes
+    that only create get a statement without those DELETEs: when the planner's statistics
+    are missing it scans the index tables whole even for an empty list of pids."""
     index_ctes = []
     for kind, table in _INDEX_TABLES:
         columns = _INDEX_COLUMNS[kind]
         names = ", ".join(n for n, _ in columns)
         prefixed = ", ".join(f"x.{n}" for n, _ in columns)
-        index_ctes.append(
-            f"del_{kind} AS (DELETE FROM {table.__tablename__} "
-            # = ANY(ARRAY(...)): an index scan on pid; "IN (SELECT ...)" became a hash
-            # semi-join over the whole (churned, bloated) table.
-            f"WHERE pid = ANY(ARRAY(SELECT pid FROM w WHERE pid IS NOT NULL)))"
-        )
+        if replaces:
+            index_ctes.append(
+                f"del_{kind} AS (DELETE FROM {table.__tablename__} "
+                # = ANY(ARRAY(...)): an index scan on pid; "IN (SELECT ...)" became a hash
+                # semi-join over the whole (churned, bloated) table.
+                f"WHERE pid = ANY(ARRAY(SELECT pid FROM w WHERE pid IS NOT NULL)))"
+            )
         index_ctes.append(
             f"ins_{kind} AS (INSERT INTO {table.__tablename__} "
             f"(pid, resource_type, patient_id, {names}) "
@@ -201,7 +205,8 @@ SELECT ord, pid FROM allw WHERE ord IN (SELECT w.ord FROM w WHERE w.pid IS NULL)
 """
 
 
-_PG_WRITE_SQL = _pg_write_sql()
+_PG_CREATE_SQL = _pg_write_sql(replaces=False)
+_PG_WRITE_SQL = _pg_write_sql(replaces=True)
 
 
 def _pg_params(writes: list[Prepared], now: datetime) -> dict[str, Any]:
@@ -245,7 +250,8 @@ def _json_value(value: Any) -> str:
 
 def _persist_postgresql(raw: Any, writes: list[Prepared], now: datetime) -> None:
     with raw.cursor() as cursor:
-        cursor.execute(_PG_WRITE_SQL, _pg_params(writes, now))
+        replaces = any(w.pid is not None for w in writes)
+        cursor.execute(_PG_WRITE_SQL if replaces else _PG_CREATE_SQL, _pg_params(writes, now))
         for ord_, pid in cursor.fetchall():
             writes[ord_].pid = pid
 
