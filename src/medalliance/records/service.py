@@ -8,7 +8,6 @@ Encounter at its institution creates the care relationship it then writes under.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +28,7 @@ from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import engine
 from medalliance.records.search.criteria import parse
 from medalliance.records.search.engine import SearchResult
-from medalliance.records.store import StoredResource, from_row
+from medalliance.records.store import StoredResource, dump, from_row
 from medalliance.records.validation import require_type
 
 __all__ = [
@@ -177,7 +176,7 @@ def _patient_entry(db: Session, person_id: str) -> StoredResource:
         last_updated=person.updated_at,
         patient_id=person.id,
         institution_id=None,
-        raw=json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode(),
+        raw=dump(resource),
     )
 
 
