@@ -155,12 +155,12 @@ def encounter_cells(db: Session, keys: set[CellKey]) -> dict[CellKey, int]:
         select(cells.id, *(cells[c] for c in CELL_COLUMNS)).where(cells.month.in_(months))
     )
     found = {tuple(row[1:]): row[0] for row in rows}
-    for key in keys - found.keys():
-        cell = EncounterCell(**dict(zip(CELL_COLUMNS, key, strict=True)))
-        db.add(cell)
-        db.flush()
-        found[key] = cell.id
-    return found
+    missing = {
+        k: EncounterCell(**dict(zip(CELL_COLUMNS, k, strict=True))) for k in keys - found.keys()
+    }
+    db.add_all(missing.values())
+    db.flush()  # one flush assigns every new cell its id
+    return found | {key: cell.id for key, cell in missing.items()}
 
 
 def aggregate_rows(
