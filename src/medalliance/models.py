@@ -16,7 +16,13 @@ from medalliance.indicators.models import (  # noqa: F401  (appraisal indicators
     SettlementImport,
     SourceWatermark,
 )
-from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
+from medalliance.patients.models import (
+    LocalRecord,
+    MatchReview,
+    Person,
+    PersonMerge,
+    PersonMergeMove,
+)
 from medalliance.records.hl7.models import ReceivedMessage  # noqa: F401  (HL7 v2 inbound)
 from medalliance.records.models import (  # noqa: F401  (shared record: FHIR store)
     DateIndex,
@@ -60,6 +66,7 @@ __all__ = [
     "OutboxEvent",
     "Person",
     "PersonMerge",
+    "PersonMergeMove",
     "Practitioner",
     "PractitionerRole",
     "Subscription",

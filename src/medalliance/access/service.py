@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, false, func, or_
 from sqlalchemy.orm import Session
 
+from medalliance.access import merges as _merges  # noqa: F401  (registers its merge step)
 from medalliance.access import repository
 from medalliance.access.enums import ConsentDefault, ConsentScope, ConsentStatus, RelationshipKind
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent

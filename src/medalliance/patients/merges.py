@@ -1,5 +1,7 @@
-"""Merge, unmerge and review decisions. Reversible by construction: a merge only points the
-merged person at the survivor and writes a history row; unmerge clears the pointer."""
+"""Merge, unmerge and review decisions. Reversible by construction: a merge points the
+merged person at the survivor, writes a history row and lets the registered steps move the
+person's data (recording each row moved); unmerge clears the pointer and moves those rows
+back."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, NotFound
 from medalliance.kit.clock import utcnow
-from medalliance.patients import repository
+from medalliance.patients import merge_steps, repository
 from medalliance.patients.enums import ReviewDecision, ReviewStatus
 from medalliance.patients.models import MatchReview, Person, PersonMerge
 
@@ -44,6 +46,8 @@ def merge(
     )
     db.add(row)
     db.flush()
+    for step in merge_steps.STEPS.values():
+        step.move(db, row)
     for patient in (survivor.id, merged.id):
         audit.record(
             db,
@@ -69,6 +73,9 @@ def unmerge(db: Session, actor: Actor, *, merged_id: str, reason: str) -> Person
     survivor.updated_at = now
     row.unmerged_by, row.unmerged_at, row.unmerge_reason = _who(actor), now, reason.strip()
     db.flush()
+    for step in merge_steps.STEPS.values():
+        step.restore(db, row)
+    merge_steps.release(db, row)
     for patient in (survivor.id, merged.id):
         audit.record(
             db,

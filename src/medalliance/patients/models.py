@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medalliance.db import Base
@@ -117,3 +127,15 @@ class PersonMerge(Base):
     unmerged_by: Mapped[str | None] = mapped_column(String(64))
     unmerged_at: Mapped[datetime | None] = mapped_column()
     unmerge_reason: Mapped[str] = mapped_column(String(500), default="")
+
+
+class PersonMergeMove(Base):
+    """A row of another domain (a stored resource, a care relationship...) that a merge
+    moved from the merged person to the survivor: unmerge moves exactly these back."""
+
+    __tablename__ = "person_merge_move"
+    __table_args__ = (Index("ix_person_merge_move_target_row", "target", "row_id"),)
+
+    merge_id: Mapped[int] = mapped_column(ForeignKey("person_merge.id"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(32), primary_key=True)  # the table moved in
+    row_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -24,6 +24,7 @@ from medalliance.errors import DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
 from medalliance.patients import service as patients
 from medalliance.records import links, repository, writes
+from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import engine
 from medalliance.records.search.criteria import parse
