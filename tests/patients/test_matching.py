@@ -9,7 +9,9 @@ import pytest
 
 from medalliance.config import get_settings
 from medalliance.patients.matching import (
+    DIFFERENT_ID_NUMBERS,
     M_FLOOR,
+    POSSIBLE_TWINS,
     WEIGHTS,
     Demographics,
     M,
@@ -196,6 +198,33 @@ class TestShippedThreshold:
         )
         settings = get_settings()
         assert settings.mpi_review_threshold <= p.probability < settings.mpi_link_threshold
+
+    def test_twins_sharing_surname_birth_date_home_and_phone_are_held_for_review(self) -> None:
+        threshold = get_settings().mpi_link_threshold
+        for sibling in ("王晓东", "王晓敏", "王立新"):  # one character off, or none in common
+            result = compare(BASE, _with(name=sibling))
+            assert result.probability >= threshold  # the score alone would link them
+            assert result.hold == POSSIBLE_TWINS
+            assert not result.links_automatically(threshold)
+
+    def test_a_twin_whose_birth_date_a_clerk_mistyped_is_held_too(self) -> None:
+        result = compare(BASE, _with(name="王晓东", birth_date=date(1968, 7, 3)))
+        assert result.hold == POSSIBLE_TWINS
+
+    def test_a_homophone_or_a_reordered_name_is_no_twin(self) -> None:
+        for same_person in ("王小明", "晓明王"):
+            result = compare(BASE, _with(name=same_person))
+            assert result.hold is None, same_person
+
+    def test_another_surname_is_no_twin(self) -> None:
+        assert compare(BASE, _with(name="李晓东")).hold is None
+
+    def test_two_different_resident_id_numbers_are_never_linked_automatically(self) -> None:
+        a = _with(id_number="110101196803070011")
+        b = _with(id_number="110101196803070038")
+        result = compare(a, b)
+        assert result.hold == DIFFERENT_ID_NUMBERS
+        assert not result.links_automatically(get_settings().mpi_link_threshold)
 
     def test_namesake_born_on_a_close_date_elsewhere_is_not_linked(self) -> None:
         other = _with(birth_date=date(1968, 3, 8), phone="15900001111", address="县城北街18号")

@@ -136,6 +136,20 @@ class TestProbabilisticLinking:
         assert second["person_id"] == first["person_id"]
         assert second["outcome"] == "auto_linked"
 
+    def test_a_twin_registered_by_the_mother_goes_to_review_not_into_the_sibling(
+        self, client: TestClient, db: Session
+    ) -> None:
+        first = client.post(URL, json=record(name="覃梓睿"), headers=bearer(client, "doctor"))
+        twin = record(mrn="MRN-T-0002", name="覃梓涵", id_number=None)  # same home and phone
+        data = client.post(URL, json=twin, headers=bearer(client, "doctor")).json()
+        assert data["outcome"] == "review"
+        assert data["person_id"] != first.json()["person_id"]
+        review = db.get(MatchReview, data["review_id"])
+        assert review is not None
+        assert review.comparison["hold"] == "possible_twins"
+        page = client.get(f"/patients/reviews/{review.id}", headers=bearer(client, "admin"))
+        assert "可能是双胞胎" in page.text
+
 
 class TestBadInput:
     def _refused(

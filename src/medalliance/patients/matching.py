@@ -125,10 +125,17 @@ class MatchResult:
     weight: float
     probability: float
     fields: tuple[FieldComparison, ...]
+    # Why a person must look at this pair even at a high score (None: nothing).
+    hold: str | None = None
+
+    def links_automatically(self, threshold: float) -> bool:
+        return self.hold is None and self.probability >= threshold
 
     def as_dict(self) -> dict[str, str]:
-        """Field -> level, as stored with a review task and shown on the compare page."""
-        return {f.field: f.level for f in self.fields}
+        """Field -> level, as stored with a review task and shown on the compare page, and
+        under ``hold`` why the pair waits for a person."""
+        levels = {f.field: f.level for f in self.fields}
+        return levels | {"hold": self.hold} if self.hold else levels
 
 
 def compare(a: Demographics, b: Demographics) -> MatchResult:
@@ -147,7 +154,33 @@ def compare(a: Demographics, b: Demographics) -> MatchResult:
         if level is not None
     )
     weight = PRIOR + sum(f.weight for f in fields)
-    return MatchResult(round(weight, 2), probability(weight), fields)
+    return MatchResult(
+        round(weight, 2), probability(weight), fields, hold_reason(a, b, dict(levels))
+    )
+
+
+# Reasons a pair is never linked without a person's decision, however high its score.
+DIFFERENT_ID_NUMBERS: Final = "different_id_numbers"
+POSSIBLE_TWINS: Final = "possible_twins"  # same surname and birth date, another given name
+# A twin's given name often shares a character with the sibling's (子涵, 子轩): "similar" too;
+# and one record's birth date may carry a clerk's slip.
+TWIN_NAMES: Final = frozenset({"similar", "different"})
+TWIN_BIRTH_DATES: Final = frozenset({"exact", "swapped", "transposed"})
+
+
+def hold_reason(a: Demographics, b: Demographics, levels: dict[str, str | None]) -> str | None:
+    """Shared phone and address weigh so much that twins (and a mother registering both
+    children) would otherwise link automatically; two different ID numbers are two people
+    unless a clerk mistyped one, which only a person can tell."""
+    if levels["id_number"] == "different":
+        return DIFFERENT_ID_NUMBERS
+    if (
+        levels["name"] in TWIN_NAMES
+        and levels["birth_date"] in TWIN_BIRTH_DATES
+        and surname_key(a.pinyin) == surname_key(b.pinyin)
+    ):
+        return POSSIBLE_TWINS
+    return None
 
 
 def probability(weight: float) -> float:

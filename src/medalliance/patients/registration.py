@@ -81,10 +81,11 @@ def demographics_of(person: Person) -> Demographics:
     )
 
 
-def grade_of(probability: float) -> MatchGrade:
+def grade_of(result: MatchResult) -> MatchGrade:
     settings = get_settings()
-    if probability >= settings.mpi_link_threshold:
+    if result.links_automatically(settings.mpi_link_threshold):
         return MatchGrade.CERTAIN
+    probability = result.probability
     if probability >= settings.mpi_review_threshold:
         return MatchGrade.PROBABLE
     return MatchGrade.POSSIBLE
@@ -118,7 +119,7 @@ def find_candidates(db: Session, d: Demographics, *, today: date | None = None) 
         if p.id != exact_id
     ]
     scored.sort(key=lambda pair: (-pair[0].weight, pair[1].id))
-    found += [Candidate(p, r.probability, grade_of(r.probability), r) for r, p in scored]
+    found += [Candidate(p, r.probability, grade_of(r), r) for r, p in scored]
     return found
 
 
@@ -171,7 +172,7 @@ def _link_new_record(
     score: float | None
     if best is not None and best.result is None:
         person, outcome, score = best.person, LinkOutcome.EXACT_ID, 1.0
-    elif best is not None and best.probability >= settings.mpi_link_threshold:
+    elif best and best.result and best.result.links_automatically(settings.mpi_link_threshold):
         person, outcome, score = best.person, LinkOutcome.AUTO_LINKED, best.probability
         _complete_identifiers(db, person, d.id_number, data.insurance_number)
     else:
