@@ -162,9 +162,7 @@ def compare(a: Demographics, b: Demographics) -> MatchResult:
 # Reasons a pair is never linked without a person's decision, however high its score.
 DIFFERENT_ID_NUMBERS: Final = "different_id_numbers"
 POSSIBLE_TWINS: Final = "possible_twins"  # same surname and birth date, another given name
-# A twin's given name often shares a character with the sibling's (子涵, 子轩): "similar" too;
-# and one record's birth date may carry a clerk's slip.
-TWIN_NAMES: Final = frozenset({"similar", "different"})
+# One twin's record may carry a clerk's slip in the birth date.
 TWIN_BIRTH_DATES: Final = frozenset({"exact", "swapped", "transposed"})
 
 
@@ -175,12 +173,28 @@ def hold_reason(a: Demographics, b: Demographics, levels: dict[str, str | None])
     if levels["id_number"] == "different":
         return DIFFERENT_ID_NUMBERS
     if (
-        levels["name"] in TWIN_NAMES
+        _twin_names(a, b, levels["name"])
         and levels["birth_date"] in TWIN_BIRTH_DATES
         and surname_key(a.pinyin) == surname_key(b.pinyin)
     ):
         return POSSIBLE_TWINS
     return None
+
+
+def _twin_names(a: Demographics, b: Demographics, level: str | None) -> bool:
+    """Two given names, neither the other's homophone. "Similar" counts only for names in
+    characters: a clerk's slip there is a homophone (the pinyin input method), while a
+    twin's name often shares a character with the sibling's (子涵, 子轩); in letters a
+    similar name is a typo."""
+    if " " not in a.pinyin.strip() or " " not in b.pinyin.strip():
+        return False  # a missing given name says nothing
+    if level == "different":
+        return True
+    return level == "similar" and _in_characters(a.name) and _in_characters(b.name)
+
+
+def _in_characters(name: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in name)
 
 
 def probability(weight: float) -> float:
