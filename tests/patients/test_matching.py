@@ -216,6 +216,14 @@ class TestShippedThreshold:
             result = compare(BASE, _with(name=same_person))
             assert result.hold is None, same_person
 
+    def test_a_missing_given_name_or_a_typo_in_letters_is_no_twin(self) -> None:
+        surname_only = Demographics(name="王", pinyin="wang", birth_date=BASE.birth_date)
+        assert compare(BASE, surname_only).hold is None
+        a = Demographics(name="lutz connor", pinyin="lutz connor", birth_date=BASE.birth_date)
+        b = Demographics(name="lutz cononr", pinyin="lutz cononr", birth_date=BASE.birth_date)
+        assert compare(a, b).as_dict()["name"] == "similar"
+        assert compare(a, b).hold is None
+
     def test_another_surname_is_no_twin(self) -> None:
         assert compare(BASE, _with(name="李晓东")).hold is None
 
