@@ -4,6 +4,7 @@ lenient and strict handling of unknown parameters."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -167,21 +168,37 @@ class TestWithinOnePatient:
         mine = engine.run(
             db,
             query,
-            service._readable(resident(P), FhirResource.patient_id, NOW),
+            lambda: service._readable(resident(P), FhirResource.patient_id, NOW),
             lambda v: v,
         )
         assert {m.id for m in mine.matches} == {three["hr"], three["bp"]}
         other = engine.run(
             db,
             query,
-            service._readable(resident(Q), FhirResource.patient_id, NOW),
+            lambda: service._readable(resident(Q), FhirResource.patient_id, NOW),
             lambda v: v,
         )
         assert other.matches == []
         township = engine.run(
-            db, query, service._readable(TOWNSHIP_HIS, FhirResource.patient_id, NOW), lambda v: v
+            db,
+            query,
+            lambda: service._readable(TOWNSHIP_HIS, FhirResource.patient_id, NOW),
+            lambda v: v,
         )
         assert township.matches == []
+
+    def test_a_patient_the_service_already_checked_needs_no_per_row_rule(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        def never() -> Any:
+            raise AssertionError("the access rule was built for an already checked patient")
+
+        query = parse("Observation", [("patient", P)], strict=True)
+        found = engine.run(db, query, never, lambda v: v, granted={P})
+        assert {m.id for m in found.matches} == {three["hr"], three["bp"]}
+        other = parse("Observation", [("patient", Q)], strict=True)
+        with pytest.raises(AssertionError):
+            engine.run(db, other, never, lambda v: v, granted={P})
 
     def test_paging_by_date_visits_every_row_once(self, db: Session) -> None:
         enc = admitted(db, P, NOW)

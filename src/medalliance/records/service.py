@@ -136,7 +136,13 @@ def search(
                 person = person_of(value.split("/")[-1])
                 if person is not None:
                     bases[person] = access.require_clinical_access(db, actor, person, now)
-    result = engine.run(db, query, _readable(actor, FhirResource.patient_id, now), person_of)
+    result = engine.run(
+        db,
+        query,
+        lambda: _readable(actor, FhirResource.patient_id, now),
+        person_of,
+        granted=bases,
+    )
     _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
     return result
 
@@ -385,7 +391,9 @@ def _conditional_match(db: Session, resource_type: str, condition: str) -> FhirR
     params = parse_qsl(condition.lstrip("?"), keep_blank_values=True)
     query = parse(resource_type, params, strict=True)
     query.count = 2
-    result = engine.run(db, query, FhirResource.pid.is_not(None), lambda v: links.person_id(db, v))
+    result = engine.run(
+        db, query, lambda: FhirResource.pid.is_not(None), lambda v: links.person_id(db, v)
+    )
     if len(result.matches) > 1:
         raise PreconditionFailed(
             f"{resource_type}?{condition} matches more than one resource", field="If-None-Exist"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Select, and_, func, literal, or_, select
@@ -32,6 +33,8 @@ from medalliance.records.searchparams import params_for
 from medalliance.records.store import StoredResource, from_row
 
 MAX_INCLUDES = 1000
+# The access condition on each row's patient, built only when a query needs it.
+AccessRule = Callable[[], ColumnElement[bool]]
 
 
 @dataclass
@@ -47,14 +50,20 @@ class SearchResult:
 def run(
     db: Session,
     query: Query,
-    readable: ColumnElement[bool],
+    readable: AccessRule,
     resolve_patient: PatientResolver,
+    *,
+    granted: Collection[str] = (),
 ) -> SearchResult:
+    """``granted``: persons whose record the caller has already let the actor read; a
+    search scoped to them needs no per-row access condition (includes still get one)."""
     patients = patient_scope(query.criteria, resolve_patient)
+    rule = cache(readable)
+    checked = bool(patients) and set(patients or ()) <= set(granted)
     where = [
         FhirResource.resource_type == query.resource_type,
         FhirResource.deleted.is_(False),
-        for_patients(readable, patients),
+        *([] if checked else [for_patients(rule(), patients)]),
         *(condition(query.resource_type, c, patients) for c in query.criteria),
     ]
     result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
@@ -77,7 +86,7 @@ def run(
     if more:
         last = page[-1]
         result.next_cursor = _encode(last[1], last[0].pid)
-    result.included = includes(db, query, result.matches, readable)
+    result.included = includes(db, query, result.matches, rule)
     return result
 
 
@@ -158,10 +167,11 @@ def _is_date_sort(query: Query) -> bool:
 
 
 def includes(
-    db: Session, query: Query, matches: Sequence[StoredResource], readable: ColumnElement[bool]
+    db: Session, query: Query, matches: Sequence[StoredResource], rule: AccessRule
 ) -> list[StoredResource]:
     if not matches or not (query.includes or query.revincludes):
         return []
+    readable = rule()
     seen = {(m.resource_type, m.id) for m in matches}
     found: list[StoredResource] = []
     pids = [m.pid for m in matches]
