@@ -169,10 +169,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         from medalliance import worker
-        from medalliance.records import searchparams
+        from medalliance.records import searchparams, validation
 
-        # The FHIR definitions load in seconds: before the first request, not during it.
+        # The FHIR definitions and models load in seconds: before the first request, not
+        # during it.
         await run_in_threadpool(searchparams.warm)
+        await run_in_threadpool(validation.warm)
         stop = None
         if run_worker:
             stop = worker.start_in_process(settings.worker_interval_seconds)[1]

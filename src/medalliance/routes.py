@@ -32,30 +32,38 @@ from medalliance.scheduling import fhir as scheduling_fhir
 from medalliance.scheduling import views as scheduling_views
 from medalliance.web import views as web_views
 
+# Matching walks the routers in order and every route of every router before the match
+# (FastAPI's included routers test each route's regex, twice for the winning router). The
+# FHIR routers go first: /fhir is the busy path of member systems, and its generic store
+# (the last of them) otherwise came after all ~110 page and API routes. No other router
+# has a path under /fhir, so the order of the rest cannot change what a /fhir URL matches.
+FHIR_ROUTERS: list[APIRouter] = [
+    registry_fhir.router,
+    patients_fhir.router,
+    referrals_fhir.router,
+    scheduling_fhir.router,
+    # Generic FHIR store (/fhir/{type}...): must stay LAST of these so specific ones win.
+    records_fhir.router,
+]
 ROUTERS: list[APIRouter] = [
+    *FHIR_ROUTERS,
     auth_api.router,
     auth_views.router,
     audit_api.router,
     audit_views.router,
     registry_api.router,
-    registry_fhir.router,
     registry_views.router,
     patients_api.router,
-    patients_fhir.router,
     patients_views.router,
     care_levels_api.router,
     care_levels_views.router,
     referrals_api.router,
-    referrals_fhir.router,
     referrals_views.router,
     scheduling_api.router,
-    scheduling_fhir.router,
     scheduling_views.router,
     web_views.router,
     records_hl7_api.router,
     records_timeline_views.router,
     indicators_api.router,
     indicators_views.router,
-    # Generic FHIR store (/fhir/{type}...): must stay LAST so specific /fhir routers win.
-    records_fhir.router,
 ]

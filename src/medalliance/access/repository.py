@@ -5,20 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from medalliance.access.enums import ConsentScope
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 
+_relationship = CareRelationship.__table__.c
+# Asked on every clinical read and write: built once as a Core statement (it keeps its
+# cache key, and loads no ORM objects), executed through the session (autoflush intact).
+_HAS_RELATIONSHIP = (
+    select(_relationship.id)
+    .where(
+        _relationship.patient_id == bindparam("patient_id"),
+        _relationship.institution_id == bindparam("institution_id"),
+        or_(_relationship.expires_at.is_(None), _relationship.expires_at > bindparam("now")),
+    )
+    .limit(1)
+)
+
 
 def has_relationship(db: Session, patient_id: str, institution_id: str, now: datetime) -> bool:
-    stmt = select(CareRelationship.id).where(
-        CareRelationship.patient_id == patient_id,
-        CareRelationship.institution_id == institution_id,
-        or_(CareRelationship.expires_at.is_(None), CareRelationship.expires_at > now),
-    )
-    return db.scalars(stmt.limit(1)).first() is not None
+    params = {"patient_id": patient_id, "institution_id": institution_id, "now": now}
+    return db.execute(_HAS_RELATIONSHIP, params).first() is not None
 
 
 def relationship(

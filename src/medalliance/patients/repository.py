@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from medalliance.patients.enums import ReviewStatus
@@ -23,6 +23,20 @@ MAX_MERGE_DEPTH = 32
 
 def person(db: Session, person_id: str) -> Person | None:
     return db.get(Person, person_id)
+
+
+_person = Person.__table__.c
+# Built once: a Core statement keeps its cache key, and two columns load no ORM object.
+_PERSON_LINK = select(_person.id, _person.merged_into_id).where(
+    _person.id == bindparam("person_id")
+)
+
+
+def person_link(db: Session, person_id: str) -> tuple[str, str | None] | None:
+    """(id, merged_into_id) of a person, without loading it (the hot path of every
+    clinical write resolves ``Patient/x`` references through this)."""
+    row = db.execute(_PERSON_LINK, {"person_id": person_id}).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def person_by_id_number(db: Session, id_number: str) -> Person | None:

@@ -61,8 +61,19 @@ IDENTIFYING_ROLES = frozenset(
 
 
 def resolve_person_id(db: Session, person_id: str) -> str:
-    """The surviving golden id, following merges; NotFound for an unknown id."""
-    return get_person(db, person_id).id
+    """The surviving golden id, following merges; NotFound for an unknown id. Same walk
+    as ``get_person``, on (id, merged_into_id) pairs rather than loaded persons."""
+    link = repository.person_link(db, person_id)
+    if link is None:
+        raise NotFound(f"patient {person_id} not found")
+    for _ in range(repository.MAX_MERGE_DEPTH):
+        if link[1] is None:
+            return link[0]
+        survivor = repository.person_link(db, link[1])
+        if survivor is None:
+            break
+        link = survivor
+    return link[0]
 
 
 def get_person(db: Session, person_id: str) -> Person:

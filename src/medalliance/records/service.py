@@ -333,7 +333,7 @@ def transaction(
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _existing(db: Session, resource_type: str, resource_id: str) -> FhirResource:
+def _existing(db: Session, resource_type: str, resource_id: str) -> repository.CurrentRow:
     require_type(resource_type)
     if resource_type in links.HOMES:
         writes.refuse_foreign_type(resource_type)
@@ -383,7 +383,9 @@ def _check_if_match(if_match: str | None, current: StoredResource | None) -> Non
         )
 
 
-def _conditional_match(db: Session, resource_type: str, condition: str) -> FhirResource | None:
+def _conditional_match(
+    db: Session, resource_type: str, condition: str
+) -> repository.CurrentRow | None:
     """The single resource matching search criteria (any patient: the write is then
     access-checked on it); several matches are a 412 as R4 requires."""
     from urllib.parse import parse_qsl

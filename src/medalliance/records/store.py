@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
@@ -369,9 +369,28 @@ def _stored(w: Prepared, now: datetime) -> StoredResource:
     )
 
 
-def from_row(
-    row: FhirResource | FhirResourceVersion, institution_id: str | None = None
-) -> StoredResource:
+class ResourceRow(Protocol):
+    """What ``from_row`` reads: an ORM row or a Core row of either table."""
+
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def last_updated(self) -> datetime: ...
+    @property
+    def patient_id(self) -> str | None: ...
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def pid(self) -> int: ...
+
+
+def from_row(row: ResourceRow, institution_id: str | None = None) -> StoredResource:
     return StoredResource(
         resource_type=row.resource_type,
         id=row.id,

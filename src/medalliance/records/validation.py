@@ -38,6 +38,14 @@ def _model(resource_type: str) -> Any | None:
         return None
 
 
+def warm() -> None:
+    """Import every R4B model class before the first request needs it (called at startup):
+    a type's first validation otherwise imports and builds its pydantic models, 20-160 ms
+    per type, in the middle of a member system's request."""
+    for resource_type in sorted(resource_type_set()):
+        _model(resource_type)
+
+
 def require_type(resource_type: str) -> str:
     if resource_type not in resource_type_set():
         raise DomainError(f"{resource_type!r} is not an R4 resource type", field="resourceType")
