@@ -33,6 +33,8 @@ from medalliance.records.searchparams import params_for
 from medalliance.records.store import StoredResource, from_row
 
 MAX_INCLUDES = 1000
+# Plain rows, not ORM objects: a page is only read and rendered, never changed.
+RESOURCE_COLUMNS = tuple(FhirResource.__table__.c)
 # The access condition on each row's patient, built only when a query needs it.
 AccessRule = Callable[[], ColumnElement[bool]]
 
@@ -74,7 +76,7 @@ def run(
     if query.summary_count or query.count == 0:
         return result
     key, descending = _sort_key(query)
-    stmt: Select[Any] = select(FhirResource, key).where(*where)
+    stmt: Select[Any] = select(*RESOURCE_COLUMNS, key.label("sort_key")).where(*where)
     if query.cursor:
         stmt = stmt.where(_after(query.cursor, key, descending, query))
     order = (
@@ -82,10 +84,10 @@ def run(
     )
     rows = db.execute(stmt.order_by(*order).limit(query.count + 1)).all()
     page, more = rows[: query.count], len(rows) > query.count
-    result.matches = [from_row(row[0]) for row in page]
+    result.matches = [from_row(row) for row in page]
     if more:
         last = page[-1]
-        result.next_cursor = _encode(last[1], last[0].pid)
+        result.next_cursor = _encode(last.sort_key, last.pid)
     result.included = includes(db, query, result.matches, rule)
     return result
 
