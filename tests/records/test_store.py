@@ -8,10 +8,20 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medalliance.access import service as access
+from medalliance.access.enums import ConsentScope, ConsentStatus
 from medalliance.audit.models import AuditEvent
 from medalliance.errors import DomainError, Forbidden, PreconditionFailed
 from medalliance.records import service
-from records.factories import COUNTY_HIS, TOWNSHIP_DOCTOR, admitted, observation
+from records.factories import (
+    COUNTY_HIS,
+    TOWNSHIP_DOCTOR,
+    TOWNSHIP_HIS,
+    admitted,
+    ensure_person,
+    observation,
+    resident,
+)
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 P = "p00000001"
@@ -77,3 +87,32 @@ class TestAccess:
             )
         ).one()
         assert (row.patient_id, row.basis) == (P, "care_relationship")
+
+    def test_a_search_across_patients_audits_each_with_its_own_basis(self, db: Session) -> None:
+        treated, consenting = P, ensure_person(db, "p00000004")
+        admitted(db, treated, NOW, actor=TOWNSHIP_HIS)
+        admitted(db, consenting, NOW)  # the county treats this one...
+        service.create(db, TOWNSHIP_HIS, observation(treated), now=NOW)
+        service.create(db, COUNTY_HIS, observation(consenting), now=NOW)
+        access.record_consent(  # ...who consents to consortium-wide sharing
+            db,
+            resident(consenting),
+            patient_id=consenting,
+            status=ConsentStatus.GIVEN,
+            scope=ConsentScope.CONSORTIUM,
+        )
+        found = service.search(db, TOWNSHIP_HIS, "Observation", [("code", "8867-4")], now=NOW)
+        assert {m.patient_id for m in found.matches} == {treated, consenting}
+        db.flush()
+        rows = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "read",
+                AuditEvent.resource_type == "Observation",
+                AuditEvent.resource_id.is_(None),
+                AuditEvent.client_id == TOWNSHIP_HIS.client_id,
+            )
+        ).all()
+        assert {(r.patient_id, r.basis) for r in rows} == {
+            (treated, "care_relationship"),
+            (consenting, "consent"),
+        }

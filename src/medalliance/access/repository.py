@@ -30,6 +30,18 @@ def has_relationship(db: Session, patient_id: str, institution_id: str, now: dat
     return db.execute(_HAS_RELATIONSHIP, params).first() is not None
 
 
+def related_patients(
+    db: Session, patient_ids: Sequence[str], institution_id: str, now: datetime
+) -> set[str]:
+    """Which of ``patient_ids`` have a live care relationship with the institution."""
+    stmt = select(_relationship.patient_id).where(
+        _relationship.patient_id.in_(patient_ids),
+        _relationship.institution_id == institution_id,
+        or_(_relationship.expires_at.is_(None), _relationship.expires_at > now),
+    )
+    return set(db.scalars(stmt.distinct()))
+
+
 def relationship(
     db: Session, patient_id: str, institution_id: str, kind: str, source_id: str
 ) -> CareRelationship | None:

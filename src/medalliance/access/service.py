@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,6 +42,25 @@ def clinical_basis(db: Session, actor: Actor, patient_id: str, now: datetime) ->
     if actor.user_id and repository.active_grant(db, actor.user_id, patient_id, now):
         return AccessBasis.BREAK_THE_GLASS
     return None
+
+
+def listed_bases(
+    db: Session, actor: Actor, patient_ids: Sequence[str], now: datetime
+) -> dict[str, AccessBasis]:
+    """The basis of each patient whose rows a list query returned under
+    ``readable_patients``: one query for the page, not one per patient. A returned patient
+    without a live care relationship can only have been returned on consent."""
+    if actor.role == Role.RESIDENT:
+        return dict.fromkeys(patient_ids, AccessBasis.OWN_RECORD)
+    related = (
+        repository.related_patients(db, patient_ids, actor.institution_id, now)
+        if actor.institution_id and patient_ids
+        else set()
+    )
+    return {
+        p: AccessBasis.CARE_RELATIONSHIP if p in related else AccessBasis.CONSENT
+        for p in patient_ids
+    }
 
 
 def require_clinical_access(

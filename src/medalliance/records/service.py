@@ -418,13 +418,13 @@ def _audit_results(
     known: dict[str, AccessBasis],
 ) -> None:
     """One audit row per patient whose data a search returned, with its basis (the one
-    already established for a patient the search named, else looked up)."""
-    for patient_id in dict.fromkeys(r.patient_id for r in found if r.patient_id):
-        basis = known.get(patient_id) or (
-            access.clinical_basis(db, actor, patient_id, now) or AccessBasis.CONSENT
-        )
+    already established for a patient the search named, else looked up for the page)."""
+    patients = list(dict.fromkeys(r.patient_id for r in found if r.patient_id))
+    unknown = [p for p in patients if p not in known]
+    bases = {**access.listed_bases(db, actor, unknown, now), **known} if unknown else known
+    for patient_id in patients:
         access.audit_read(
-            db, actor, patient_id=patient_id, basis=basis, resource_type=resource_type
+            db, actor, patient_id=patient_id, basis=bases[patient_id], resource_type=resource_type
         )
 
 
