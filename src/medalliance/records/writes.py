@@ -168,15 +168,24 @@ def commit_writes(
     stored = store.persist(db, writes, ctx.now)
     if audit_each:
         for item, basis in zip(stored, bases, strict=True):
-            audit_write(db, ctx.actor, item, basis)
+            audit_write(db, ctx.actor, item, basis, now=len(stored) == 1)
     else:
         _audit_grouped(db, ctx.actor, stored, bases)
     return stored
 
 
-def audit_write(db: Session, actor: Actor, item: StoredResource, basis: AccessBasis | None) -> None:
+def audit_write(
+    db: Session,
+    actor: Actor,
+    item: StoredResource,
+    basis: AccessBasis | None,
+    *,
+    now: bool = False,
+) -> None:
+    """``now``: the request's only audit row, inserted at once (see ``audit.record_now``)."""
     action = "delete" if item.deleted else ("create" if item.created else "update")
-    audit.record(
+    write = audit.record_now if now else audit.record
+    write(
         db,
         actor,
         f"fhir.{action}",
