@@ -259,12 +259,12 @@ def audit_read(
     basis: AccessBasis,
     resource_type: str,
     resource_id: str | None = None,
-    now: bool = False,
+    immediately: bool = False,
 ) -> None:
     """Every read of patient data leaves who, which patient, on which basis, from where.
-    ``now``: insert the row at once (a request reading one resource; see
+    ``immediately``: insert the row at once (a request reading one resource; see
     ``audit.record_now``) rather than with the request's other audit rows."""
-    write = audit.record_now if now else audit.record
+    write = audit.record_now if immediately else audit.record
     write(
         db,
         actor,

@@ -361,7 +361,7 @@ def _check_read(
         basis=basis,
         resource_type=resource_type,
         resource_id=resource_id,
-        now=True,  # a read or vread audits this one row
+        immediately=True,  # a read or vread audits this one row
     )
 
 
