@@ -398,6 +398,9 @@ def via_service(db: Session, case: Case, values: dict[str, Any]) -> list[str] | 
         params = [*first, ("_cursor", start.next_cursor or "")]
     result = service.search(db, HIS, case.resource_type, params, now=datetime.now(UTC))
     db.flush()  # the audit rows are written as a request would (then rolled back)
+    # A request's session starts empty: without this the session's identity map grows by
+    # every audit row of the run, and each flush walks all of them.
+    db.expunge_all()
     if result.total is not None:
         return result.total
     found = [m.id for m in [*result.matches, *result.included]]
