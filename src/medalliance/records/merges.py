@@ -11,26 +11,11 @@ from sqlalchemy.orm import Session
 
 from medalliance.patients import merge_steps
 from medalliance.patients.models import PersonMerge
-from medalliance.records.models import (
-    DateIndex,
-    FhirResource,
-    FhirResourceVersion,
-    QuantityIndex,
-    ReferenceIndex,
-    StringIndex,
-    TokenIndex,
-)
+from medalliance.records.models import FhirResource, FhirResourceVersion
+from medalliance.records.store import INDEX_MODELS
 
 TARGET = "fhir_resource"
-KEYED_BY_PID = (
-    FhirResource,
-    FhirResourceVersion,
-    TokenIndex,
-    StringIndex,
-    DateIndex,
-    ReferenceIndex,
-    QuantityIndex,
-)
+KEYED_BY_PID = (FhirResource, FhirResourceVersion, *INDEX_MODELS)
 
 
 def move(db: Session, merge: PersonMerge) -> None:

@@ -36,6 +36,8 @@ _INDEX_TABLES: tuple[tuple[str, Any], ...] = (
     ("reference", ReferenceIndex),
     ("quantity", QuantityIndex),
 )
+# Every index table: what re-keys rows by patient (records.merges) must cover them all.
+INDEX_MODELS: tuple[Any, ...] = tuple(table for _, table in _INDEX_TABLES)
 
 
 @dataclass
