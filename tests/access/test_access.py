@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.access import service
 from medalliance.access.enums import ConsentScope, ConsentStatus, RelationshipKind
+from medalliance.access.models import CareRelationship
 from medalliance.audit.enums import AccessBasis
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.enums import Role
@@ -65,6 +66,30 @@ class TestCareRelationship:
     def test_recording_the_same_fact_twice_makes_one_relationship(self, db: Session) -> None:
         first = _relate(db, "township-01", RelationshipKind.REFERRAL, "r1")
         assert _relate(db, "township-01", RelationshipKind.REFERRAL, "r1") == first
+
+    def test_visits_open_the_record_once_per_institution(self, db: Session) -> None:
+        def visit(institution: str, encounter: str) -> bool:
+            return service.record_visit(
+                db, patient_id=PATIENT, institution_id=institution, encounter_id=encounter
+            )
+
+        assert visit("township-01", "e1") is True
+        assert [visit("township-01", e) for e in ("e2", "e3")] == [False, False]
+        assert visit("township-02", "e4") is True
+        rows = db.scalars(
+            select(CareRelationship.source_id).where(CareRelationship.patient_id == PATIENT)
+        )
+        assert sorted(rows) == ["e1", "e4"]
+        assert service.clinical_basis(db, DOCTOR_A, PATIENT, utcnow()) == (
+            AccessBasis.CARE_RELATIONSHIP
+        )
+
+    def test_a_visit_after_an_ended_relationship_opens_the_record_again(self, db: Session) -> None:
+        _relate(db, "township-01", RelationshipKind.ENCOUNTER, "e1", timedelta(days=-1))
+        assert service.record_visit(
+            db, patient_id=PATIENT, institution_id="township-01", encounter_id="e2"
+        )
+        assert service.clinical_basis(db, DOCTOR_A, PATIENT, utcnow()) is not None
 
     def test_expired_relationship_gives_nothing(self, db: Session) -> None:
         _relate(db, "township-01", RelationshipKind.CONTRACT, "c1", timedelta(days=-1))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from medalliance.access.enums import ConsentScope
+from medalliance.access.enums import ConsentScope, RelationshipKind
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 
 _relationship = CareRelationship.__table__.c
@@ -23,6 +23,24 @@ _HAS_RELATIONSHIP = (
     )
     .limit(1)
 )
+
+
+_HAS_STANDING_VISIT = (
+    select(_relationship.id)
+    .where(
+        _relationship.patient_id == bindparam("patient_id"),
+        _relationship.institution_id == bindparam("institution_id"),
+        _relationship.kind == RelationshipKind.ENCOUNTER.value,
+        _relationship.expires_at.is_(None),
+    )
+    .limit(1)
+)
+
+
+def has_standing_visit(db: Session, patient_id: str, institution_id: str) -> bool:
+    """An open-ended visit relationship: what any later visit would record again."""
+    params = {"patient_id": patient_id, "institution_id": institution_id}
+    return db.execute(_HAS_STANDING_VISIT, params).first() is not None
 
 
 def has_relationship(db: Session, patient_id: str, institution_id: str, now: datetime) -> bool:

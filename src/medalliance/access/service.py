@@ -127,6 +127,25 @@ def record_relationship(
     return row
 
 
+def record_visit(db: Session, *, patient_id: str, institution_id: str, encounter_id: str) -> bool:
+    """A visit recorded by the institution's own system opens the record to it for good.
+
+    One standing row per (patient, institution), sourced from the first visit: later
+    visits add nothing (a row per visit made the table as large as the encounters, and
+    every cross-patient search's access check walks it). True when a row was recorded."""
+    if repository.has_standing_visit(db, patient_id, institution_id):
+        return False
+    record_relationship(
+        db,
+        patient_id=patient_id,
+        institution_id=institution_id,
+        kind=RelationshipKind.ENCOUNTER,
+        source_type="Encounter",
+        source_id=encounter_id,
+    )
+    return True
+
+
 def end_relationship(
     db: Session,
     *,

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from medalliance.access import service as access
-from medalliance.access.enums import RelationshipKind
 from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
 from medalliance.auth.enums import Role
@@ -132,15 +131,14 @@ def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | 
         return None
     if _own_system_encounter(actor, write.resource):
         assert actor.institution_id is not None
-        access.record_relationship(
+        opened = access.record_visit(
             db,
             patient_id=patient_id,
             institution_id=actor.institution_id,
-            kind=RelationshipKind.ENCOUNTER,
-            source_type="Encounter",
-            source_id=write.resource["id"],
+            encounter_id=write.resource["id"],
         )
-        ctx.bases.pop(patient_id, None)
+        if opened:
+            ctx.bases.pop(patient_id, None)
     if patient_id not in ctx.bases:
         ctx.bases[patient_id] = access.require_clinical_access(
             db, actor, patient_id, ctx.now, action="write to"
