@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
@@ -99,25 +99,44 @@ def _parts_for(expression: str, resource_type: str, base: list[str]) -> list[str
     return []
 
 
-def _children(node: Any, key: str) -> Iterator[Any]:
-    if not isinstance(node, dict):
-        return
-    if key in node:
-        value = node[key]
-        yield from value if isinstance(value, list) else [value]
-        return
-    # A choice element named without its type (``Observation.effective``): take any form.
+Step = tuple[str, bool]  # element name, and whether it may be a choice ([x]) element
+_MISSING = object()
+
+
+def _choice_values(node: dict[str, Any], stem: str) -> list[Any]:
+    """A choice element named without its type (``Observation.effective``): any form."""
+    found: list[Any] = []
     for name, value in node.items():
-        if name.startswith(key) and len(name) > len(key) and name[len(key)].isupper():
-            yield from value if isinstance(value, list) else [value]
+        if name.startswith(stem) and len(name) > len(stem) and name[len(stem)].isupper():
+            found.extend(value if isinstance(value, list) else (value,))
+    return found
 
 
-def _walk(nodes: list[Any], steps: list[str]) -> list[Any]:
-    for step in steps:
-        nodes = [child for node in nodes for child in _children(node, step)]
-        if not nodes:
-            break
+def _walk(nodes: list[Any], steps: list[Step]) -> list[Any]:
+    # Runs ~15 times per stored resource: a plain loop, no generators; only names that
+    # are choice elements somewhere in R4 pay for the scan of a node's keys.
+    for name, choice in steps:
+        children: list[Any] = []
+        for node in nodes:
+            if not isinstance(node, dict):
+                continue
+            value = node.get(name, _MISSING)
+            if value is _MISSING:
+                if choice:
+                    children.extend(_choice_values(node, name))
+            elif isinstance(value, list):
+                children.extend(value)
+            else:
+                children.append(value)
+        if not children:
+            return children
+        nodes = children
     return nodes
+
+
+def _steps(names: list[str]) -> list[Step]:
+    choices = choice_element_names()
+    return [(name, name in choices) for name in names]
 
 
 def _cast_key(step: str, cast: str) -> str:
@@ -147,8 +166,10 @@ def _fast_path(part: str) -> Extractor | None:
         steps = steps + tail
     target = match["target"]
 
+    walk_steps = _steps(steps)
+
     def extract(resource: dict[str, Any]) -> list[Any]:
-        found = _walk([resource], steps)
+        found = _walk([resource], walk_steps)
         if target:
             found = [v for v in found if _reference_type(v) == target]
         return found
@@ -249,18 +270,30 @@ def registry() -> dict[str, dict[str, SearchParam]]:
 
 
 @_loaded_once
-def all_resource_types() -> tuple[str, ...]:
-    """Every R4 resource type, from the StructureDefinitions of the official package."""
-    names = set()
+def _structures() -> tuple[tuple[str, ...], frozenset[str]]:
+    """From the StructureDefinitions of the official package, in one pass: every concrete
+    R4 resource type, and every element name that is a choice (``value[x]``) anywhere."""
+    names, choices = set(), set()
     for path in get_settings().fhir_package_dir.glob("StructureDefinition-*.json"):
         definition = json.loads(path.read_text(encoding="utf-8"))
+        for element in (definition.get("snapshot") or {}).get("element", ()):
+            if element["path"].endswith("[x]"):
+                choices.add(element["path"].rsplit(".", 1)[-1][:-3])
         if (
             definition.get("kind") == "resource"
             and definition.get("derivation") == "specialization"
             and not definition.get("abstract")
         ):
             names.add(definition["type"])
-    return tuple(sorted(names))
+    return tuple(sorted(names)), frozenset(choices)
+
+
+def all_resource_types() -> tuple[str, ...]:
+    return _structures()[0]
+
+
+def choice_element_names() -> frozenset[str]:
+    return _structures()[1]
 
 
 @_loaded_once
