@@ -37,6 +37,18 @@ class TestCreateAndRead:
         assert read.content["meta"]["versionId"] == "1"
         assert read.content["valueQuantity"]["value"] == 72
 
+    def test_values_keep_their_text_whatever_their_size(self, db: Session) -> None:
+        # A decimal beyond 64 bits and text in Chinese are stored and read back unchanged.
+        admitted(db, P, NOW)
+        resource = observation(P)
+        resource["valueQuantity"]["value"] = 123456789012345678901234567890
+        resource["note"] = [{"text": "血压偏高，建议复诊"}]
+        stored = service.create(db, COUNTY_HIS, resource, now=NOW)
+        read = service.read(db, COUNTY_HIS, "Observation", stored.id, now=NOW)
+        assert read.content["valueQuantity"]["value"] == 123456789012345678901234567890
+        assert read.content["note"][0]["text"] == "血压偏高，建议复诊"
+        assert "血压".encode() in read.raw
+
     def test_update_with_stale_if_match_is_refused(self, db: Session) -> None:
         admitted(db, P, NOW)
         stored = service.create(db, COUNTY_HIS, observation(P), now=NOW)
