@@ -5,8 +5,8 @@ Each resource is stamped (``store.stamp``), indexed (``indexing.build_index``) a
 by ``store.persist`` — the write path's own functions — so the current, history and index
 rows are exactly what a transaction bundle would leave. What is skipped: structural
 validation (the resources are built valid; a sample is validated), reference rewriting
-(ids are assigned here) and the per-write audit rows. The care relationship each own-system
-encounter creates is written too, since read access is scoped on it.
+(ids are assigned here) and the per-write audit rows. The care relationship an own-system
+visit opens is written too (one per patient and institution), since reads are scoped on it.
 
 Resumable: chunks of one transaction each, recorded in ``bench_search_chunk``; a rerun
 loads only the chunks missing.
@@ -18,6 +18,7 @@ loads only the chunks missing.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import random
 import time
@@ -127,15 +128,30 @@ def load_chunk(
             writes.append(prepared(obs, person, provider, now))
         relationships.append((person, provider, enc["id"]))
     persist(db, writes, now)
-    _copy(
-        db,
-        "care_relationship",
-        ("patient_id", "institution_id", "kind", "source_type", "source_id", "created_at"),
-        # What ``writes.authorize`` records for a member's own-system encounter.
-        [(p, i, "encounter", "Encounter", e, now) for p, i, e in relationships],
-    )
+    record_visits(db, relationships, now)
     _copy(db, "bench_search_chunk", ("chunk",), [(chunk,)])
     return len(writes)
+
+
+def record_visits(db: Session, visits: list[tuple[str, str, str]], now: datetime) -> None:
+    """What ``access.record_visit`` leaves: one standing relationship per (patient,
+    institution), sourced from the first visit."""
+    first: dict[tuple[str, str], str] = {}
+    for person, institution, encounter_id in visits:
+        first.setdefault((person, institution), encounter_id)
+    db.execute(
+        text(
+            "INSERT INTO care_relationship (patient_id, institution_id, kind, source_type,"
+            " source_id, created_at) SELECT v.p, v.i, 'encounter', 'Encounter', v.e, :now"
+            " FROM jsonb_to_recordset(CAST(:visits AS jsonb)) AS v(p text, i text, e text)"
+            " WHERE NOT EXISTS (SELECT 1 FROM care_relationship c WHERE c.patient_id = v.p"
+            " AND c.institution_id = v.i AND c.kind = 'encounter' AND c.expires_at IS NULL)"
+        ),
+        {
+            "visits": json.dumps([{"p": p, "i": i, "e": e} for (p, i), e in first.items()]),
+            "now": now,
+        },
+    )
 
 
 def persist(db: Session, writes: list[Prepared], now: datetime) -> None:
