@@ -1,4 +1,4 @@
-"""Pooled PostgreSQL connections: pinged only after idling, and a dead one is replaced."""
+"""Pooled PostgreSQL connections: pinged only after idling, a dead one is replaced, no JIT."""
 
 from __future__ import annotations
 
@@ -51,3 +51,12 @@ class TestIdleConnections:
                 conn.execute(text("SELECT 1"))
         engine.dispose()
         assert pings == []
+
+
+def test_searches_are_never_jit_compiled(pg_url: str) -> None:
+    # PostgreSQL compiles any query whose cost it over-estimates, e.g. a page of 20 rows
+    # over a merge join, adding tens of milliseconds to a short search.
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW jit")).scalar_one() == "off"
+    engine.dispose()

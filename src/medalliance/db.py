@@ -102,7 +102,11 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_size=20, max_overflow=20)
+    # No JIT: it pays off on long analytical queries, but PostgreSQL also compiles short
+    # searches whose cost it over-estimates (a LIMIT 20 over a merge join: +20 ms each).
+    engine = create_engine(
+        url, pool_size=20, max_overflow=20, connect_args={"options": "-c jit=off"}
+    )
     _ping_when_idle(engine)
     return engine
 

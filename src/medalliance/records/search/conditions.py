@@ -142,7 +142,10 @@ def _date_match(low: Any, high: Any, raw: str) -> ColumnElement[bool]:
         )
     start, end = parsed
     if prefix == "eq":
-        return and_(low >= start, high <= end)
+        # low <= end follows from high <= end (a range never ends before it starts); said
+        # outright, it bounds the index scan on low from both sides, and the planner's
+        # estimate with it (one day over all patients: 355 ms → a few ms).
+        return and_(low >= start, low <= end, high <= end)
     if prefix == "ne":
         return or_(low < start, high > end)
     if prefix == "lt":
