@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -177,6 +178,9 @@ def create_app(
         # during it.
         await run_in_threadpool(searchparams.warm)
         await run_in_threadpool(validation.warm)
+        # Those definitions are a few hundred thousand objects that live as long as the
+        # process: out of the collector's sight, full collections no longer walk them.
+        _freeze_once()
         stop = None
         if run_worker:
             stop = worker.start_in_process(settings.worker_interval_seconds)[1]
@@ -200,6 +204,18 @@ def create_app(
     _add_middleware(app, settings)
     _mount_static(app, settings)
     return app
+
+
+_FROZEN: list[bool] = []
+
+
+def _freeze_once() -> None:
+    # Once per process: tests start many apps, and a later freeze would also pin whatever
+    # the previous one left live.
+    if not _FROZEN:
+        gc.collect()
+        gc.freeze()
+        _FROZEN.append(True)
 
 
 def _add_operational_routes(app: FastAPI) -> None:
@@ -252,7 +268,12 @@ class LocaleAndMetrics:
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # Innermost: FHIR reads and writes marked @direct skip FastAPI's routing and dependency
     # solving; every middleware below still wraps them. Built once all routes are in.
-    app.add_middleware(DirectRoutes, routes=api_routes(list(app.routes)), prefix="/fhir/")
+    app.add_middleware(
+        DirectRoutes,
+        routes=api_routes(list(app.routes)),
+        prefix="/fhir/",
+        threads=settings.direct_threads,
+    )
     app.add_middleware(LocaleAndMetrics, default_locale=settings.default_locale)
     app.add_middleware(
         SessionMiddleware,

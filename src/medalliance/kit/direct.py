@@ -16,9 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from inspect import iscoroutinefunction
 from typing import Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Header, Path
@@ -83,7 +86,7 @@ class _Plan:
 def plan_for(route: APIRoute) -> _Plan:
     """The plan of a marked route; ``NotDirect`` names what it cannot resolve."""
     dependant = route.dependant
-    where = f"{sorted(route.methods)} {route.path}"
+    where = f"{sorted(route.methods or ())} {route.path}"
     unsupported = (
         dependant.query_params,
         dependant.cookie_params,
@@ -166,12 +169,13 @@ class DirectRoutes:
     that can match a path under the marked routes' common prefix, so the first full
     match among them is the route Starlette would dispatch to."""
 
-    def __init__(self, app: ASGIApp, routes: list[APIRoute], prefix: str) -> None:
-        self.app, self.prefix = app, prefix
+    def __init__(self, app: ASGIApp, routes: list[APIRoute], prefix: str, threads: int) -> None:
+        self.app, self.prefix, self.threads = app, prefix, threads
+        self.limiter: CapacityLimiter | None = None  # made in the event loop, on first use
         self.candidates = tuple(
             _Candidate(
                 route.path_regex,
-                frozenset(route.methods),
+                frozenset(route.methods or ()),
                 plan_for(route) if getattr(route.endpoint, DIRECT_ATTR, False) else None,
             )
             for route in routes
@@ -207,9 +211,10 @@ class DirectRoutes:
                 value = await dependency.call(request)
                 if dependency.name is not None:
                     kwargs[dependency.name] = value
-            response: Response = await run_in_threadpool(
-                _run_and_commit, plan.endpoint, kwargs, session
-            )
+            if self.limiter is None:
+                self.limiter = CapacityLimiter(self.threads)
+            call = partial(_run_and_commit, plan.endpoint, kwargs, session)
+            response: Response = await anyio.to_thread.run_sync(call, limiter=self.limiter)
             return response
         except Exception as exc:
             if session.in_transaction():  # a dependency used it; the endpoint's is closed
