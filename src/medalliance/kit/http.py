@@ -56,7 +56,7 @@ class TransactionalRoute(APIRoute):
             try:
                 response = await handler(request)
             except BaseException:
-                await run_in_threadpool(_rollback_and_close, session)
+                await run_in_threadpool(rollback_and_close, session)
                 raise
             finally:
                 _TRANSACTION.reset(token)
@@ -92,7 +92,7 @@ def _commit_and_close(session: Session) -> None:
         session.close()
 
 
-def _rollback_and_close(session: Session) -> None:
+def rollback_and_close(session: Session) -> None:
     try:
         session.rollback()
     finally:

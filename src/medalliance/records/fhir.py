@@ -17,6 +17,7 @@ from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
+from medalliance.kit.direct import direct
 from medalliance.kit.fhir import FhirResponse
 from medalliance.kit.http import DbSession, TransactionalRoute
 from medalliance.records import render, service
@@ -173,6 +174,7 @@ async def search_post(
 
 
 @router.post("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+@direct
 def create(
     request: Request,
     db: DbSession,
@@ -206,6 +208,7 @@ def conditional_update(
 
 
 @router.get("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+@direct
 def read(
     request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
 ) -> Response:
@@ -214,6 +217,7 @@ def read(
 
 
 @router.put("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+@direct
 def update(
     request: Request,
     db: DbSession,
@@ -230,6 +234,7 @@ def update(
 
 
 @router.patch("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+@direct
 def patch(
     request: Request,
     db: DbSession,
@@ -248,6 +253,7 @@ def patch(
 
 
 @router.delete("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
+@direct
 def delete(db: DbSession, actor: Writer, resource_type: str, resource_id: str) -> Response:
     service.delete(db, actor, resource_type, resource_id, now=utcnow())
     return PlainResponse(status_code=204)
@@ -268,6 +274,7 @@ def instance_history(
     response_class=FhirResponse,
     responses=ERRORS,
 )
+@direct
 def vread(
     request: Request,
     db: DbSession,
