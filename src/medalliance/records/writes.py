@@ -131,14 +131,14 @@ def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | 
         return None
     if _own_system_encounter(actor, write.resource):
         assert actor.institution_id is not None
-        opened = access.record_visit(
+        access.record_visit(
             db,
             patient_id=patient_id,
             institution_id=actor.institution_id,
             encounter_id=write.resource["id"],
         )
-        if opened:
-            ctx.bases.pop(patient_id, None)
+        # The visit is a live care relationship with the writer: no need to look it up.
+        ctx.bases[patient_id] = AccessBasis.CARE_RELATIONSHIP
     if patient_id not in ctx.bases:
         ctx.bases[patient_id] = access.require_clinical_access(
             db, actor, patient_id, ctx.now, action="write to"
