@@ -35,6 +35,20 @@ def bearer(client: TestClient, username: str, password: str = DEMO_PASSWORD) -> 
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+def system_bearer(client: TestClient, client_id: str = "county-his") -> dict[str, str]:
+    """A member system's token (client credentials), as its HIS would obtain one."""
+    response = client.post(
+        "/api/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": DEMO_PASSWORD,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def browser_login(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
     """Log in through the Chinese login page, as a person would (Playwright ``Page``)."""
     page.goto(f"{base_url}/login")

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from helpers import system_bearer
 from medalliance.app import create_app
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.policy import api_routes
@@ -25,16 +26,7 @@ FHIR = "application/fhir+json"
 
 @pytest.fixture
 def his(client: TestClient) -> dict[str, str]:
-    response = client.post(
-        "/api/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "county-his",
-            "client_secret": "medalliance",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}", "Content-Type": FHIR}
+    return {**system_bearer(client), "Content-Type": FHIR}
 
 
 @pytest.fixture

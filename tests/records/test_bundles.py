@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from helpers import system_bearer
 from medalliance.patients.enums import RESIDENT_ID_SYSTEM
 from medalliance.patients.models import Person
 from medalliance.records.models import FhirResource
@@ -29,15 +30,7 @@ def raw_bundle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
 
 @pytest.fixture
 def his(client: TestClient) -> dict[str, str]:
-    response = client.post(
-        "/api/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "county-his",
-            "client_secret": "medalliance",
-        },
-    )
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return system_bearer(client)
 
 
 @pytest.fixture

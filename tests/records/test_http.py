@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from helpers import bearer
+from helpers import bearer, system_bearer
 from medalliance.access import service as access
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.tokens import read_token
@@ -22,16 +22,7 @@ FHIR = "application/fhir+json"
 
 @pytest.fixture
 def his(client: TestClient) -> dict[str, str]:
-    response = client.post(
-        "/api/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "county-his",
-            "client_secret": "medalliance",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}", "Content-Type": FHIR}
+    return {**system_bearer(client), "Content-Type": FHIR}
 
 
 def post(client: TestClient, headers: dict[str, str], resource: dict[str, Any]) -> dict[str, Any]:

@@ -8,22 +8,15 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import system_bearer
+
 ER7 = "x-application/hl7-v2+er7"
 Send = Callable[[bytes], httpx.Response]
 
 
 @pytest.fixture
 def his_headers(client: TestClient) -> dict[str, str]:
-    response = client.post(
-        "/api/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "county-his",
-            "client_secret": "medalliance",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return system_bearer(client)
 
 
 @pytest.fixture
