@@ -102,6 +102,19 @@ def grants_for_patient(db: Session, patient_id: str) -> Sequence[BreakGlassGrant
     return db.scalars(stmt).all()
 
 
+def live_relationship_of(patient_column: ColumnElement[str]) -> ColumnElement[bool]:
+    """``relationship_clause`` with the institution and the time left as parameters
+    (``related_institution``, ``related_now``): for statements built once, at import."""
+    return exists().where(
+        _relationship.patient_id == patient_column,
+        _relationship.institution_id == bindparam("related_institution"),
+        or_(
+            _relationship.expires_at.is_(None),
+            _relationship.expires_at > bindparam("related_now"),
+        ),
+    )
+
+
 def relationship_clause(
     patient_column: ColumnElement[str], institution_id: str, now: datetime
 ) -> ColumnElement[bool]:

@@ -29,13 +29,19 @@ BREAK_GLASS_ROLES = frozenset({Role.DOCTOR, Role.SPECIALIST, Role.FAMILY_DOCTOR}
 MIN_REASON_LENGTH = 10
 
 
-def clinical_basis(db: Session, actor: Actor, patient_id: str, now: datetime) -> AccessBasis | None:
-    """Why ``actor`` may read this patient's clinical data, or None."""
+def clinical_basis(
+    db: Session, actor: Actor, patient_id: str, now: datetime, *, related: bool | None = None
+) -> AccessBasis | None:
+    """Why ``actor`` may read this patient's clinical data, or None. ``related``: whether
+    the patient has a live care relationship with the actor's institution, when the caller
+    already asked (``repository.live_relationship_of`` in its own query)."""
     if actor.role == Role.RESIDENT:
         return AccessBasis.OWN_RECORD if actor.person_id == patient_id else None
     if actor.role not in CLINICAL_ROLES or actor.institution_id is None:
         return None
-    if repository.has_relationship(db, patient_id, actor.institution_id, now):
+    if related is None:
+        related = repository.has_relationship(db, patient_id, actor.institution_id, now)
+    if related:
         return AccessBasis.CARE_RELATIONSHIP
     if consent_covers(db, patient_id, actor.institution_id):
         return AccessBasis.CONSENT
@@ -64,10 +70,16 @@ def listed_bases(
 
 
 def require_clinical_access(
-    db: Session, actor: Actor, patient_id: str, now: datetime, *, action: str = "read"
+    db: Session,
+    actor: Actor,
+    patient_id: str,
+    now: datetime,
+    *,
+    action: str = "read",
+    related: bool | None = None,
 ) -> AccessBasis:
     """The basis for access; refuses (403, audited by the error handler) without one."""
-    basis = clinical_basis(db, actor, patient_id, now)
+    basis = clinical_basis(db, actor, patient_id, now, related=related)
     if basis is None:
         raise Forbidden(
             f"no care relationship, consent or emergency access to {action} this patient's record"

@@ -9,6 +9,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import ColumnElement, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
+from medalliance.access.repository import live_relationship_of
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.store import ResourceRow
 
@@ -25,11 +26,26 @@ _CURRENT = select(_resource).where(
 _CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
 
 
+# A read asks two things, the resource and whether the reader's institution cares for its
+# patient: one round trip instead of two.
+_CURRENT_AND_RELATED = select(
+    _resource, live_relationship_of(_resource.c.patient_id).label("related")
+).where(
+    _resource.c.resource_type == bindparam("resource_type"),
+    _resource.c.id == bindparam("resource_id"),
+)
+
+
 class CurrentRow(ResourceRow, Protocol):
     """The current row of a resource (``fhir_resource``), as ``current`` returns it."""
 
     @property
     def institution_id(self) -> str | None: ...
+
+
+class CurrentRowForReader(CurrentRow, Protocol):
+    @property
+    def related(self) -> bool: ...
 
 
 def current(
@@ -38,6 +54,20 @@ def current(
     stmt = _CURRENT_FOR_UPDATE if lock else _CURRENT
     params = {"resource_type": resource_type, "resource_id": resource_id}
     return cast(CurrentRow | None, db.execute(stmt, params).first())
+
+
+def current_for_reader(
+    db: Session, resource_type: str, resource_id: str, institution_id: str | None, now: datetime
+) -> CurrentRowForReader | None:
+    """The current row, and whether its patient has a live care relationship with the
+    reader's institution (``related``)."""
+    params = {
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "related_institution": institution_id or "",
+        "related_now": now,
+    }
+    return cast(CurrentRowForReader | None, db.execute(_CURRENT_AND_RELATED, params).first())
 
 
 def version(db: Session, pid: int, version_id: int) -> FhirResourceVersion | None:

@@ -60,8 +60,7 @@ class Gone(DomainError):
 def read(
     db: Session, actor: Actor, resource_type: str, resource_id: str, *, now: datetime
 ) -> StoredResource:
-    row = _existing(db, resource_type, resource_id)
-    _check_read(db, actor, row.patient_id, resource_type, resource_id, now)
+    row = _current_readable(db, actor, resource_type, resource_id, now)
     if row.deleted:
         raise Gone(f"{resource_type}/{resource_id} was deleted")
     return from_row(row)
@@ -70,8 +69,7 @@ def read(
 def vread(
     db: Session, actor: Actor, resource_type: str, resource_id: str, version: int, *, now: datetime
 ) -> StoredResource:
-    row = _existing(db, resource_type, resource_id)
-    _check_read(db, actor, row.patient_id, resource_type, resource_id, now)
+    row = _current_readable(db, actor, resource_type, resource_id, now)
     found = repository.version(db, row.pid, version)
     if found is None:
         raise NotFound(f"{resource_type}/{resource_id} has no version {version}")
@@ -95,8 +93,7 @@ def history(
     if resource_type is not None:
         require_type(resource_type)
     if resource_type is not None and resource_id is not None:
-        row = _existing(db, resource_type, resource_id)
-        _check_read(db, actor, row.patient_id, resource_type, resource_id, now)
+        row = _current_readable(db, actor, resource_type, resource_id, now)
         pid = row.pid
     readable = _readable(actor, FhirResourceVersion.patient_id, now)
     rows = repository.history(
@@ -333,13 +330,17 @@ def transaction(
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _existing(db: Session, resource_type: str, resource_id: str) -> repository.CurrentRow:
+def _current_readable(
+    db: Session, actor: Actor, resource_type: str, resource_id: str, now: datetime
+) -> repository.CurrentRow:
+    """The current row of a resource the actor may read (the read is audited)."""
     require_type(resource_type)
     if resource_type in links.HOMES:
         writes.refuse_foreign_type(resource_type)
-    row = repository.current(db, resource_type, resource_id)
+    row = repository.current_for_reader(db, resource_type, resource_id, actor.institution_id, now)
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} not found")
+    _check_read(db, actor, row.patient_id, resource_type, resource_id, now, related=row.related)
     return row
 
 
@@ -350,10 +351,12 @@ def _check_read(
     resource_type: str,
     resource_id: str,
     now: datetime,
+    *,
+    related: bool | None = None,
 ) -> None:
     if patient_id is None:
         return  # not patient data (e.g. a Medication): any signed-in actor may read it
-    basis = access.require_clinical_access(db, actor, patient_id, now)
+    basis = access.require_clinical_access(db, actor, patient_id, now, related=related)
     access.audit_read(
         db,
         actor,
