@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
@@ -12,14 +13,24 @@ from medalliance.access.enums import ConsentScope, RelationshipKind
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 
 _relationship = CareRelationship.__table__.c
+
+
+def _live_relationship(patient: Any, institution: Any, now: Any) -> ColumnElement[bool]:
+    """What a care relationship is, said once: the patient's, with the institution, not
+    expired at ``now``. Each argument is a value, a column or a bound parameter."""
+    return and_(
+        _relationship.patient_id == patient,
+        _relationship.institution_id == institution,
+        or_(_relationship.expires_at.is_(None), _relationship.expires_at > now),
+    )
+
+
 # Asked on every clinical read and write: built once as a Core statement (it keeps its
 # cache key, and loads no ORM objects), executed through the session (autoflush intact).
 _HAS_RELATIONSHIP = (
     select(_relationship.id)
     .where(
-        _relationship.patient_id == bindparam("patient_id"),
-        _relationship.institution_id == bindparam("institution_id"),
-        or_(_relationship.expires_at.is_(None), _relationship.expires_at > bindparam("now")),
+        _live_relationship(bindparam("patient_id"), bindparam("institution_id"), bindparam("now"))
     )
     .limit(1)
 )
@@ -106,12 +117,9 @@ def live_relationship_of(patient_column: ColumnElement[str]) -> ColumnElement[bo
     """``relationship_clause`` with the institution and the time left as parameters
     (``related_institution``, ``related_now``): for statements built once, at import."""
     return exists().where(
-        _relationship.patient_id == patient_column,
-        _relationship.institution_id == bindparam("related_institution"),
-        or_(
-            _relationship.expires_at.is_(None),
-            _relationship.expires_at > bindparam("related_now"),
-        ),
+        _live_relationship(
+            patient_column, bindparam("related_institution"), bindparam("related_now")
+        )
     )
 
 
@@ -119,13 +127,7 @@ def relationship_clause(
     patient_column: ColumnElement[str], institution_id: str, now: datetime
 ) -> ColumnElement[bool]:
     """SQL condition: the row's patient has a live care relationship with the institution."""
-    return exists().where(
-        and_(
-            CareRelationship.patient_id == patient_column,
-            CareRelationship.institution_id == institution_id,
-            or_(CareRelationship.expires_at.is_(None), CareRelationship.expires_at > now),
-        )
-    )
+    return exists().where(_live_relationship(patient_column, institution_id, now))
 
 
 def consent_clause(patient_column: ColumnElement[str], institution_id: str) -> ColumnElement[bool]:

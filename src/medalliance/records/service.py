@@ -352,7 +352,7 @@ def _check_read(
     resource_id: str,
     now: datetime,
     *,
-    related: bool | None = None,
+    related: bool,
 ) -> None:
     if patient_id is None:
         return  # not patient data (e.g. a Medication): any signed-in actor may read it
