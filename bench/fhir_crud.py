@@ -10,6 +10,11 @@ each. Prints req/s and p50/p99 per operation.
 The database needs the demo consortium (``medalliance demo load``): persons are MPI rows,
 Patient is not written here.
 
+``--server-pid`` (the ``serve`` process) and ``--database-url`` (the database it serves)
+add CPU per request, from /proc: the server's processes, the PostgreSQL backends connected
+to that database, and this load generator. Throughput on a shared 2-core machine moves
+with whatever else runs; CPU per request moves much less, and says where the time goes.
+
 ``--client lean`` (the default) sends the same requests over one keep-alive
 ``http.client`` connection per thread: httpx cost the load generator ~0.6 ms of CPU per
 request on the same cores as the server. ``--client httpx`` keeps the old client, so the
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import statistics
 import threading
@@ -32,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 
 FHIR = "application/fhir+json"
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def token(url: str) -> str:
@@ -189,14 +196,86 @@ class Worker(threading.Thread):
             self.stats[op].extend(values)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of processes (those that ended meanwhile count as 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            children[ppid].append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children[pid]
+    return found
+
+
+def backends(database_url: str) -> list[int]:
+    """PostgreSQL backends serving the database (the server's pooled connections)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
+class CpuMeter:
+    """CPU spent by the server, its database backends and this process over a run."""
+
+    def __init__(self, server_pid: int, database_url: str) -> None:
+        self.server = process_tree(server_pid)
+        self.database_url = database_url
+        self.before = self.sample(backends(database_url))
+
+    def sample(self, database: list[int]) -> tuple[float, float, float]:
+        return (
+            cpu_seconds(self.server),
+            cpu_seconds(database),
+            cpu_seconds([os.getpid()]),
+        )
+
+    def report(self, requests: int) -> str:
+        # Backends opened during the run started from zero; their whole CPU counts.
+        database = backends(self.database_url)
+        after = self.sample(database)
+        per = [1000 * (a - b) / max(requests, 1) for a, b in zip(after, self.before, strict=True)]
+        return (
+            f"  CPU per request: server {per[0]:.2f} ms, PostgreSQL {per[1]:.2f} ms, "
+            f"load generator {per[2]:.2f} ms, total {sum(per):.2f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8100")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--client", choices=("lean", "httpx"), default="lean")
+    parser.add_argument("--server-pid", type=int, help="the serve process, for CPU per request")
+    parser.add_argument("--database-url", help="the database the server uses (with --server-pid)")
     args = parser.parse_args()
     bearer = token(args.url)
+    meter = CpuMeter(args.server_pid, args.database_url) if args.server_pid else None
     stats: dict[str, list[float]] = defaultdict(list)
     started = time.perf_counter()
     workers = [
@@ -219,6 +298,8 @@ def main() -> None:
             p50 = statistics.median(values) * 1000
             p99 = values[int(len(values) * 0.99) - 1] * 1000
             print(f"  {op:7s} n={len(values):7d}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+    if meter is not None:
+        print(meter.report(total))
 
 
 if __name__ == "__main__":

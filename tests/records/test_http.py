@@ -187,6 +187,33 @@ class TestAuthorisation:
         ).all()
         assert denied
 
+    def test_every_write_leaves_one_audit_event_and_a_refused_one_none(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        assert client.put(url, json={**obs, "status": "amended"}, headers=his).status_code == 200
+        assert client.delete(url, headers=his).status_code == 204
+        doctor = {**bearer(client, "doctor"), "Content-Type": FHIR}  # no basis for P
+        assert client.post("/fhir/Observation", json=obs, headers=doctor).status_code == 403
+        events = db.execute(
+            select(AuditEvent.action, AuditEvent.client_id, AuditEvent.basis, AuditEvent.detail)
+            .where(AuditEvent.resource_id == obs["id"], AuditEvent.action.like("fhir.%"))
+            .order_by(AuditEvent.id)
+        ).all()
+        assert [(e.action, e.detail["version"]) for e in events] == [
+            ("fhir.create", 1),
+            ("fhir.update", 2),
+            ("fhir.delete", 3),
+        ]
+        assert {(e.client_id, e.basis) for e in events} == {("county-his", "care_relationship")}
+        written = db.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.username == "doctor", AuditEvent.action.like("fhir.%")
+            )
+        ).all()
+        assert written == []
+
     def test_search_naming_an_unreadable_patient_is_refused(
         self, client: TestClient, visit: dict[str, Any]
     ) -> None:

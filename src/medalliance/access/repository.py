@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.access.enums import ConsentScope, RelationshipKind
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
+from medalliance.kit.hot import HotStatement
 
 _relationship = CareRelationship.__table__.c
 
@@ -25,9 +26,8 @@ def _live_relationship(patient: Any, institution: Any, now: Any) -> ColumnElemen
     )
 
 
-# Asked on every clinical read and write: built once as a Core statement (it keeps its
-# cache key, and loads no ORM objects), executed through the session (autoflush intact).
-_HAS_RELATIONSHIP = (
+# Asked on every clinical read and write: built once, sent straight to the driver.
+_HAS_RELATIONSHIP = HotStatement(
     select(_relationship.id)
     .where(
         _live_relationship(bindparam("patient_id"), bindparam("institution_id"), bindparam("now"))
@@ -36,7 +36,7 @@ _HAS_RELATIONSHIP = (
 )
 
 
-_HAS_STANDING_VISIT = (
+_HAS_STANDING_VISIT = HotStatement(
     select(_relationship.id)
     .where(
         _relationship.patient_id == bindparam("patient_id"),
@@ -51,12 +51,12 @@ _HAS_STANDING_VISIT = (
 def has_standing_visit(db: Session, patient_id: str, institution_id: str) -> bool:
     """An open-ended visit relationship: what any later visit would record again."""
     params = {"patient_id": patient_id, "institution_id": institution_id}
-    return db.execute(_HAS_STANDING_VISIT, params).first() is not None
+    return _HAS_STANDING_VISIT.first(db, params) is not None
 
 
 def has_relationship(db: Session, patient_id: str, institution_id: str, now: datetime) -> bool:
     params = {"patient_id": patient_id, "institution_id": institution_id, "now": now}
-    return db.execute(_HAS_RELATIONSHIP, params).first() is not None
+    return _HAS_RELATIONSHIP.first(db, params) is not None
 
 
 def related_patients(

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from medalliance.access.repository import live_relationship_of
+from medalliance.kit.hot import HotStatement
 from medalliance.patients.enums import ReviewStatus
 from medalliance.patients.matching import shares_a_name_part
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
@@ -26,17 +28,36 @@ def person(db: Session, person_id: str) -> Person | None:
 
 
 _person = Person.__table__.c
-# Built once: a Core statement keeps its cache key, and two columns load no ORM object.
-_PERSON_LINK = select(_person.id, _person.merged_into_id).where(
-    _person.id == bindparam("person_id")
+# Built once and sent straight to the driver: two columns, no ORM object.
+_PERSON_LINK = HotStatement(
+    select(_person.id, _person.merged_into_id).where(_person.id == bindparam("person_id"))
+)
+
+
+# A clinical write resolves its patient and then asks whether the writer's institution
+# cares for them: both in one round trip.
+_PERSON_LINK_AND_RELATED = HotStatement(
+    select(
+        _person.id, _person.merged_into_id, live_relationship_of(_person.id).label("related")
+    ).where(_person.id == bindparam("person_id"))
 )
 
 
 def person_link(db: Session, person_id: str) -> tuple[str, str | None] | None:
     """(id, merged_into_id) of a person, without loading it (the hot path of every
     clinical write resolves ``Patient/x`` references through this)."""
-    row = db.execute(_PERSON_LINK, {"person_id": person_id}).first()
+    row = _PERSON_LINK.first(db, {"person_id": person_id})
     return (row[0], row[1]) if row is not None else None
+
+
+def person_link_and_relationship(
+    db: Session, person_id: str, institution_id: str, now: datetime
+) -> tuple[str, str | None, bool] | None:
+    """``person_link``, and whether the person has a live care relationship with the
+    institution."""
+    params = {"person_id": person_id, "related_institution": institution_id, "related_now": now}
+    row = _PERSON_LINK_AND_RELATED.first(db, params)
+    return (row.id, row.merged_into_id, row.related) if row is not None else None
 
 
 def person_by_id_number(db: Session, id_number: str) -> Person | None:

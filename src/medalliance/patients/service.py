@@ -76,6 +76,20 @@ def resolve_person_id(db: Session, person_id: str) -> str:
     return link[0]
 
 
+def resolve_person_and_relationship(
+    db: Session, person_id: str, institution_id: str, now: datetime
+) -> tuple[str, bool | None]:
+    """``resolve_person_id``, and whether the surviving person has a live care
+    relationship with the institution (None when a merge was followed: not asked)."""
+    link = repository.person_link_and_relationship(db, person_id, institution_id, now)
+    if link is None:
+        raise NotFound(f"patient {person_id} not found")
+    found, merged_into, related = link
+    if merged_into is None:
+        return found, related
+    return resolve_person_id(db, merged_into), None
+
+
 def get_person(db: Session, person_id: str) -> Person:
     """The surviving golden person of ``person_id`` (itself unless it was merged)."""
     person = repository.person(db, person_id)

@@ -265,7 +265,7 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry, seen: set[str]
         row = repository.current(db, resource_type, resource_id, lock=True)
         current = from_row(row) if row is not None else None
         if current is not None:
-            service._check_write_allowed(db, ctx, current)
+            service._check_write_allowed(db, ctx, current, related=None)
         service._check_if_match(entry.if_match, current)
     resource = {**(entry.resource or {}), "id": resource_id}
     method = "update" if current is not None else "create"

@@ -8,6 +8,7 @@ looked up through those domains' services.
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from sqlalchemy.orm import Session
@@ -37,6 +38,17 @@ def person_id(db: Session, candidate: str) -> str | None:
         return patients.resolve_person_id(db, candidate)
     except NotFound:
         return None
+
+
+def person_and_relationship(
+    db: Session, candidate: str, institution_id: str, now: datetime
+) -> tuple[str | None, bool | None]:
+    """``person_id``, and whether that person has a live care relationship with the
+    institution (None: not asked)."""
+    try:
+        return patients.resolve_person_and_relationship(db, candidate, institution_id, now)
+    except NotFound:
+        return None, None
 
 
 def institution_id(db: Session, candidate: str) -> str | None:

@@ -225,10 +225,12 @@ def update(
             f"the resource id must be {resource_id} (as in the URL)", field=f"{resource_type}.id"
         )
     ctx = writes.WriteContext(actor, now)
-    row = repository.current(db, resource_type, resource_id, lock=True)
+    row = repository.current_for_actor(
+        db, resource_type, resource_id, actor.institution_id, now, lock=True
+    )
     current = from_row(row) if row is not None else None
-    if current is not None:
-        _check_write_allowed(db, ctx, current)
+    if row is not None and current is not None:
+        _check_write_allowed(db, ctx, current, related=row.related)
     _check_if_match(if_match, current)
     method = "update" if current is not None else "create"
     prepared = writes.prepare(
@@ -305,13 +307,15 @@ def delete(
     """Soft delete: a new version marks it deleted; reads then answer 410."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
-    row = repository.current(db, resource_type, resource_id, lock=True)
+    row = repository.current_for_actor(
+        db, resource_type, resource_id, actor.institution_id, now, lock=True
+    )
     if row is None:
         return None  # idempotent (R4: deleting nothing is a success)
     ctx = writes.WriteContext(actor, now)
     current = from_row(row)
     # Checked before the "already deleted" answer: it must not tell outsiders either.
-    _check_write_allowed(db, ctx, current)
+    _check_write_allowed(db, ctx, current, related=row.related)
     if row.deleted:
         return None
     prepared = writes.tombstone(current, ctx)
@@ -337,7 +341,7 @@ def _current_readable(
     require_type(resource_type)
     if resource_type in links.HOMES:
         writes.refuse_foreign_type(resource_type)
-    row = repository.current_for_reader(db, resource_type, resource_id, actor.institution_id, now)
+    row = repository.current_for_actor(db, resource_type, resource_id, actor.institution_id, now)
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} not found")
     _check_read(db, actor, row.patient_id, resource_type, resource_id, now, related=row.related)
@@ -368,11 +372,15 @@ def _check_read(
     )
 
 
-def _check_write_allowed(db: Session, ctx: writes.WriteContext, current: StoredResource) -> None:
-    """Changing an existing resource needs a basis for the patient it belongs to now."""
+def _check_write_allowed(
+    db: Session, ctx: writes.WriteContext, current: StoredResource, *, related: bool | None
+) -> None:
+    """Changing an existing resource needs a basis for the patient it belongs to now
+    (``related``: whether that patient has a live care relationship with the actor's
+    institution, when the caller already asked)."""
     if current.patient_id is not None and current.patient_id not in ctx.bases:
         ctx.bases[current.patient_id] = access.require_clinical_access(
-            db, ctx.actor, current.patient_id, ctx.now, action="write to"
+            db, ctx.actor, current.patient_id, ctx.now, action="write to", related=related
         )
 
 

@@ -8,16 +8,17 @@ path with a list of one. No access or audit logic here: the service decides, thi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
+from medalliance.audit.models import AuditEvent
 from medalliance.records.dates import NO_DATE, instant
 from medalliance.records.indexing import IndexRows
 from medalliance.records.models import (
@@ -102,14 +103,20 @@ def stamp(resource: dict[str, Any], version: int, now: datetime) -> None:
     resource["meta"] = meta
 
 
-def persist(db: Session, writes: list[Prepared], now: datetime) -> list[StoredResource]:
+def persist(
+    db: Session, writes: list[Prepared], now: datetime, *, events: Sequence[dict[str, Any]] = ()
+) -> list[StoredResource]:
+    """``events``: audit rows (``audit.event_row``) written with the writes, in the same
+    statement on PostgreSQL: a write and its audit row commit together or not at all."""
     if not writes:
         return []
     for w in writes:
         w.raw = dump(w.resource) if w.method != "delete" or not w.raw else w.raw
     connection = db.connection()
     if connection.dialect.name == "postgresql":
-        _persist_postgresql(connection.connection.dbapi_connection, writes, now)
+        if db.new or db.dirty or db.deleted:
+            db.flush()  # rows this statement may depend on (e.g. a new care relationship)
+        _persist_postgresql(connection.connection.dbapi_connection, writes, now, events)
         return [_stored(w, now) for w in writes]
     new = [w for w in writes if w.pid is None]  # decided before inserts assign pids
     existing = [w for w in writes if w.pid is not None]
@@ -117,6 +124,8 @@ def persist(db: Session, writes: list[Prepared], now: datetime) -> list[StoredRe
     _update_existing(db, existing, now)
     _insert_versions(db, writes, now)
     _insert_index(db, writes)
+    if events:
+        db.execute(insert(AuditEvent), list(events))
     return [_stored(w, now) for w in writes]
 
 
@@ -151,16 +160,27 @@ _WRITE_COLUMNS = (
 )
 
 
+# The audit event columns, in ``audit.event_row``'s terms (the id is the table's own):
+# timestamps and JSON by name, the rest text.
+_EVENT_COLUMNS = tuple(
+    (c.name, {"occurred_at": "timestamptz", "detail": "json"}.get(c.name, "text"))
+    for c in AuditEvent.__table__.columns
+    if c.name != "id"
+)
+
+
 def _rows(param: str, columns: tuple[tuple[str, str], ...], alias: str) -> str:
     """A JSON array of row arrays as a relation with typed, named columns."""
     fields = ", ".join(f"(e->>{i})::{kind} AS {name}" for i, (name, kind) in enumerate(columns))
     return f"(SELECT {fields} FROM jsonb_array_elements(%({param})s::jsonb) AS e) AS {alias}"
 
 
-def _pg_write_sql(*, replaces: bool) -> str:
+@cache
+def _pg_write_sql(*, replaces: bool, audited: bool) -> str:
     """``replaces``: some writes change existing resources, whose old index rows go. Writes
     that only create get a statement without those DELETEs: when the planner's statistics
-    are missing it scans the index tables whole even for an empty list of pids."""
+    are missing it scans the index tables whole even for an empty list of pids.
+    ``audited``: the statement also inserts the writes' audit events."""
     index_ctes = []
     for kind, table in _INDEX_TABLES:
         columns = _INDEX_COLUMNS[kind]
@@ -179,6 +199,12 @@ def _pg_write_sql(*, replaces: bool) -> str:
             f"SELECT a.pid, a.resource_type, a.patient_id, {prefixed} "
             f"FROM {_rows(kind, (('ord', 'int4'), *columns), 'x')} "
             f"JOIN allw a ON a.ord = x.ord)"
+        )
+    if audited:
+        names = ", ".join(n for n, _ in _EVENT_COLUMNS)
+        index_ctes.append(
+            f"aud AS (INSERT INTO audit_event ({names}) "
+            f"SELECT {names} FROM {_rows('events', _EVENT_COLUMNS, 'e')})"
         )
     return f"""
 WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
@@ -213,12 +239,12 @@ SELECT ord, pid FROM allw WHERE ord IN (SELECT w.ord FROM w WHERE w.pid IS NULL)
 """
 
 
-_PG_CREATE_SQL = _pg_write_sql(replaces=False)
-_PG_WRITE_SQL = _pg_write_sql(replaces=True)
-
-
-def _pg_params(writes: list[Prepared], now: datetime) -> dict[str, Any]:
+def _pg_params(
+    writes: list[Prepared], now: datetime, events: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
     params: dict[str, Any] = {"now": now}
+    if events:
+        params["events"] = _json_rows([e[name] for name, _ in _EVENT_COLUMNS] for e in events)
     params["writes"] = _json_rows(
         [
             i,
@@ -251,10 +277,13 @@ def _json_rows(rows: Iterable[list[Any]]) -> str:
     return orjson.dumps(list(rows)).decode()
 
 
-def _persist_postgresql(raw: Any, writes: list[Prepared], now: datetime) -> None:
+def _persist_postgresql(
+    raw: Any, writes: list[Prepared], now: datetime, events: Sequence[dict[str, Any]]
+) -> None:
     with raw.cursor() as cursor:
         replaces = any(w.pid is not None for w in writes)
-        cursor.execute(_PG_WRITE_SQL if replaces else _PG_CREATE_SQL, _pg_params(writes, now))
+        sql = _pg_write_sql(replaces=replaces, audited=bool(events))
+        cursor.execute(sql, _pg_params(writes, now, events))
         for ord_, pid in cursor.fetchall():
             writes[ord_].pid = pid
 

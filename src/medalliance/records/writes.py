@@ -36,10 +36,17 @@ class WriteContext:
     now: datetime
     bases: dict[str, AccessBasis] = field(default_factory=dict)
     persons: dict[str, str | None] = field(default_factory=dict)  # Patient id -> MPI id
+    # MPI id -> whether the actor's institution has a live care relationship with them,
+    # learnt while resolving the patient (absent: not asked).
+    related: dict[str, bool] = field(default_factory=dict)
 
     def person(self, db: Session, patient_id: str) -> str | None:
         if patient_id not in self.persons:
-            self.persons[patient_id] = links.person_id(db, patient_id)
+            institution = self.actor.institution_id or ""
+            person, related = links.person_and_relationship(db, patient_id, institution, self.now)
+            self.persons[patient_id] = person
+            if person is not None and related is not None:
+                self.related[person] = related
         return self.persons[patient_id]
 
 
@@ -141,7 +148,7 @@ def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | 
         ctx.bases[patient_id] = AccessBasis.CARE_RELATIONSHIP
     if patient_id not in ctx.bases:
         ctx.bases[patient_id] = access.require_clinical_access(
-            db, actor, patient_id, ctx.now, action="write to"
+            db, actor, patient_id, ctx.now, action="write to", related=ctx.related.get(patient_id)
         )
     return ctx.bases[patient_id]
 
@@ -156,42 +163,33 @@ def _own_system_encounter(actor: Actor, resource: dict[str, Any]) -> bool:
 def commit_writes(
     db: Session, ctx: WriteContext, writes: list[Prepared], *, audit_each: bool = True
 ) -> list[StoredResource]:
-    """Authorise every write first (nothing is written if one is refused), then persist."""
+    """Authorise every write first (nothing is written if one is refused), then persist.
+    ``audit_each``: one audit event per write, written in the writes' own statement;
+    otherwise (a bundle) one per patient touched."""
     # Encounters first: a member's own encounter is what gives it a basis for the rest.
     order = sorted(
         range(len(writes)), key=lambda i: writes[i].resource["resourceType"] != "Encounter"
     )
     decided = {i: authorize(db, ctx, writes[i]) for i in order}
     bases = [decided[i] for i in range(len(writes))]
-    stored = store.persist(db, writes, ctx.now)
-    if audit_each:
-        for item, basis in zip(stored, bases, strict=True):
-            audit_write(db, ctx.actor, item, basis, now=len(stored) == 1)
-    else:
+    if not audit_each:
+        stored = store.persist(db, writes, ctx.now)
         _audit_grouped(db, ctx.actor, stored, bases)
-    return stored
+        return stored
+    events = [write_event(ctx.actor, w, basis) for w, basis in zip(writes, bases, strict=True)]
+    return store.persist(db, writes, ctx.now, events=events)
 
 
-def audit_write(
-    db: Session,
-    actor: Actor,
-    item: StoredResource,
-    basis: AccessBasis | None,
-    *,
-    now: bool = False,
-) -> None:
-    """``now``: the request's only audit row, inserted at once (see ``audit.record_now``)."""
-    action = "delete" if item.deleted else ("create" if item.created else "update")
-    write = audit.record_now if now else audit.record
-    write(
-        db,
+def write_event(actor: Actor, write: Prepared, basis: AccessBasis | None) -> dict[str, Any]:
+    """The audit event of one write (``fhir.create``, ``fhir.update`` or ``fhir.delete``)."""
+    return audit.event_row(
         actor,
-        f"fhir.{action}",
-        resource_type=item.resource_type,
-        resource_id=item.id,
-        patient_id=item.patient_id,
+        f"fhir.{write.method}",
+        resource_type=write.resource["resourceType"],
+        resource_id=write.resource["id"],
+        patient_id=write.patient_id,
         basis=basis,
-        detail={"version": item.version},
+        detail={"version": write.version},
     )
 
 

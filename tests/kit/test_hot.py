@@ -1,0 +1,52 @@
+"""Hot statements: what they write and read is what the session would have."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.orm import Session
+
+from medalliance.audit.models import AuditEvent
+from medalliance.kit.hot import HotStatement
+
+_event: Any = AuditEvent.__table__
+_INSERT = HotStatement(
+    insert(_event)
+    .values(
+        occurred_at=bindparam("occurred_at"),
+        username=bindparam("username"),
+        action="hot.test",
+        outcome="success",
+        detail=bindparam("detail"),
+    )
+    .inline()
+)
+_SELECT = select(_event.c.id, _event.c.occurred_at, _event.c.detail).where(
+    _event.c.username == bindparam("username")
+)
+_HOT_SELECT = HotStatement(_SELECT)
+
+
+def test_rows_read_back_as_the_session_reads_them(db: Session) -> None:
+    beijing = timezone(timedelta(hours=8))
+    at = datetime(2026, 11, 26, 22, 30, tzinfo=beijing)
+    detail = {"version": 3, "note": "复诊"}
+    _INSERT.run(db, {"occurred_at": at, "username": "hot-1", "detail": detail})
+
+    hot = _HOT_SELECT.rows(db, {"username": "hot-1"})
+    plain = db.execute(_SELECT, {"username": "hot-1"}).all()
+
+    assert [tuple(r) for r in hot] == [tuple(r) for r in plain]
+    (row,) = hot
+    assert row.occurred_at == at and row.occurred_at.tzinfo == UTC  # the column's own type
+    assert row.detail == detail
+
+
+def test_it_runs_in_the_sessions_transaction(db: Session) -> None:
+    db.add(AuditEvent(username="hot-2", action="hot.test", outcome="success", detail={}))
+    assert _HOT_SELECT.first(db, {"username": "hot-2"}) is not None  # pending rows flushed
+    db.rollback()
+    assert _HOT_SELECT.first(db, {"username": "hot-2"}) is None
+    assert _HOT_SELECT.rows(db, {"username": "nobody"}) == []
