@@ -40,7 +40,8 @@ def test_rows_read_back_as_the_session_reads_them(db: Session) -> None:
 
     assert [tuple(r) for r in hot] == [tuple(r) for r in plain]
     (row,) = hot
-    assert row.occurred_at == at and row.occurred_at.tzinfo == UTC  # the column's own type
+    assert row.occurred_at == at
+    assert row.occurred_at.tzinfo == UTC  # the column type's own result processing
     assert row.detail == detail
 
 
