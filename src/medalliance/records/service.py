@@ -231,6 +231,8 @@ def update(
     current = from_row(row) if row is not None else None
     if row is not None and current is not None:
         _check_write_allowed(db, ctx, current, related=row.related)
+        if current.patient_id is not None:
+            ctx.knows(current.patient_id, related=row.related)
     _check_if_match(if_match, current)
     method = "update" if current is not None else "create"
     prepared = writes.prepare(

@@ -40,6 +40,13 @@ class WriteContext:
     # learnt while resolving the patient (absent: not asked).
     related: dict[str, bool] = field(default_factory=dict)
 
+    def knows(self, person_id: str, *, related: bool) -> None:
+        """A golden MPI id read from a stored row (merges re-key rows, so it is nobody's
+        merged id), with its relationship to the actor's institution: a write naming it
+        needs no lookup."""
+        self.persons.setdefault(person_id, person_id)
+        self.related.setdefault(person_id, related)
+
     def person(self, db: Session, patient_id: str) -> str | None:
         if patient_id not in self.persons:
             institution = self.actor.institution_id or ""
