@@ -5,7 +5,8 @@ each. Prints req/s and p50/p99 per operation.
 
     MEDALLIANCE_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench_fhir \
         .venv/bin/medalliance serve --workers 2 --port 8100 &
-    .venv/bin/python bench/fhir_crud.py --url http://127.0.0.1:8100 --clients 32 --seconds 60
+    .venv/bin/python bench/fhir_crud.py --url http://127.0.0.1:8100 --clients 32 --seconds 60 \
+        --server-pid $! --database-url postgresql://postgres@127.0.0.1:5432/bench_fhir
 
 The database needs the demo consortium (``medalliance demo load``): persons are MPI rows,
 Patient is not written here.
