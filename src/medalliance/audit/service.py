@@ -78,11 +78,11 @@ def record_now(
     basis: AccessBasis | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """The same event as ``record``, inserted now with a Core INSERT, in the caller's
+    """The same event as ``record``, inserted now (a hot statement), in the caller's
     transaction (it commits or rolls back with it). For a request that audits exactly
-    one event (a FHIR read or write): the ORM unit of work that ``record`` leaves to the
-    commit cost more than the row itself (~12% of a FHIR request). Requests that audit
-    several events keep ``record``: their rows go in one batched INSERT."""
+    one event (a FHIR read): the ORM unit of work that ``record`` leaves to the commit
+    cost more than the row itself (~12% of a FHIR request). Requests that audit several
+    events keep ``record``: their rows go in one batched INSERT."""
     row = event_row(
         actor,
         action,

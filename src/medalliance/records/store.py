@@ -2,7 +2,8 @@
 
 A transaction bundle of thousands of resources becomes a handful of multi-row INSERTs
 (one per table) rather than thousands of round trips; a single create takes the same
-path with a list of one. No access or audit logic here: the service decides, this writes.
+path with a list of one. No access or audit logic here: the service decides (and the
+audit domain words the events a write carries), this writes.
 """
 
 from __future__ import annotations
