@@ -91,6 +91,28 @@ def can_drive(c: Criterion) -> bool:
     )
 
 
+def pid_ordered(c: Criterion) -> bool:
+    """Whether the rows a criterion matches are one range of its lookup index, pid next
+    (see ``TokenIndex``, ``ReferenceIndex``): one value, a token with its system and
+    code, a reference by id (not an absolute URL, which is matched two ways)."""
+    if c.param is None or len(c.values) != 1 or not can_drive(c):
+        return False
+    value = c.values[0]
+    if c.param.type in ("token", "uri"):
+        system, bar, code = value.partition("|")
+        return c.modifier is None and bool(bar and system and code)
+    return c.param.type == "reference" and not value.startswith(("http://", "https://", "urn:"))
+
+
+def one_row_per_resource(c: Criterion) -> bool:
+    """Whether a resource has at most one index row the criterion matches: a resource's
+    rows of one parameter are distinct (system, code) and (type, id) pairs."""
+    if not pid_ordered(c):
+        return False
+    assert c.param is not None
+    return c.param.type != "reference" or "/" in c.values[0]  # a bare id: any type
+
+
 def index_table(c: Criterion) -> Any:
     assert c.param is not None
     return _TABLES[c.param.type]
