@@ -127,12 +127,10 @@ def _page(query: Query, criteria: Criteria, patients: list[str] | None, key: Any
     if driver is None:
         return select(*columns).where(*base, *(cond for _, cond in criteria))
     rows = aliased(index_table(driver))
-    pids = (
-        select(rows.pid)
-        .where(index_match(rows, query.resource_type, driver, patients))
-        .distinct()
-        .subquery()
-    )
+    matched = select(rows.pid).where(index_match(rows, query.resource_type, driver, patients))
+    if query.cursor:  # said here too: the planner does not carry pid > x across the join
+        matched = matched.where(rows.pid > _decode(query.cursor, query)[1])
+    pids = matched.distinct().subquery()
     others = (cond for c, cond in criteria if c is not driver)
     joined = select(*columns).join_from(FhirResource, pids, pids.c.pid == FhirResource.pid)
     return joined.where(*base, *others)
@@ -248,14 +246,18 @@ def _encode(key: Any, pid: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _after(cursor: str, key: Any, descending: bool, query: Query) -> ColumnElement[bool]:
+def _decode(cursor: str, query: Query) -> tuple[Any, int]:
     try:
         value, pid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if isinstance(value, str) and query.sort and _is_date_sort(query):
             value = datetime.fromisoformat(value)
-        pid = int(pid)
+        return value, int(pid)
     except (ValueError, TypeError):
         raise DomainError("_cursor is not a cursor this server issued", field="_cursor") from None
+
+
+def _after(cursor: str, key: Any, descending: bool, query: Query) -> ColumnElement[bool]:
+    value, pid = _decode(cursor, query)
     if key is FhirResource.pid:
         return FhirResource.pid < pid if descending else FhirResource.pid > pid  # type: ignore[no-any-return]
     if descending:
