@@ -306,3 +306,14 @@ class TestAcrossPatients:
         params = [("performer", "Practitioner/pr-1"), ("_total", "accurate")]
         found = service.search(db, COUNTY_HIS, "Observation", params, now=NOW)
         assert found.total == len(found.matches) == len(made[P]) - 1
+
+    def test_a_count_applies_a_rule_on_other_columns_per_resource(
+        self, db: Session, made: dict[str, list[str]]
+    ) -> None:
+        query = parse("Observation", [("performer", "pr-1"), ("_summary", "count")], strict=True)
+        for rule in (
+            FhirResource.patient_id == Q,  # decided once per patient
+            FhirResource.institution_id == TOWNSHIP_HIS.institution_id,  # per resource
+        ):
+            counted = engine.run(db, query, lambda rule=rule: rule, lambda v: v)
+            assert counted.total == len(made[Q])

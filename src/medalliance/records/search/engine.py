@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from medalliance.errors import DomainError
 from medalliance.records.dates import NO_DATE
@@ -148,6 +148,10 @@ def count(
     Access is decided per patient, not per match: the matches are counted per patient
     and the access rule (``readable``, None when already checked) keeps the readable
     patients' counts. A code over all patients is 333,000 matches but 2,000 patients."""
+    if readable is not None and _resource_columns(readable) - {"patient_id"}:
+        # A rule on more than the patient can only be decided per resource row.
+        rows = _resource_rows(query, criteria).where(readable).subquery()
+        return int(db.scalar(select(func.count()).select_from(rows)) or 0)
     matches = _matching_rows(query, criteria, patients)
     per_patient = (
         select(matches.c.patient_id, func.count().label("n"))
@@ -167,15 +171,7 @@ def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None)
     reference lookup indexes hold pid and patient, so no resource row is read."""
     driver = next((c for c, _ in criteria if can_drive(c)), None)
     if driver is None or any(c.param is None for c, _ in criteria):
-        return (
-            select(FhirResource.pid, FhirResource.patient_id)
-            .where(
-                FhirResource.resource_type == query.resource_type,
-                FhirResource.deleted.is_(False),
-                *(cond for _, cond in criteria),
-            )
-            .subquery()
-        )
+        return _resource_rows(query, criteria).subquery()
     rows = aliased(index_table(driver))
     columns = inspect(rows).selectable.c
     own = {"pid": columns.pid, "patient_id": columns.patient_id}
@@ -185,6 +181,23 @@ def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None)
     )
     # Otherwise a resource can have several matching rows (code=x in two systems).
     return (stmt if one_row_per_resource(driver) else stmt.distinct()).subquery()
+
+
+def _resource_rows(query: Query, criteria: Criteria) -> Select[int, str | None]:
+    return select(FhirResource.pid, FhirResource.patient_id).where(
+        FhirResource.resource_type == query.resource_type,
+        FhirResource.deleted.is_(False),
+        *(cond for _, cond in criteria),
+    )
+
+
+def _resource_columns(expression: ColumnElement[Any]) -> set[str]:
+    """The names of the resource table's columns an expression reads."""
+    return {
+        e.name
+        for e in iterate(expression)
+        if isinstance(e, Column) and e.table is FhirResource.__table__
+    }
 
 
 def for_patients(readable: ColumnElement[bool], patients: list[str] | None) -> ColumnElement[bool]:
