@@ -1,5 +1,6 @@
-"""records: the token and reference lookup indexes carry pid and patient after the
-searched columns (a page of a cross-patient search, and a count, read index rows only);
+"""records: the token and reference lookup indexes carry pid after the searched columns
+(a page of a cross-patient search reads index rows in pid order), the token lookup also
+the patient (a count of a code reads index rows only);
 PostgreSQL keeps the token system and the reference target type in the statistics too
 
 Revision ID: 0020
@@ -26,7 +27,7 @@ INDEXES = {
     "ix_fhir_idx_reference_lookup": (
         "fhir_idx_reference",
         ["target_id", "resource_type", "name"],
-        ["target_id", "resource_type", "name", "pid", "target_type", "patient_id"],
+        ["target_id", "resource_type", "name", "pid", "target_type"],
     ),
 }
 

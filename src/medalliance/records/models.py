@@ -146,9 +146,10 @@ class ReferenceIndex(Base):
     __table_args__ = (
         # As the token lookup: pid next, so one target's rows come in pid order (a
         # practitioner's 11,000 observations: a page reads 21 index rows, not all of them).
+        # Without the patient (a count reads the rows): 15 % smaller, inserts cheaper.
         Index(
             "ix_fhir_idx_reference_lookup",
-            *("target_id", "resource_type", "name", "pid", "target_type", "patient_id"),
+            *("target_id", "resource_type", "name", "pid", "target_type"),
         ),
     )
 

@@ -167,8 +167,8 @@ def count(
 def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None) -> Subquery:
     """(pid, patient_id) of every match. When each criterion is an index lookup, from
     index rows alone: a deleted resource has none (its deleting version is written
-    without them), each row carries its resource's type and patient, and the token and
-    reference lookup indexes hold pid and patient, so no resource row is read."""
+    without them) and each row carries its resource's type and patient. The token lookup
+    index holds pid and patient: a count of codes reads no table row at all."""
     driver = next((c for c, _ in criteria if can_drive(c)), None)
     if driver is None or any(c.param is None for c, _ in criteria):
         return _resource_rows(query, criteria).subquery()
