@@ -126,7 +126,7 @@ def _page(query: Query, criteria: Criteria, patients: list[str] | None, key: Any
         driver = next((c for c, _ in criteria if pid_ordered(c)), None)
     if driver is None:
         return select(*columns).where(*base, *(cond for _, cond in criteria))
-    rows = aliased(index_table(driver))
+    rows = _alias(index_table(driver))
     matched = select(rows.pid).where(index_match(rows, query.resource_type, driver, patients))
     if query.cursor:  # said here too: the planner does not carry pid > x across the join
         matched = matched.where(rows.pid > _decode(query.cursor, query)[1])
@@ -172,7 +172,7 @@ def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None)
     driver = next((c for c, _ in criteria if can_drive(c)), None)
     if driver is None or any(c.param is None for c, _ in criteria):
         return _resource_rows(query, criteria).subquery()
-    rows = aliased(index_table(driver))
+    rows = _alias(index_table(driver))
     columns = inspect(rows).selectable.c
     own = {"pid": columns.pid, "patient_id": columns.patient_id}
     others = (_on_columns(cond, own) for c, cond in criteria if c is not driver)
@@ -181,6 +181,12 @@ def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None)
     )
     # Otherwise a resource can have several matching rows (code=x in two systems).
     return (stmt if one_row_per_resource(driver) else stmt.distinct()).subquery()
+
+
+@cache
+def _alias(table: Any) -> Any:
+    """One alias per index table, made once: building one is a tenth of a search's time."""
+    return aliased(table)
 
 
 def _resource_rows(query: Query, criteria: Criteria) -> Select[int, str | None]:
