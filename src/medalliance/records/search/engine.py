@@ -14,9 +14,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, and_, func, literal, or_, select
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from medalliance.errors import DomainError
 from medalliance.records.dates import NO_DATE
@@ -27,8 +38,17 @@ from medalliance.records.models import (
     StringIndex,
     TokenIndex,
 )
-from medalliance.records.search.conditions import PatientResolver, condition, patient_scope
-from medalliance.records.search.criteria import Query
+from medalliance.records.search.conditions import (
+    PatientResolver,
+    can_drive,
+    condition,
+    index_match,
+    index_table,
+    one_row_per_resource,
+    patient_scope,
+    pid_ordered,
+)
+from medalliance.records.search.criteria import Criterion, Query
 from medalliance.records.searchparams import params_for
 from medalliance.records.store import StoredResource, from_row
 
@@ -62,21 +82,16 @@ def run(
     patients = patient_scope(query.criteria, resolve_patient)
     rule = cache(readable)
     checked = bool(patients) and set(patients or ()) <= set(granted)
-    where = [
-        FhirResource.resource_type == query.resource_type,
-        FhirResource.deleted.is_(False),
-        *([] if checked else [for_patients(rule(), patients)]),
-        *(condition(query.resource_type, c, patients) for c in query.criteria),
-    ]
+    criteria = [(c, condition(query.resource_type, c, patients)) for c in query.criteria]
     result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
     if query.summary_count or query.total:
-        result.total = int(
-            db.scalar(select(func.count()).select_from(FhirResource).where(*where)) or 0
-        )
+        result.total = count(db, query, criteria, patients, None if checked else rule())
     if query.summary_count or query.count == 0:
         return result
     key, descending = _sort_key(query)
-    stmt: Select[Any] = select(*RESOURCE_COLUMNS, key.label("sort_key")).where(*where)
+    stmt = _page(query, criteria, patients, key)
+    if not checked:
+        stmt = stmt.where(for_patients(rule(), patients))
     if query.cursor:
         stmt = stmt.where(_after(query.cursor, key, descending, query))
     order = (
@@ -92,6 +107,105 @@ def run(
     return result
 
 
+Criteria = Sequence[tuple[Criterion, ColumnElement[bool]]]
+
+
+def _page(query: Query, criteria: Criteria, patients: list[str] | None, key: Any) -> Select[Any]:
+    """The page's rows before access, cursor, order and limit.
+
+    In the default order (pid) a search over all patients starts from the index rows of
+    its first criterion that matches one range of its lookup index (``pid_ordered``):
+    pid comes right after the searched columns, so one code's or target's rows come in
+    pid order and the page can stop after its 20 rows. Written as ``pid IN (...)`` the
+    planner hashes or sorts all of them first (a practitioner's 11,000 observations:
+    80 ms instead of 0.2 ms)."""
+    columns = (*RESOURCE_COLUMNS, key.label("sort_key"))
+    base = (FhirResource.resource_type == query.resource_type, FhirResource.deleted.is_(False))
+    driver = None
+    if query.sort is None and patients is None:
+        driver = next((c for c, _ in criteria if pid_ordered(c)), None)
+    if driver is None:
+        return select(*columns).where(*base, *(cond for _, cond in criteria))
+    rows = _alias(index_table(driver))
+    matched = select(rows.pid).where(index_match(rows, query.resource_type, driver, patients))
+    if query.cursor:  # said here too: the planner does not carry pid > x across the join
+        matched = matched.where(rows.pid > _decode(query.cursor, query)[1])
+    pids = matched.distinct().subquery()
+    others = (cond for c, cond in criteria if c is not driver)
+    joined = select(*columns).join_from(FhirResource, pids, pids.c.pid == FhirResource.pid)
+    return joined.where(*base, *others)
+
+
+def count(
+    db: Session,
+    query: Query,
+    criteria: Criteria,
+    patients: list[str] | None,
+    readable: ColumnElement[bool] | None,
+) -> int:
+    """The exact number of matches the reader may see.
+
+    Access is decided per patient, not per match: the matches are counted per patient
+    and the access rule (``readable``, None when already checked) keeps the readable
+    patients' counts. A code over all patients is 333,000 matches but 2,000 patients."""
+    if readable is not None and _resource_columns(readable) - {"patient_id"}:
+        # A rule on more than the patient can only be decided per resource row.
+        rows = _resource_rows(query, criteria).where(readable).subquery()
+        return int(db.scalar(select(func.count()).select_from(rows)) or 0)
+    matches = _matching_rows(query, criteria, patients)
+    per_patient = (
+        select(matches.c.patient_id, func.count().label("n"))
+        .group_by(matches.c.patient_id)
+        .subquery()
+    )
+    stmt = select(func.coalesce(func.sum(per_patient.c.n), 0))
+    if readable is not None:
+        stmt = stmt.where(_on_columns(readable, {"patient_id": per_patient.c.patient_id}))
+    return int(db.scalar(stmt) or 0)
+
+
+def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None) -> Subquery:
+    """(pid, patient_id) of every match. When each criterion is an index lookup, from
+    index rows alone: a deleted resource has none (its deleting version is written
+    without them) and each row carries its resource's type and patient. The token lookup
+    index holds pid and patient: a count of codes reads no table row at all."""
+    driver = next((c for c, _ in criteria if can_drive(c)), None)
+    if driver is None or any(c.param is None for c, _ in criteria):
+        return _resource_rows(query, criteria).subquery()
+    rows = _alias(index_table(driver))
+    columns = inspect(rows).selectable.c
+    own = {"pid": columns.pid, "patient_id": columns.patient_id}
+    others = (_on_columns(cond, own) for c, cond in criteria if c is not driver)
+    stmt = select(columns.pid, columns.patient_id).where(
+        index_match(rows, query.resource_type, driver, patients), *others
+    )
+    # Otherwise a resource can have several matching rows (code=x in two systems).
+    return (stmt if one_row_per_resource(driver) else stmt.distinct()).subquery()
+
+
+@cache
+def _alias(table: Any) -> Any:
+    """One alias per index table, made once: building one is a tenth of a search's time."""
+    return aliased(table)
+
+
+def _resource_rows(query: Query, criteria: Criteria) -> Select[int, str | None]:
+    return select(FhirResource.pid, FhirResource.patient_id).where(
+        FhirResource.resource_type == query.resource_type,
+        FhirResource.deleted.is_(False),
+        *(cond for _, cond in criteria),
+    )
+
+
+def _resource_columns(expression: ColumnElement[Any]) -> set[str]:
+    """The names of the resource table's columns an expression reads."""
+    return {
+        e.name
+        for e in iterate(expression)
+        if isinstance(e, Column) and e.table is FhirResource.__table__
+    }
+
+
 def for_patients(readable: ColumnElement[bool], patients: list[str] | None) -> ColumnElement[bool]:
     """The access condition, decided once when the search is about one patient.
 
@@ -100,16 +214,23 @@ def for_patients(readable: ColumnElement[bool], patients: list[str] | None) -> C
     equivalent and PostgreSQL evaluates it once instead of once per row."""
     if patients is None or len(patients) != 1:
         return readable
-    patient = patients[0]
+    return _on_columns(
+        readable,
+        {"patient_id": literal(patients[0], type_=FhirResource.__table__.c.patient_id.type)},
+    )
 
-    def constant(element: Any, **kw: Any) -> Any:
+
+def _on_columns(
+    expression: ColumnElement[bool], columns: dict[str, ColumnElement[Any]]
+) -> ColumnElement[bool]:
+    """``expression`` with the resource table's columns named in ``columns`` replaced."""
+
+    def replace(element: Any, **kw: Any) -> Any:
         ours = isinstance(element, Column) and element.table is FhirResource.__table__
-        if ours and element.name == "patient_id":
-            return literal(patient, type_=element.type)
-        return None
+        return columns.get(element.name) if ours else None
 
-    scoped: ColumnElement[bool] = replacement_traverse(readable, {}, constant)
-    return scoped
+    replaced: ColumnElement[bool] = replacement_traverse(expression, {}, replace)
+    return replaced
 
 
 def _sort_key(query: Query) -> Any:
@@ -144,14 +265,18 @@ def _encode(key: Any, pid: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _after(cursor: str, key: Any, descending: bool, query: Query) -> ColumnElement[bool]:
+def _decode(cursor: str, query: Query) -> tuple[Any, int]:
     try:
         value, pid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if isinstance(value, str) and query.sort and _is_date_sort(query):
             value = datetime.fromisoformat(value)
-        pid = int(pid)
+        return value, int(pid)
     except (ValueError, TypeError):
         raise DomainError("_cursor is not a cursor this server issued", field="_cursor") from None
+
+
+def _after(cursor: str, key: Any, descending: bool, query: Query) -> ColumnElement[bool]:
+    value, pid = _decode(cursor, query)
     if key is FhirResource.pid:
         return FhirResource.pid < pid if descending else FhirResource.pid > pid  # type: ignore[no-any-return]
     if descending:
