@@ -71,3 +71,5 @@ def _statistics(*, after: bool) -> None:
         columns = after_columns if after else before_columns
         op.execute(f"DROP STATISTICS IF EXISTS {name}")
         op.execute(f"CREATE STATISTICS {name} (mcv, dependencies) ON {columns} FROM {table}")
+        # New statistics objects are empty until analysed, and plans go wrong meanwhile.
+        op.execute(f"ANALYZE {table}")
