@@ -27,6 +27,13 @@ from sqlalchemy.sql.compiler import Compiled
 Processor = Callable[[Any], Any]
 
 
+def flush_pending(db: Session) -> None:
+    """What the session's autoflush does before its own statements, for SQL sent past it
+    on the same connection: pending ORM rows (e.g. a new care relationship) are then seen."""
+    if db.new or db.dirty or db.deleted:
+        db.flush()
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -55,8 +62,7 @@ class HotStatement:
         if connection.dialect.name != "postgresql":
             result = cast(CursorResult[Any], db.execute(self.statement, dict(params)))
             return result.all() if result.returns_rows else []
-        if db.new or db.dirty or db.deleted:
-            db.flush()  # what the session's autoflush would have done
+        flush_pending(db)
         compiled = self._postgresql or self._compile(connection.dialect)
         values = {**compiled.defaults, **params}
         for name, process in compiled.processors:

@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent
+from medalliance.kit.hot import flush_pending
 from medalliance.records.dates import NO_DATE, instant
 from medalliance.records.indexing import IndexRows
 from medalliance.records.models import (
@@ -115,8 +116,7 @@ def persist(
         w.raw = dump(w.resource) if w.method != "delete" or not w.raw else w.raw
     connection = db.connection()
     if connection.dialect.name == "postgresql":
-        if db.new or db.dirty or db.deleted:
-            db.flush()  # rows this statement may depend on (e.g. a new care relationship)
+        flush_pending(db)
         _persist_postgresql(connection.connection.dbapi_connection, writes, now, events)
         return [_stored(w, now) for w in writes]
     new = [w for w in writes if w.pid is None]  # decided before inserts assign pids
