@@ -120,6 +120,7 @@ def serve(
     import uvicorn
 
     from medalliance.app import create_app
+    from medalliance.kit.serving import CoalescingHttpToolsProtocol
 
     settings = get_settings()
     typer.echo(f"MedAlliance on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
@@ -136,6 +137,7 @@ def serve(
             port=port,
             workers=workers,
             log_level="warning",
+            http=CoalescingHttpToolsProtocol,
         )
         return
     uvicorn.run(
@@ -143,6 +145,7 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
+        http=CoalescingHttpToolsProtocol,
     )
 
 

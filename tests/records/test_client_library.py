@@ -19,6 +19,7 @@ from conftest import fresh_engine
 from medalliance.app import create_app
 from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
+from medalliance.kit.serving import CoalescingHttpToolsProtocol
 
 P = "p00000007"
 
@@ -33,7 +34,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(sessionmaker=factory), host="127.0.0.1", port=port, log_level="error"
+        create_app(sessionmaker=factory),
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        http=CoalescingHttpToolsProtocol,  # as `medalliance serve` runs it
     )
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
