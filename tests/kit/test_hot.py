@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent
-from medalliance.kit.hot import HotStatement
+from medalliance.kit.hot import HotStatement, native
 
 _event: Any = AuditEvent.__table__
 _INSERT = HotStatement(
@@ -51,3 +51,19 @@ def test_it_runs_in_the_sessions_transaction(db: Session) -> None:
     db.rollback()
     assert _HOT_SELECT.first(db, {"username": "hot-2"}) is None
     assert _HOT_SELECT.rows(db, {"username": "nobody"}) == []
+
+
+def test_native_placeholders_number_each_name_once_and_keep_percent_signs() -> None:
+    sql = "SELECT %(a)s, %(b)s WHERE x = %(a)s AND y LIKE 'p%%' AND z = %(c)s"
+    assert native(sql) == ("SELECT $1, $2 WHERE x = $1 AND y LIKE 'p%' AND z = $3", ("a", "b", "c"))
+
+
+def test_a_statement_with_a_repeated_name_and_a_percent_sign_runs(db: Session) -> None:
+    audit = AuditEvent.__table__
+    stmt = select(
+        (bindparam("n") + bindparam("n")).label("twice"),
+        select(audit.c.id).where(audit.c.action.like("no such%")).exists().label("any"),
+    )
+    row = HotStatement(stmt).first(db, {"n": 21})
+    assert row is not None
+    assert (row.twice, row.any) == (42, False)

@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent
-from medalliance.kit.hot import flush_pending
+from medalliance.kit.hot import execute_native, flush_pending
 from medalliance.records.dates import NO_DATE, instant
 from medalliance.records.indexing import IndexRows
 from medalliance.records.models import (
@@ -281,12 +281,10 @@ def _json_rows(rows: Iterable[list[Any]]) -> str:
 def _persist_postgresql(
     raw: Any, writes: list[Prepared], now: datetime, events: Sequence[dict[str, Any]]
 ) -> None:
-    with raw.cursor() as cursor:
-        replaces = any(w.pid is not None for w in writes)
-        sql = _pg_write_sql(replaces=replaces, audited=bool(events))
-        cursor.execute(sql, _pg_params(writes, now, events))
-        for ord_, pid in cursor.fetchall():
-            writes[ord_].pid = pid
+    replaces = any(w.pid is not None for w in writes)
+    sql = _pg_write_sql(replaces=replaces, audited=bool(events))
+    for ord_, pid in execute_native(raw, sql, _pg_params(writes, now, events), fetch=True):
+        writes[ord_].pid = pid
 
 
 def _insert_new(db: Session, writes: list[Prepared], now: datetime) -> None:
