@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent
-from medalliance.kit.hot import HotStatement, native
+from medalliance.kit.hot import HotStatement, native, session_connection
 
 _event: Any = AuditEvent.__table__
 _INSERT = HotStatement(
@@ -51,6 +51,21 @@ def test_it_runs_in_the_sessions_transaction(db: Session) -> None:
     db.rollback()
     assert _HOT_SELECT.first(db, {"username": "hot-2"}) is None
     assert _HOT_SELECT.rows(db, {"username": "nobody"}) == []
+
+
+def test_the_kept_connection_follows_the_sessions_transactions(db: Session) -> None:
+    first = session_connection(db)
+    assert session_connection(db) is first  # kept within one transaction
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    _INSERT.run(db, {"occurred_at": at, "username": "hot-3", "detail": {}})
+    db.commit()
+    second = session_connection(db)  # a new transaction: asked again
+    assert second is not first
+    assert second.transaction is db.get_transaction()
+    _INSERT.run(db, {"occurred_at": at, "username": "hot-4", "detail": {}})
+    db.rollback()  # only the second transaction's row goes
+    assert _HOT_SELECT.first(db, {"username": "hot-3"}) is not None
+    assert _HOT_SELECT.first(db, {"username": "hot-4"}) is None
 
 
 def test_native_placeholders_number_each_name_once_and_keep_percent_signs() -> None:

@@ -27,8 +27,8 @@ from typing import Any, cast
 
 from psycopg import RawCursor
 from sqlalchemy import Insert, Select
-from sqlalchemy.engine import CursorResult, Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.compiler import Compiled
 
 Processor = Callable[[Any], Any]
@@ -72,6 +72,35 @@ def execute_native(
 
 
 @dataclass(frozen=True)
+class BoundConnection:
+    """The connection of a session's transaction; ``raw`` is psycopg's on PostgreSQL."""
+
+    transaction: SessionTransaction
+    connection: Connection
+    raw: Any | None
+
+
+_BOUND = "medalliance.hot.connection"
+
+
+def session_connection(db: Session) -> BoundConnection:
+    """``db.connection()``, kept for the rest of the session's transaction: asking the
+    session each time cost ~10 µs a statement (its transaction state machine). A new
+    transaction (after a commit or rollback) is a new object, and asks again."""
+    bound: BoundConnection | None = db.info.get(_BOUND)
+    if bound is not None and bound.transaction is db.get_transaction():
+        return bound
+    connection = db.connection()  # begins the session's transaction if none is open
+    transaction = db.get_transaction()
+    assert transaction is not None
+    postgresql = connection.dialect.name == "postgresql"
+    raw = connection.connection.dbapi_connection if postgresql else None
+    bound = BoundConnection(transaction, connection, raw)
+    db.info[_BOUND] = bound
+    return bound
+
+
+@dataclass(frozen=True)
 class _Compiled:
     sql: str  # with %(name)s placeholders, as compiled
     defaults: dict[str, Any]  # values bound at build time (e.g. a LIMIT)
@@ -95,16 +124,16 @@ class HotStatement:
         self._postgresql: _Compiled | None = None
 
     def rows(self, db: Session, params: Mapping[str, Any]) -> Sequence[Any]:
-        connection = db.connection()
-        if connection.dialect.name != "postgresql":
+        bound = session_connection(db)
+        if bound.raw is None:
             result = cast(CursorResult[Any], db.execute(self.statement, dict(params)))
             return result.all() if result.returns_rows else []
         flush_pending(db)
-        compiled = self._postgresql or self._compile(connection.dialect)
+        compiled = self._postgresql or self._compile(bound.connection.dialect)
         values = {**compiled.defaults, **params}
         for name, process in compiled.processors:
             values[name] = process(values[name])
-        raw: Any = connection.connection.dbapi_connection
+        raw = bound.raw
         found = execute_native(raw, compiled.sql, values, fetch=compiled.returns_rows)
         return [compiled.read(values) for values in found]
 

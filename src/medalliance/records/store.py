@@ -20,7 +20,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent
-from medalliance.kit.hot import execute_native, flush_pending
+from medalliance.kit.hot import execute_native, flush_pending, session_connection
 from medalliance.records.dates import NO_DATE, instant
 from medalliance.records.indexing import IndexRows
 from medalliance.records.models import (
@@ -114,10 +114,10 @@ def persist(
         return []
     for w in writes:
         w.raw = dump(w.resource) if w.method != "delete" or not w.raw else w.raw
-    connection = db.connection()
-    if connection.dialect.name == "postgresql":
+    raw = session_connection(db).raw
+    if raw is not None:  # PostgreSQL
         flush_pending(db)
-        _persist_postgresql(connection.connection.dbapi_connection, writes, now, events)
+        _persist_postgresql(raw, writes, now, events)
         return [_stored(w, now) for w in writes]
     new = [w for w in writes if w.pid is None]  # decided before inserts assign pids
     existing = [w for w in writes if w.pid is not None]
