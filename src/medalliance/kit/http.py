@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 
@@ -110,3 +111,17 @@ DbSession = Annotated[Session, Depends(_db)]
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def autocommit(db: Session) -> bool:
+    """Each statement of this session commits on its own: for a request whose only write
+    is one statement (a FHIR read and its audit row, a create), which needs no BEGIN and
+    COMMIT around it. Those were two of a read's four round trips, ~0.15 ms of CPU across
+    server and database. PostgreSQL only, on an engine (the tests' sessions join an outer
+    transaction), and before the session's first statement; otherwise nothing changes and
+    the answer is False. The pool puts the connection back in its usual mode on return."""
+    bind = db.get_bind()
+    if db.in_transaction() or not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return False
+    db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True

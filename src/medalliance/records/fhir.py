@@ -19,7 +19,7 @@ from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
 from medalliance.kit.fhir import FhirResponse
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.http import DbSession, TransactionalRoute, autocommit
 from medalliance.records import render, service
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
@@ -183,6 +183,10 @@ def create(
     body: Body,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
+    # One write statement (the resource, its history, index and audit rows) unless it is a
+    # member's own Encounter, which may also open a care relationship: that keeps BEGIN.
+    if resource_type != "Encounter":
+        autocommit(db)
     item = service.create(
         db, actor, body, now=utcnow(), if_none_exist=if_none_exist, expected_type=resource_type
     )
@@ -212,6 +216,7 @@ def conditional_update(
 def read(
     request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
 ) -> Response:
+    autocommit(db)  # reads write one statement: their audit row
     item = service.read(db, actor, resource_type, resource_id, now=utcnow())
     return render.resource_response(item, request)
 
@@ -283,5 +288,6 @@ def vread(
     resource_id: str,
     version: int,
 ) -> Response:
+    autocommit(db)
     item = service.vread(db, actor, resource_type, resource_id, version, now=utcnow())
     return render.resource_response(item, request)

@@ -1,0 +1,178 @@
+"""Reads and single-statement creates run without BEGIN/COMMIT on PostgreSQL; everything
+else keeps its transaction. A real engine (not the tests' rolled-back connection), since
+that is where statements can commit on their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from conftest import PG_URL, side_database
+from medalliance.access.models import CareRelationship
+from medalliance.app import create_app
+from medalliance.audit.models import AuditEvent
+from medalliance.db import unit_of_work
+from medalliance.demo.loader import Scale, load
+from medalliance.kit.http import autocommit
+from medalliance.records.models import FhirResource
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL"),
+]
+FHIR = "application/fhir+json"
+P = "p00000011"
+
+
+@pytest.fixture(scope="module")
+def factory() -> Iterator[sessionmaker[Session]]:
+    engine: Engine = side_database("autocommit")
+    made = sessionmaker(engine, expire_on_commit=False)
+    with unit_of_work(made) as db:
+        load(db, scale=Scale.SMALL, seed=1)
+    yield made
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(factory: sessionmaker[Session]) -> Iterator[TestClient]:
+    with TestClient(create_app(sessionmaker=factory)) as test_client:
+        token = test_client.post(
+            "/api/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "county-his",
+                "client_secret": "medalliance",
+            },
+        ).json()["access_token"]
+        test_client.headers.update({"Authorization": f"Bearer {token}", "Content-Type": FHIR})
+        yield test_client
+
+
+def _encounter(patient: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "serviceProvider": {"reference": "Organization/county-hospital"},
+        "period": {"start": "2026-11-20T08:00:00Z"},
+    }
+
+
+def _observation(patient: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": f"Patient/{patient}"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "unit": "/min"},
+    }
+
+
+def _audit_actions(factory: sessionmaker[Session], resource_id: str) -> list[str]:
+    with unit_of_work(factory) as db:
+        stmt = (
+            select(AuditEvent.action)
+            .where(AuditEvent.resource_id == resource_id)
+            .order_by(AuditEvent.id)
+        )
+        return list(db.scalars(stmt))
+
+
+def test_a_session_on_postgresql_switches_before_its_first_statement_only(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory() as db:
+        assert autocommit(db)
+        assert db.connection().connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+    with factory() as db:  # the pooled connection went back in its usual mode
+        db.execute(select(1))
+        assert not db.connection().connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        assert not autocommit(db)  # too late: a transaction is open
+
+
+def test_reads_and_creates_are_stored_and_audited(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    assert client.post("/fhir/Encounter", json=_encounter(P)).status_code == 201
+    created = client.post("/fhir/Observation", json=_observation(P))
+    assert created.status_code == 201
+    resource_id = created.json()["id"]
+    read = client.get(f"/fhir/Observation/{resource_id}")
+    assert read.status_code == 200
+    assert read.json()["valueQuantity"]["value"] == 72
+    assert client.get(f"/fhir/Observation/{resource_id}/_history/1").status_code == 200
+    assert _audit_actions(factory, resource_id) == ["fhir.create", "read", "read"]
+
+
+def test_a_refused_create_leaves_nothing_but_its_refusal(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    stranger = "p00001999"  # no encounter, referral or consent with the county hospital
+
+    def counts() -> tuple[int | None, int | None, int | None]:
+        with unit_of_work(factory) as db:
+            denied = select(func.count()).where(AuditEvent.action == "access.denied")
+            theirs = select(func.count()).where(AuditEvent.patient_id == stranger)
+            stored = select(func.count()).select_from(FhirResource)
+            return db.scalar(stored), db.scalar(theirs), db.scalar(denied)
+
+    stored, theirs, denied = counts()
+    assert client.post("/fhir/Observation", json=_observation(stranger)).status_code == 403
+    assert counts() == (stored, theirs, (denied or 0) + 1)
+
+
+def test_a_failing_transaction_bundle_still_writes_nothing(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    with unit_of_work(factory) as db:
+        before = db.scalar(select(func.count()).select_from(FhirResource))
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": _observation(P), "request": {"method": "POST", "url": "Observation"}},
+            {
+                "resource": {**_observation(P), "subject": {"reference": "Patient/nobody"}},
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+    assert client.post("/fhir", json=bundle).status_code in (400, 404, 422)
+    with unit_of_work(factory) as db:
+        assert db.scalar(select(func.count()).select_from(FhirResource)) == before
+
+
+def test_an_encounter_create_records_the_visit_with_it(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    # Two writes (the encounter, the care relationship its visit opens): it keeps its
+    # transaction, and both are there.
+    patient = "p00000012"
+    created = client.post("/fhir/Encounter", json=_encounter(patient))
+    assert created.status_code == 201
+    with unit_of_work(factory) as db:
+        visits = db.scalars(
+            select(CareRelationship.source_id).where(
+                CareRelationship.patient_id == patient,
+                CareRelationship.institution_id == "county-hospital",
+                CareRelationship.kind == "encounter",
+            )
+        ).all()
+    assert created.json()["id"] in visits
+    assert _audit_actions(factory, created.json()["id"]) == ["fhir.create"]
+
+
+def test_not_inside_another_transaction(db: Session) -> None:
+    # ``db``: the tests' session, on a connection with an outer transaction (both backends).
+    assert not autocommit(db)
+    db.add(AuditEvent(username="autocommit-test", action="test", outcome="success", detail={}))
+    db.flush()
+    db.rollback()  # the session still has its transaction to roll back
+    assert db.scalar(select(func.count()).where(AuditEvent.username == "autocommit-test")) == 0
