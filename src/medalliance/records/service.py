@@ -119,10 +119,20 @@ def search(
     writes.refuse_foreign_type(resource_type)
     query = parse(resource_type, params, strict=strict)
     persons: dict[str, str | None] = {}  # patient reference -> MPI person, resolved once
+    related: dict[str, bool | None] = {}  # person -> care relationship with the actor's
 
     def person_of(value: str) -> str | None:
         if value not in persons:
-            persons[value] = links.person_id(db, value)
+            # The relationship comes in the same statement as the person (one round trip).
+            if actor.institution_id:
+                person, related_to = links.person_and_relationship(
+                    db, value, actor.institution_id, now
+                )
+                if person is not None:
+                    related[person] = related_to
+            else:
+                person = links.person_id(db, value)
+            persons[value] = person
         return persons[value]
 
     bases: dict[str, AccessBasis] = {}
@@ -132,7 +142,9 @@ def search(
             for value in criterion.values:
                 person = person_of(value.split("/")[-1])
                 if person is not None:
-                    bases[person] = access.require_clinical_access(db, actor, person, now)
+                    bases[person] = access.require_clinical_access(
+                        db, actor, person, now, related=related.get(person)
+                    )
     result = engine.run(
         db,
         query,
@@ -436,9 +448,17 @@ def _audit_results(
     patients = list(dict.fromkeys(r.patient_id for r in found if r.patient_id))
     unknown = [p for p in patients if p not in known]
     bases = {**access.listed_bases(db, actor, unknown, now), **known} if unknown else known
+    # One patient (the common search): its row goes now, as a read's does; several go
+    # together in one batched INSERT at the flush.
+    immediately = len(patients) == 1
     for patient_id in patients:
         access.audit_read(
-            db, actor, patient_id=patient_id, basis=bases[patient_id], resource_type=resource_type
+            db,
+            actor,
+            patient_id=patient_id,
+            basis=bases[patient_id],
+            resource_type=resource_type,
+            immediately=immediately,
         )
 
 
