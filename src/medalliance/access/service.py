@@ -305,3 +305,15 @@ def audit_read(
         patient_id=patient_id,
         basis=basis,
     )
+
+
+def audit_reads(
+    db: Session, actor: Actor, bases: dict[str, AccessBasis], *, resource_type: str
+) -> None:
+    """``audit_read`` of each patient a list showed (patient -> basis), inserted at once in
+    one statement."""
+    rows = [
+        audit.event_row(actor, "read", resource_type=resource_type, patient_id=p, basis=basis)
+        for p, basis in bases.items()
+    ]
+    audit.record_all_now(db, rows)

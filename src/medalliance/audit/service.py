@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, bindparam, insert, text
 from sqlalchemy.orm import Session
 
@@ -15,7 +17,7 @@ from medalliance.audit.enums import AccessBasis, Outcome
 from medalliance.audit.models import AuditEvent, AuditSeal
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
-from medalliance.kit.hot import HotStatement
+from medalliance.kit.hot import HotStatement, execute_native, flush_pending, session_connection
 
 GENESIS_HASH = "0" * 64
 _SEALER_LOCK_KEY = 0x4D45_4441  # "MEDA": one sealer at a time on PostgreSQL
@@ -94,6 +96,33 @@ def record_now(
         detail=detail,
     )
     _INSERT_EVENT.run(db, row)
+
+
+# Several events in one statement: the rows travel as one JSON array (``orjson``, C) and
+# ``jsonb_to_recordset`` types them; timestamps and JSON by name, the rest text.
+_TYPED = {"occurred_at": "timestamptz", "detail": "json"}
+_RECORDSET_TYPES = ", ".join(f"{name} {_TYPED.get(name, 'text')}" for name in _EVENT_COLUMNS)
+_INSERT_EVENTS_SQL = (
+    f"INSERT INTO audit_event ({', '.join(_EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(_EVENT_COLUMNS)} "
+    f"FROM jsonb_to_recordset(%(rows)s::jsonb) AS e({_RECORDSET_TYPES})"
+)
+
+
+def record_all_now(db: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Events worded by ``event_row`` (one per patient a search page showed), inserted now
+    in one statement, in the caller's transaction: as ORM rows they cost ~30 µs each at the
+    flush, a page of twenty patients more than its query."""
+    if not rows:
+        return
+    raw = session_connection(db).raw
+    if raw is None:  # SQLite: one executemany
+        db.execute(insert(_AUDIT_TABLE), list(rows))
+        return
+    flush_pending(db)
+    execute_native(
+        raw, _INSERT_EVENTS_SQL, {"rows": orjson.dumps(list(rows)).decode()}, fetch=False
+    )
 
 
 def event_row(

@@ -448,18 +448,7 @@ def _audit_results(
     patients = list(dict.fromkeys(r.patient_id for r in found if r.patient_id))
     unknown = [p for p in patients if p not in known]
     bases = {**access.listed_bases(db, actor, unknown, now), **known} if unknown else known
-    # One patient (the common search): its row goes now, as a read's does; several go
-    # together in one batched INSERT at the flush.
-    immediately = len(patients) == 1
-    for patient_id in patients:
-        access.audit_read(
-            db,
-            actor,
-            patient_id=patient_id,
-            basis=bases[patient_id],
-            resource_type=resource_type,
-            immediately=immediately,
-        )
+    access.audit_reads(db, actor, {p: bases[p] for p in patients}, resource_type=resource_type)
 
 
 # --- feeds for derived data (indicators) -------------------------------------------------
