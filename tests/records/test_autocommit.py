@@ -111,6 +111,26 @@ def test_reads_and_creates_are_stored_and_audited(
     assert _audit_actions(factory, resource_id) == ["fhir.create", "read", "read"]
 
 
+def test_a_search_finds_and_audits_its_page(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    patient = "p00000013"
+    assert client.post("/fhir/Encounter", json=_encounter(patient)).status_code == 201
+    created = client.post("/fhir/Observation", json=_observation(patient)).json()
+    found = client.get("/fhir/Observation", params={"patient": patient})
+    assert found.status_code == 200
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == [created["id"]]
+    with unit_of_work(factory) as db:
+        reads = db.scalars(
+            select(AuditEvent.basis).where(
+                AuditEvent.patient_id == patient,
+                AuditEvent.action == "read",
+                AuditEvent.resource_type == "Observation",
+            )
+        ).all()
+    assert reads == ["care_relationship"]
+
+
 def test_a_refused_create_leaves_nothing_but_its_refusal(
     client: TestClient, factory: sessionmaker[Session]
 ) -> None:

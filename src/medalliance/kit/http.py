@@ -115,7 +115,7 @@ def client_ip(request: Request) -> str | None:
 
 def autocommit(db: Session) -> bool:
     """Each statement of this session commits on its own: for a request whose only write
-    is one statement (a FHIR read and its audit row, a create), which needs no BEGIN and
+    is one statement (a FHIR read or search and its audit rows, a create), which needs no BEGIN and
     COMMIT around it. Those were two of a read's four round trips, ~0.15 ms of CPU across
     server and database. PostgreSQL only, on an engine (the tests' sessions join an outer
     transaction), and before the session's first statement; otherwise nothing changes and

@@ -146,6 +146,7 @@ def search(
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
     params = list(request.query_params.multi_items())
+    autocommit(db)  # a search writes one statement: its page's audit rows
     result = service.search(db, actor, resource_type, params, now=utcnow(), strict=_strict(prefer))
     return render.searchset(request, result)
 
