@@ -114,12 +114,13 @@ def client_ip(request: Request) -> str | None:
 
 
 def autocommit(db: Session) -> bool:
-    """Each statement of this session commits on its own: for a request whose only write
-    is one statement (a FHIR read or search and its audit rows, a create), which needs no BEGIN and
-    COMMIT around it. Those were two of a read's four round trips, ~0.15 ms of CPU across
-    server and database. PostgreSQL only, on an engine (the tests' sessions join an outer
-    transaction), and before the session's first statement; otherwise nothing changes and
-    the answer is False. The pool puts the connection back in its usual mode on return."""
+    """Each statement of this session commits on its own, for a request whose only write
+    is one statement (a FHIR read or search and its audit rows, a create): it needs no
+    BEGIN and COMMIT around it. Those were two of a read's four round trips, ~0.15 ms of
+    CPU across server and database. PostgreSQL only, on an engine (the tests' sessions
+    join an outer transaction), and before the session's first statement; otherwise
+    nothing changes and the answer is False. The pool puts the connection back in its
+    usual mode on return."""
     bind = db.get_bind()
     if db.in_transaction() or not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
         return False

@@ -119,7 +119,7 @@ def search(
     writes.refuse_foreign_type(resource_type)
     query = parse(resource_type, params, strict=strict)
     persons: dict[str, str | None] = {}  # patient reference -> MPI person, resolved once
-    related: dict[str, bool | None] = {}  # person -> care relationship with the actor's
+    related: dict[str, bool | None] = {}  # person -> live relationship with the institution
 
     def person_of(value: str) -> str | None:
         if value not in persons:
