@@ -7,8 +7,8 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -16,6 +16,7 @@ import uvicorn
 from medalliance.kit.serving import CoalescingHttpToolsProtocol, CoalescingTransport
 
 BIG = b"x" * 1_000_000
+T = TypeVar("T")
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -117,6 +118,16 @@ def test_a_closing_response_is_sent_whole_before_the_connection_closes(port: int
     assert received.endswith(b"\r\n\r\n/close")
 
 
+def _run_in_own_loop(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run`` in a thread of its own: the suite's browser tests keep an event
+    loop running in the main thread."""
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(scenario())))
+    thread.start()
+    thread.join()
+    return results[0]
+
+
 class _RecordingTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []
@@ -148,7 +159,7 @@ def test_writes_of_one_loop_turn_leave_in_one_write() -> None:
         transport.close()  # sends what is pending, then closes
         return before, after_turn, inner.writes
 
-    before, after_turn, final = asyncio.run(scenario())
+    before, after_turn, final = _run_in_own_loop(scenario)
     assert before == []
     assert after_turn == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
     assert final == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"last"]
@@ -159,4 +170,4 @@ def test_everything_else_is_the_wrapped_transports() -> None:
         transport = CoalescingTransport(_RecordingTransport(), asyncio.get_running_loop())  # type: ignore[arg-type]
         return str(transport.get_extra_info("peername"))
 
-    assert asyncio.run(scenario()) == "info:peername"
+    assert _run_in_own_loop(scenario) == "info:peername"
