@@ -1,11 +1,19 @@
-"""Small helpers shared by tests: logging in through the real endpoints."""
+"""Small helpers shared by tests: logging in through the real endpoints, a real server."""
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import uvicorn
 from fastapi.testclient import TestClient
+
+from medalliance.kit.serving import CoalescingHttpToolsProtocol
 
 DEMO_PASSWORD = "medalliance"
 
@@ -55,3 +63,32 @@ def browser_login(page: Any, base_url: str, username: str, password: str = DEMO_
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
+
+
+@contextmanager
+def uvicorn_in_thread(app: Any, **options: Any) -> Iterator[int]:
+    """A real uvicorn server on a free local port, in a thread, speaking the HTTP protocol
+    ``medalliance serve`` runs; yields the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        http=CoalescingHttpToolsProtocol,
+        **options,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 
-from medalliance.kit.serving import CoalescingHttpToolsProtocol, CoalescingTransport
+from helpers import uvicorn_in_thread
+from medalliance.kit.serving import CoalescingTransport
 
 BIG = b"x" * 1_000_000
 T = TypeVar("T")
@@ -38,27 +37,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=free,
-        log_level="error",
-        lifespan="off",
-        http=CoalescingHttpToolsProtocol,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield free
-    server.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_in_thread(app, lifespan="off") as free:
+        yield free
 
 
 def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[bytes, bytes]:

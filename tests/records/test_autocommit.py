@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import PG_URL, side_database
+from helpers import system_bearer
 from medalliance.access.models import CareRelationship
 from medalliance.app import create_app
 from medalliance.audit.models import AuditEvent
@@ -42,15 +43,7 @@ def factory() -> Iterator[sessionmaker[Session]]:
 @pytest.fixture(scope="module")
 def client(factory: sessionmaker[Session]) -> Iterator[TestClient]:
     with TestClient(create_app(sessionmaker=factory)) as test_client:
-        token = test_client.post(
-            "/api/auth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "county-his",
-                "client_secret": "medalliance",
-            },
-        ).json()["access_token"]
-        test_client.headers.update({"Authorization": f"Bearer {token}", "Content-Type": FHIR})
+        test_client.headers.update({**system_bearer(test_client), "Content-Type": FHIR})
         yield test_client
 
 

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fhirpy import SyncFHIRClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from conftest import fresh_engine
+from helpers import uvicorn_in_thread
 from medalliance.app import create_app
 from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
-from medalliance.kit.serving import CoalescingHttpToolsProtocol
 
 P = "p00000007"
 
@@ -30,27 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     factory = sessionmaker(engine, expire_on_commit=False)
     with unit_of_work(factory) as db:
         load(db, scale=Scale.SMALL, seed=1)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(sessionmaker=factory),
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-        http=CoalescingHttpToolsProtocol,  # as `medalliance serve` runs it
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        if uv.started:
-            break
-        time.sleep(0.05)
-    yield base
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with uvicorn_in_thread(create_app(sessionmaker=factory)) as port:
+        yield f"http://127.0.0.1:{port}"
     engine.dispose()
 
 
