@@ -102,11 +102,24 @@ def record_now(
 # ``jsonb_to_recordset`` types them; timestamps and JSON by name, the rest text.
 _TYPED = {"occurred_at": "timestamptz", "detail": "json"}
 _RECORDSET_TYPES = ", ".join(f"{name} {_TYPED.get(name, 'text')}" for name in _EVENT_COLUMNS)
-_INSERT_EVENTS_SQL = (
-    f"INSERT INTO audit_event ({', '.join(_EVENT_COLUMNS)}) "
-    f"SELECT {', '.join(_EVENT_COLUMNS)} "
-    f"FROM jsonb_to_recordset(%(rows)s::jsonb) AS e({_RECORDSET_TYPES})"
-)
+
+
+def insert_events_sql(param: str) -> str:
+    """PostgreSQL ``INSERT`` of the events (``event_row``s) in the ``%(param)s`` parameter,
+    given as ``events_json``: for a statement of the caller's own (a FHIR write's)."""
+    names = ", ".join(_EVENT_COLUMNS)
+    return (
+        f"INSERT INTO audit_event ({names}) SELECT {names} "
+        f"FROM jsonb_to_recordset(%({param})s::jsonb) AS e({_RECORDSET_TYPES})"
+    )
+
+
+def events_json(rows: Sequence[dict[str, Any]]) -> str:
+    """The parameter of ``insert_events_sql`` (orjson writes datetimes as RFC 3339)."""
+    return orjson.dumps(list(rows)).decode()
+
+
+_INSERT_EVENTS_SQL = insert_events_sql("rows")
 
 
 def record_all_now(db: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -120,9 +133,7 @@ def record_all_now(db: Session, rows: Sequence[dict[str, Any]]) -> None:
         db.execute(insert(_AUDIT_TABLE), list(rows))
         return
     flush_pending(db)
-    execute_native(
-        raw, _INSERT_EVENTS_SQL, {"rows": orjson.dumps(list(rows)).decode()}, fetch=False
-    )
+    execute_native(raw, _INSERT_EVENTS_SQL, {"rows": events_json(rows)}, fetch=False)
 
 
 def event_row(

@@ -20,7 +20,7 @@ from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
 from medalliance.kit.fhir import FhirResponse
 from medalliance.kit.http import DbSession, TransactionalRoute, autocommit
-from medalliance.records import render, service
+from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
 
@@ -184,9 +184,7 @@ def create(
     body: Body,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
-    # One write statement (the resource, its history, index and audit rows) unless it is a
-    # member's own Encounter, which may also open a care relationship: that keeps BEGIN.
-    if resource_type != "Encounter":
+    if writes.create_is_one_statement(resource_type):
         autocommit(db)
     item = service.create(
         db, actor, body, now=utcnow(), if_none_exist=if_none_exist, expected_type=resource_type

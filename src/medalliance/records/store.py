@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import delete, insert, update
 from sqlalchemy.orm import Session
 
-from medalliance.audit.models import AuditEvent
+from medalliance.audit import service as audit
 from medalliance.kit.hot import execute_native, flush_pending, session_connection
 from medalliance.records.dates import NO_DATE, instant
 from medalliance.records.indexing import IndexRows
@@ -125,8 +125,7 @@ def persist(
     _update_existing(db, existing, now)
     _insert_versions(db, writes, now)
     _insert_index(db, writes)
-    if events:
-        db.execute(insert(AuditEvent), list(events))
+    audit.record_all_now(db, events)
     return [_stored(w, now) for w in writes]
 
 
@@ -158,15 +157,6 @@ _WRITE_COLUMNS = (
     ("deleted", "bool"),
     ("method", "text"),
     ("content", "text"),
-)
-
-
-# The audit event columns, in ``audit.event_row``'s terms (the id is the table's own):
-# timestamps and JSON by name, the rest text.
-_EVENT_COLUMNS = tuple(
-    (c.name, {"occurred_at": "timestamptz", "detail": "json"}.get(c.name, "text"))
-    for c in AuditEvent.__table__.columns
-    if c.name != "id"
 )
 
 
@@ -202,11 +192,7 @@ def _pg_write_sql(*, replaces: bool, audited: bool) -> str:
             f"JOIN allw a ON a.ord = x.ord)"
         )
     if audited:
-        names = ", ".join(n for n, _ in _EVENT_COLUMNS)
-        index_ctes.append(
-            f"aud AS (INSERT INTO audit_event ({names}) "
-            f"SELECT {names} FROM {_rows('events', _EVENT_COLUMNS, 'e')})"
-        )
+        index_ctes.append(f"aud AS ({audit.insert_events_sql('events')})")
     return f"""
 WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
 ins AS (
@@ -245,7 +231,7 @@ def _pg_params(
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"now": now}
     if events:
-        params["events"] = _json_rows([e[name] for name, _ in _EVENT_COLUMNS] for e in events)
+        params["events"] = audit.events_json(events)
     params["writes"] = _json_rows(
         [
             i,

@@ -160,6 +160,12 @@ def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | 
     return ctx.bases[patient_id]
 
 
+def create_is_one_statement(resource_type: str) -> bool:
+    """Whether a create of this type writes one statement (the store's): an Encounter may
+    also record a visit (``authorize``), a second write that must commit with it."""
+    return resource_type != "Encounter"
+
+
 def _own_system_encounter(actor: Actor, resource: dict[str, Any]) -> bool:
     if resource["resourceType"] != "Encounter" or actor.role != Role.SYSTEM:
         return False
