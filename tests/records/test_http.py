@@ -263,3 +263,33 @@ class TestAuthorisation:
         assert "county-his" in agents
         other = client.get(f"/fhir/AuditEvent?patient={P}", headers=bearer(client, "resident"))
         assert other.status_code == 403
+
+
+def link(bundle: dict[str, Any], relation: str) -> str | None:
+    found = [x["url"] for x in bundle.get("link", []) if x["relation"] == relation]
+    return found[0].replace("http://testserver", "") if found else None
+
+
+class TestPaging:
+    def test_post_search_pages_by_get_with_its_criteria(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        enc = visit["encounter"]["id"]
+        second = post(client, his, observation(P, enc, when="2026-10-02T08:00:00Z"))
+        post(client, his, observation(P, enc, code="8480-6"))  # not matched by the criteria
+        first = client.post(
+            "/fhir/Observation/_search",
+            data={"patient": P, "code": "http://loinc.org|8867-4", "_count": "1"},
+            headers={"Authorization": his["Authorization"]},
+        )
+        assert first.status_code == 200, first.text
+        following = link(first.json(), "next")
+        assert following is not None
+        assert following.startswith("/fhir/Observation?")
+        assert "code=" in following
+        assert "_search" not in (link(first.json(), "self") or "")
+        page = client.get(following, headers=his)
+        assert page.status_code == 200, page.text
+        seen = [e["resource"]["id"] for e in (first.json()["entry"] + page.json()["entry"])]
+        assert sorted(seen) == sorted([visit["observation"]["id"], second["id"]])
+        assert link(page.json(), "next") is None

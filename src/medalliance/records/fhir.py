@@ -171,7 +171,8 @@ async def search_post(
         now=utcnow(),
         strict=_strict(prefer),
     )
-    return render.searchset(request, result)
+    # Its links page by GET with the criteria that ran (the form is not sent again).
+    return render.searchset(request, result, search=(resource_type, params))
 
 
 @router.post("/{resource_type}", response_class=FhirResponse, responses=ERRORS)

@@ -4,6 +4,7 @@ each resource, which is never parsed on the way out (except for ``_elements``)."
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -65,15 +66,21 @@ def _subset(content: dict[str, Any], elements: tuple[str, ...]) -> dict[str, Any
     return subset
 
 
-def page_url(request: Request, cursor: str | None) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+def page_url(url: str, params: Sequence[tuple[str, str]], cursor: str | None) -> str:
+    kept = [(k, v) for k, v in params if k != "_cursor"]
     if cursor:
-        params.append(("_cursor", cursor))
-    url = str(request.url).split("?")[0]
-    return f"{url}?{urlencode(params)}" if params else url
+        kept.append(("_cursor", cursor))
+    return f"{url}?{urlencode(kept)}" if kept else url
 
 
-def searchset(request: Request, result: SearchResult) -> FhirResponse:
+def searchset(
+    request: Request,
+    result: SearchResult,
+    *,
+    search: tuple[str, Sequence[tuple[str, str]]] | None = None,
+) -> FhirResponse:
+    """``search``: the type and parameters of a search that did not come as GET query
+    parameters (POST ``_search``); its links repeat them as a GET of the type."""
     base = base_url(request)
     entries = [_entry(base, m, "match", result.elements) for m in result.matches]
     entries += [_entry(base, m, "include", result.elements) for m in result.included]
@@ -86,9 +93,15 @@ def searchset(request: Request, result: SearchResult) -> FhirResponse:
             ],
         }
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
-    links = [{"relation": "self", "url": str(request.url)}]
+    if search is None:
+        url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
+        links = [{"relation": "self", "url": str(request.url)}]
+    else:
+        url, params = f"{base}/{search[0]}", list(search[1])
+        cursor = next((v for k, v in reversed(params) if k == "_cursor"), None)
+        links = [{"relation": "self", "url": page_url(url, params, cursor)}]
     if result.next_cursor:
-        links.append({"relation": "next", "url": page_url(request, result.next_cursor)})
+        links.append({"relation": "next", "url": page_url(url, params, result.next_cursor)})
     head: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:
         head["total"] = result.total
