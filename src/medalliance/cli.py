@@ -130,15 +130,17 @@ def serve(
             "reader family_doctor resident commission"
         )
     if workers > 1:
-        uvicorn.run(
+        from medalliance.kit.workers import serve_workers
+
+        config = uvicorn.Config(
             "medalliance.app:create_app",
             factory=True,
             host=host,
             port=port,
-            workers=workers,
             log_level="warning",
             http=CoalescingHttpToolsProtocol,
         )
+        serve_workers(config, workers)
         return
     uvicorn.run(
         create_app(settings, run_worker=settings.worker_in_process),
