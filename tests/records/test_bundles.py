@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,3 +135,74 @@ class TestBatch:
         }
         body = client.post("/fhir", json=bundle, headers=his).json()
         assert [e["response"]["status"][:3] for e in body["entry"]] == ["201", "422"]
+
+
+def bundle_of(kind: str, *entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
+
+
+def binary_patch(url: str, data: str) -> dict[str, Any]:
+    return {
+        "resource": {
+            "resourceType": "Binary",
+            "contentType": "application/json-patch+json",
+            "data": data,
+        },
+        "request": {"method": "PATCH", "url": url},
+    }
+
+
+@pytest.fixture
+def stored_observation(client: TestClient, his: dict[str, str]) -> dict[str, Any]:
+    from records.factories import encounter, observation
+
+    assert client.post("/fhir/Encounter", json=encounter(P), headers=his).status_code == 201
+    response = client.post("/fhir/Observation", json=observation(P), headers=his)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+BAD_PATCH_DATA = ["not base64 at all!", base64.b64encode(b"not json").decode()]
+
+
+class TestPatchEntries:
+    @pytest.mark.parametrize("data", BAD_PATCH_DATA)
+    def test_unreadable_patch_fails_the_transaction_with_a_400(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        stored_observation: dict[str, Any],
+        data: str,
+    ) -> None:
+        url = f"Observation/{stored_observation['id']}"
+        response = client.post(
+            "/fhir", json=bundle_of("transaction", binary_patch(url, data)), headers=his
+        )
+        assert response.status_code == 400, response.text
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert "Bundle.entry[0]" in outcome["issue"][0]["diagnostics"]
+
+    @pytest.mark.parametrize("data", BAD_PATCH_DATA)
+    def test_unreadable_patch_fails_only_its_batch_entry(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        stored_observation: dict[str, Any],
+        data: str,
+    ) -> None:
+        url = f"Observation/{stored_observation['id']}"
+        good = base64.b64encode(
+            json.dumps([{"op": "replace", "path": "/status", "value": "amended"}]).encode()
+        ).decode()
+        response = client.post(
+            "/fhir",
+            json=bundle_of("batch", binary_patch(url, data), binary_patch(url, good)),
+            headers=his,
+        )
+        assert response.status_code == 200, response.text
+        bad, ok = (e["response"] for e in response.json()["entry"])
+        assert bad["status"] == "400"
+        assert bad["outcome"]["resourceType"] == "OperationOutcome"
+        assert ok["status"] == "200 OK"

@@ -10,6 +10,9 @@ in its own savepoint and reports each outcome.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -292,10 +295,13 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     literal = _LITERAL.match(entry.url)
     if literal is None or entry.resource is None or entry.resource.get("resourceType") != "Binary":
         raise InvalidResource("PATCH entries need url Type/id and a Binary JSON Patch")
-    import base64
-    import json
-
-    operations = json.loads(base64.b64decode(entry.resource.get("data", "")))
+    data = str(entry.resource.get("data", ""))
+    try:
+        operations = json.loads(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are too
+        raise InvalidResource(
+            "Binary.data must be a base64-encoded JSON Patch", field=f"{entry.where}.resource.data"
+        ) from None
     item = service.patch(
         db, actor, literal.group(1), literal.group(2), operations, now=now, if_match=entry.if_match
     )
