@@ -157,6 +157,105 @@ def register(
     return _link_new_record(db, actor, data, d, institution_id, new_person_id)
 
 
+def update(
+    db: Session,
+    actor: Actor | None,
+    data: LocalRecordIn,
+    *,
+    new_person_id: Callable[[], str] = new_id,
+) -> Registration:
+    """The member changed its record (HL7 A08): its local record and the golden person take
+    the new demographics; a record the index does not know yet is registered.
+
+    The medical record number names the person at the member, so a corrected name or birth
+    date is applied without the similarity check a re-registration gets. The resident ID
+    number stays the index's strong key: one that another person holds, or that differs
+    from the person's own, is a conflict for a reviewer, never a silent relink or merge.
+    Empty fields keep what the record had (HL7: an absent value is no change).
+    """
+    institution_id = _member_of(db, actor, data.institution_id)
+    existing = repository.local_record(db, institution_id, data.mrn)
+    if existing is None:
+        return register(db, actor, data, new_person_id=new_person_id)
+    person = _survivor(db, _person(db, existing.person_id))
+    id_number = validated_id_number(data.id_number, sex=data.sex.value, birth_date=data.birth_date)
+    if id_number is None and person.id_number is not None:
+        # The person's own number must still agree with the new sex and birth date.
+        validated_id_number(person.id_number, sex=data.sex.value, birth_date=data.birth_date)
+    d = Demographics(
+        name=data.name,
+        sex=data.sex.value,
+        birth_date=data.birth_date,
+        phone=data.phone or None,
+        address=data.address,
+        id_number=id_number,
+    )
+    if not d.pinyin:
+        raise ValidationFailed("name has no letters or Chinese characters", field="name")
+    _serialise_on(db, compact(d.pinyin))
+    if id_number is not None and id_number != person.id_number:
+        _check_new_id_number(db, person, id_number)
+    changed = _apply_demographics(db, existing, person, d, data)
+    audit.record(
+        db,
+        actor,
+        "patient.update",
+        resource_type="Patient",
+        resource_id=person.id,
+        patient_id=person.id,
+        detail={"institution_id": institution_id, "mrn": data.mrn, "changed": changed},
+    )
+    return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
+
+
+def _check_new_id_number(db: Session, person: Person, id_number: str) -> None:
+    if person.id_number is not None:
+        raise Conflict(
+            f"the resident ID number differs from the one the index holds for patient "
+            f"{person.id}; a reviewer must correct it",
+            field="id_number",
+        )
+    owner = repository.person_by_id_number(db, id_number)
+    if owner is not None and _survivor(db, owner).id != person.id:
+        raise Conflict(
+            "the resident ID number belongs to another person in the index; "
+            "a reviewer must decide whether they are the same",
+            field="id_number",
+        )
+
+
+def _apply_demographics(
+    db: Session, record: LocalRecord, person: Person, d: Demographics, data: LocalRecordIn
+) -> list[str]:
+    """Set the new values on the local record and the person; the names of changed fields."""
+    values: dict[str, object] = {
+        "name": d.name,
+        "sex": data.sex.value,
+        "birth_date": data.birth_date,
+        "phone": d.phone,
+        "address": data.address,
+        "id_number": d.id_number,
+        "insurance_number": data.insurance_number or None,
+    }
+    given = {k: v for k, v in values.items() if v not in (None, "")}
+    changed = sorted(k for k, v in given.items() if getattr(person, k) != v)
+    for target in (record, person):
+        for key, value in given.items():
+            setattr(target, key, value)
+    person.pinyin = d.pinyin
+    if d.id_number and not person.division_code:
+        person.division_code = d.id_number[:6]
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        # A concurrent registration took the resident ID number first.
+        raise Conflict(
+            "the resident ID number belongs to another person in the index", field="id_number"
+        ) from None
+    return changed
+
+
 def _link_new_record(
     db: Session,
     actor: Actor | None,

@@ -204,6 +204,16 @@ def register_local_record(
     return registration.register(db, actor, data, new_person_id=new_person_id)
 
 
+def update_local_record(
+    db: Session,
+    actor: Actor | None,
+    data: LocalRecordIn,
+    *,
+    new_person_id: Callable[[], str] = new_id,
+) -> Registration:
+    return registration.update(db, actor, data, new_person_id=new_person_id)
+
+
 def merge_persons(
     db: Session, actor: Actor, *, survivor_id: str, merged_id: str, reason: str
 ) -> PersonMerge:

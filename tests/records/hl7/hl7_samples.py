@@ -15,10 +15,19 @@ def msh(message_type: str, control_id: str, *, facility: str = FACILITY, app: st
     )
 
 
-def pid(*, mrn: str = MRN, id_number: str = ID_NUMBER, sex: str = "M") -> str:
+def pid(
+    *,
+    mrn: str = MRN,
+    id_number: str = ID_NUMBER,
+    sex: str = "M",
+    name: str = "欧阳^建华",
+    birth_date: str = "19650312",
+    phone: str = "13903180001",
+) -> str:
+    ids = f"{mrn}^^^{FACILITY}^MR" + (f"~{id_number}^^^CHN^NNCHN" if id_number else "")
     return (
-        f"PID|1||{mrn}^^^{FACILITY}^MR~{id_number}^^^CHN^NNCHN||欧阳^建华||19650312|{sex}|||"
-        "幸福路18号^^衡水市^河北省^053600^CHN^H^^安平县||^PRN^PH^^^^^^^^^13903180001"
+        f"PID|1||{ids}||{name}||{birth_date}|{sex}|||"
+        f"幸福路18号^^衡水市^河北省^053600^CHN^H^^安平县||^PRN^PH^^^^^^^^^{phone}"
     )
 
 
@@ -37,11 +46,12 @@ def adt(
     visit: str = "V20261105001",
     discharge: str = "",
     extra: tuple[str, ...] = (),
+    patient: str | None = None,
 ) -> bytes:
     segments = [
         msh(f"ADT^{trigger}^ADT_A01", control_id),
         f"EVN|{trigger}|20261105092800",
-        pid(),
+        patient or pid(),
         pv1(visit, admit="20261105092800", discharge=discharge),
         "PV2|||I63.9^脑梗死^I10",
         "DG1|1||I63.9^脑梗死^I10||20261105093000|A",
@@ -66,10 +76,11 @@ def oru(
     order: str = "LAB-20261105-0001",
     facility: str = FACILITY,
     status: str = "F",
+    patient: str | None = None,
 ) -> bytes:
     segments = [
         msh("ORU^R01^ORU_R01", control_id, facility=facility, app="LIS"),
-        pid(),
+        patient or pid(),
         pv1(visit),
         f"ORC|RE|PL-0001|{order}",
         f"OBR|1|PL-0001|{order}|57698-3^血脂四项^LN|||20261105080000|||||||||||||||"
@@ -85,3 +96,10 @@ def segment(message: bytes, segment_id: str) -> list[str]:
         if line.startswith(segment_id + "|"):
             return line.split("|")
     raise AssertionError(f"no {segment_id} in {message!r}")
+
+
+def resident_id(first17: str) -> str:
+    """A resident ID number with its GB 11643 check digit."""
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    total = sum(int(digit) * weight for digit, weight in zip(first17, weights, strict=True))
+    return first17 + "10X98765432"[total % 11]

@@ -51,7 +51,15 @@ from medalliance.registry.repository import InstitutionFilter
 ER7_MEDIA_TYPE = "x-application/hl7-v2+er7"
 ACCEPTED_MEDIA_TYPES = frozenset({ER7_MEDIA_TYPE, "application/hl7-v2", "text/plain"})
 # MPI fields (LocalRecordIn) back to the PID field they came from, for ERR-2.
-_PID_FIELDS = {"mrn": 3, "id_number": 3, "name": 5, "birth_date": 7, "sex": 8, "address": 11}
+_PID_FIELDS = {
+    "mrn": 3,
+    "id_number": 3,
+    "name": 5,
+    "birth_date": 7,
+    "sex": 8,
+    "address": 11,
+    "phone": 13,
+}
 
 
 @dataclass(frozen=True)
@@ -362,9 +370,11 @@ def _apply(
 ) -> tuple[str, list[StoredResource]]:
     institution_id = actor.institution_id or ""
     pid = message.require_segment("PID", "patient identification")
-    registration = patients.register_local_record(
-        db, actor, patient.local_record(pid, institution_id)
-    )
+    record = patient.local_record(pid, institution_id)
+    # A08 is the member changing its record: the MPI takes the new demographics. Other
+    # events only name the patient they are about.
+    register = patients.update_local_record if trigger == "A08" else patients.register_local_record
+    registration = register(db, actor, record)
     person_id = registration.person.id
     writer = _Writer(db, actor, now)
     if trigger == "R01":

@@ -1,0 +1,102 @@
+"""ADT^A08 (update patient information): the member's corrections reach the MPI."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medalliance.patients.models import LocalRecord, Person
+from records.hl7.conftest import Send
+from records.hl7.hl7_samples import ID_NUMBER, adt, pid, resident_id, segment
+
+MRN = "NM-0001"
+ORIGINAL = {"name": "王^小红", "birth_date": "19900215", "sex": "F", "id_number": ""}
+
+
+def _patient(**changes: str) -> str:
+    return pid(mrn=MRN, **{**ORIGINAL, **changes})
+
+
+def _record(db: Session) -> tuple[LocalRecord, Person]:
+    db.expire_all()
+    record = db.scalar(
+        select(LocalRecord).where(
+            LocalRecord.institution_id == "county-hospital", LocalRecord.mrn == MRN
+        )
+    )
+    assert record is not None
+    person = db.get(Person, record.person_id)
+    assert person is not None
+    return record, person
+
+
+def _admit(send: Send) -> None:
+    response = send(adt("A01", "UPD-0001", visit="V-UPD-1", patient=_patient()))
+    assert segment(response.content, "MSA")[1] == "AA", response.text
+
+
+class TestPatientUpdate:
+    def test_an_a08_saves_the_new_name_phone_and_birth_date(self, send: Send, db: Session) -> None:
+        _admit(send)
+        update = _patient(name="王^晓红", birth_date="19900216", phone="13800000000")
+
+        response = send(adt("A08", "UPD-0002", visit="V-UPD-1", patient=update))
+
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        record, person = _record(db)
+        for row in (record, person):
+            assert (row.name, row.birth_date, row.phone) == (
+                "王晓红",
+                date(1990, 2, 16),
+                "13800000000",
+            )
+        assert person.pinyin.replace(" ", "").startswith("wangxiao")
+
+    def test_an_a08_adds_a_resident_id_number_the_person_lacked(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        number = resident_id("11010119900215002")
+
+        response = send(adt("A08", "UPD-0003", visit="V-UPD-1", patient=_patient(id_number=number)))
+
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        record, person = _record(db)
+        assert record.id_number == person.id_number == number
+
+    def test_an_id_number_of_another_person_is_refused_and_nothing_changes(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        other = send(adt("A01", "UPD-0004", visit="V-UPD-2"))  # 欧阳建华 holds ID_NUMBER
+        assert segment(other.content, "MSA")[1] == "AA", other.text
+        _, before = _record(db)
+        person_id = before.id
+
+        update = _patient(id_number=ID_NUMBER, name="欧阳^建华", sex="M", birth_date="19650312")
+        response = send(adt("A08", "UPD-0005", visit="V-UPD-1", patient=update))
+
+        msa, err = segment(response.content, "MSA"), segment(response.content, "ERR")
+        assert msa[1] == "AE"
+        assert err[3].startswith("205^")
+        assert err[2] == "PID^1^3^1"
+        record, person = _record(db)
+        assert person.id == person_id
+        assert (person.name, person.id_number, record.name) == ("王小红", None, "王小红")
+
+    def test_a_birth_date_the_id_number_contradicts_is_refused(
+        self, send: Send, db: Session
+    ) -> None:
+        number = resident_id("11010119900215002")
+        response = send(adt("A01", "UPD-0006", patient=_patient(id_number=number)))
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+
+        update = _patient(birth_date="19910101")  # the ID number is not repeated
+        response = send(adt("A08", "UPD-0007", patient=update))
+
+        assert segment(response.content, "MSA")[1] == "AE"
+        assert segment(response.content, "ERR")[2] == "PID^1^7^1"
+        _, person = _record(db)
+        assert person.birth_date == date(1990, 2, 15)
