@@ -397,6 +397,23 @@ class _Writer:
         )
         return found.matches[0] if found.matches else None
 
+    def claim(
+        self, resource_type: str, system: str, value: str, person_id: str, location: Location
+    ) -> StoredResource | None:
+        """The member's resource with this identifier, if any; one that belongs to another
+        patient is an AE (the member reused a visit or order number), never moved over."""
+        existing = self.find(resource_type, system, value)
+        if existing is None or existing.patient_id in (None, person_id):
+            return existing
+        if patients.resolve_person_id(self.db, existing.patient_id) == person_id:
+            return existing  # recorded under a person since merged into this one
+        raise Hl7Error(
+            f"{location} {value} already identifies a {resource_type} of another patient at "
+            "this member; a visit or order number cannot move to a different patient",
+            code=ErrorCode.DUPLICATE_KEY,
+            location=location,
+        )
+
     def upsert(self, resource: dict[str, Any]) -> StoredResource:
         identifier = resource["identifier"][0]
         condition = urlencode([("identifier", f"{identifier['system']}|{identifier['value']}")])
@@ -412,7 +429,9 @@ def _visit(
 ) -> None:
     pv1 = message.require_segment("PV1", "patient visit")
     number = pv1.require(19, what="visit number")
-    stored = _encounter(writer, message, pv1, trigger, number, person_id, institution_id)
+    stored = _encounter(
+        writer, message, pv1, trigger, number, person_id, institution_id, pv1.at(19)
+    )
     for dg1 in message.all("DG1"):
         _, condition = diagnoses.condition(
             dg1,
@@ -432,8 +451,9 @@ def _encounter(
     number: str,
     person_id: str,
     institution_id: str,
+    location: Location,
 ) -> StoredResource:
-    existing = writer.find("Encounter", sids.visit(institution_id), number)
+    existing = writer.claim("Encounter", sids.visit(institution_id), number, person_id, location)
     visit = encounter.visit_from(message, pv1, trigger, number)
     resource = encounter.encounter(
         visit,
@@ -450,13 +470,20 @@ def _results(writer: _Writer, message: Message, person_id: str, institution_id: 
     pv1 = message.first("PV1")
     for group in results.order_groups(message):
         order = results.order_number(group)
+        # The report, and the results keyed by its order number, must be this patient's.
+        writer.claim(
+            "DiagnosticReport", sids.order(institution_id), order, person_id, group.obr.at(3)
+        )
         if pv1 is not None and pv1.get(19):
-            number, visit_segment = pv1.get(19), pv1
+            number, visit_segment, key = pv1.get(19), pv1, pv1.at(19)
         else:
             # No visit number: the order itself is the (outpatient) visit, begun and ended
             # when the specimen was taken, so that the member's results have an encounter.
             number, visit_segment = f"order-{order}", _order_visit(group, message)
-        enc = _encounter(writer, message, visit_segment, "R01", number, person_id, institution_id)
+            key = group.obr.at(3)
+        enc = _encounter(
+            writer, message, visit_segment, "R01", number, person_id, institution_id, key
+        )
         ctx = results.Context(
             person_id, institution_id, enc.reference, order, results.is_imaging(group)
         )
