@@ -153,10 +153,17 @@ def binary_patch(url: str, data: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def stored_observation(client: TestClient, his: dict[str, str]) -> dict[str, Any]:
-    from records.factories import encounter, observation
+def related(client: TestClient, his: dict[str, str]) -> None:
+    """The member's system records an encounter of P: it may then write P's record."""
+    from records.factories import encounter
 
     assert client.post("/fhir/Encounter", json=encounter(P), headers=his).status_code == 201
+
+
+@pytest.fixture
+def stored_observation(client: TestClient, his: dict[str, str], related: None) -> dict[str, Any]:
+    from records.factories import observation
+
     response = client.post("/fhir/Observation", json=observation(P), headers=his)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
@@ -206,3 +213,79 @@ class TestPatchEntries:
         assert bad["status"] == "400"
         assert bad["outcome"]["resourceType"] == "OperationOutcome"
         assert ok["status"] == "200 OK"
+
+
+def tagged(identifier: str) -> dict[str, Any]:
+    from records.factories import observation
+
+    return {**observation(P), "identifier": [{"system": "urn:test", "value": identifier}]}
+
+
+def with_identifier(db: Session, identifier: str) -> int:
+    from medalliance.kit.clock import utcnow
+    from medalliance.records import service
+    from records.factories import COUNTY_HIS
+
+    found = service.search(
+        db, COUNTY_HIS, "Observation", [("identifier", f"urn:test|{identifier}")], now=utcnow()
+    )
+    return len(found.matches)
+
+
+@pytest.mark.usefixtures("related")
+class TestOverlappingIdentities:
+    def test_a_full_url_given_twice_fails_the_transaction(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        url = "urn:uuid:9a7f3c1e-0000-4000-8000-000000000001"
+        create = {"method": "POST", "url": "Observation"}
+        bundle = bundle_of(
+            "transaction",
+            {"fullUrl": url, "resource": tagged("dup-1"), "request": create},
+            {"fullUrl": url, "resource": tagged("dup-2"), "request": create},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert "fullUrl" in response.json()["issue"][0]["diagnostics"]
+        assert with_identifier(db, "dup-1") == 0
+
+    def test_put_and_delete_of_one_resource_fail_the_transaction(
+        self, client: TestClient, his: dict[str, str], stored_observation: dict[str, Any]
+    ) -> None:
+        url = f"Observation/{stored_observation['id']}"
+        amended = {**stored_observation, "status": "amended"}
+        bundle = bundle_of(
+            "transaction",
+            {"resource": amended, "request": {"method": "PUT", "url": url}},
+            {"request": {"method": "DELETE", "url": url}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert url in response.json()["issue"][0]["diagnostics"]
+        assert client.get(f"/fhir/{url}", headers=his).json()["status"] == "final"
+
+    def test_two_conditional_creates_of_one_criteria_fail_the_transaction(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        request = {"method": "POST", "url": "Observation", "ifNoneExist": "identifier=urn:test|c-1"}
+        bundle = bundle_of(
+            "transaction",
+            {"resource": tagged("c-1"), "request": request},
+            {"resource": tagged("c-1"), "request": request},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert with_identifier(db, "c-1") == 0
+
+    def test_two_conditional_updates_of_one_criteria_fail_the_transaction(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        request = {"method": "PUT", "url": "Observation?identifier=urn:test|u-1"}
+        bundle = bundle_of(
+            "transaction",
+            {"resource": tagged("u-1"), "request": request},
+            {"resource": {**tagged("u-1"), "status": "amended"}, "request": request},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert with_identifier(db, "u-1") == 0

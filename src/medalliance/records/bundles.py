@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.orm import Session
 
@@ -97,6 +97,7 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
     ids: dict[str, str] = {}
     for entry in entries:
         _at(entry, lambda e=entry: _assign(db, e, ids))
+    _refuse_overlaps(entries)
     resolver = _References(db, ids)
     for entry in entries:
         if entry.resource is not None and not entry.skip:
@@ -105,9 +106,8 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
         for entry in (e for e in entries if e.method == method):
             _at(entry, lambda e=entry: _delete(db, actor, e, now))
     prepared: list[tuple[Entry, Prepared]] = []
-    seen: set[str] = set()
     for entry in (e for e in entries if e.method in ("POST", "PUT") and not e.skip):
-        _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e, seen))))
+        _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e))))
     stored = writes.commit_writes(db, ctx, [p for _, p in prepared], audit_each=False)
     for (entry, _), item in zip(prepared, stored, strict=True):
         entry.response = _write_response(item)
@@ -143,6 +143,49 @@ def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
             ids[entry.full_url] = entry.target
         if entry.target and not entry.full_url and resource.get("id"):
             ids[f"{resource_type}/{resource['id']}"] = entry.target
+
+
+def _refuse_overlaps(entries: list[Entry]) -> None:
+    """R4 http.html#trules: a transaction fails when two of its deletes, creates, updates
+    and patches touch one resource (identities resolved from conditions included: two
+    conditional writes of the same criteria that match nothing would create two resources
+    matching it), and fullUrl is unique in a bundle (bdl-7)."""
+    full_urls: dict[str, Entry] = {}
+    identities: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.full_url:
+            first = full_urls.setdefault(entry.full_url, entry)
+            if first is not entry:
+                raise InvalidResource(
+                    f"{entry.where}: fullUrl {entry.full_url} is also the fullUrl of "
+                    f"{first.where} (fullUrl must be unique in a bundle)",
+                    field=f"{entry.where}.fullUrl",
+                )
+        for identity in _identities(entry):
+            first = identities.setdefault(identity, entry)
+            if first is not entry:
+                raise InvalidResource(
+                    f"{entry.where}: {entry.method} {identity} overlaps {first.where} "
+                    f"({first.method}); a transaction touches each resource once",
+                    field=f"{entry.where}.request",
+                )
+
+
+def _identities(entry: Entry) -> list[str]:
+    """The resources a write entry touches: its target, and the criteria it resolved."""
+    if entry.method == "GET":
+        return []
+    if entry.method in ("DELETE", "PATCH"):
+        return [entry.url] if _LITERAL.match(entry.url) else []
+    if entry.target is None or entry.target.partition("/")[0] in links.HOMES:
+        return []  # MPI/registry entries name existing persons or institutions: no write
+    resource_type = entry.target.partition("/")[0]
+    found = [entry.target]
+    condition = entry.if_none_exist if entry.method == "POST" else _condition_of(entry.url)
+    if condition:
+        criteria = sorted(parse_qsl(condition.lstrip("?"), keep_blank_values=True))
+        found.append(f"{resource_type}?{urlencode(criteria)}")
+    return found
 
 
 def _owned_target(db: Session, entry: Entry, resource_type: str) -> str:
@@ -257,11 +300,8 @@ class _References:
         return f"{resource_type}/{found.id}"
 
 
-def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry, seen: set[str]) -> Prepared:
+def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
     assert entry.target is not None
-    if entry.target in seen:
-        raise InvalidResource(f"{entry.target} is written twice in one transaction")
-    seen.add(entry.target)
     resource_type, _, resource_id = entry.target.partition("/")
     current = None
     if entry.method == "PUT":
