@@ -77,3 +77,48 @@ class TestNumbersOfAnotherPatient:
         assert _contents(db, "DiagnosticReport") == reports
         assert _contents(db, "Observation") == observations
         assert _count(db) == count
+
+
+class TestResultKeys:
+    def test_a_correction_listing_the_tests_in_another_order_updates_the_same_results(
+        self, send: Send, db: Session
+    ) -> None:
+        first = (
+            "OBX|1|NM|WBC^白细胞^L||12.5|10*9/L|3.5-9.5|H|||P",
+            "OBX|2|NM|PLT^血小板^L||1000|10*9/L|125-350|H|||P",
+        )
+        _accepted(send(oru("KEY-0101", results=first, order="ORD-CBC", status="P")))
+        corrected = (
+            "OBX|1|NM|PLT^血小板^L||1200|10*9/L|125-350|H|||F",
+            "OBX|2|NM|WBC^白细胞^L||11.5|10*9/L|3.5-9.5|H|||C",
+        )
+
+        _accepted(send(oru("KEY-0102", results=corrected, order="ORD-CBC", status="C")))
+
+        observations = _contents(db, "Observation")
+        by_code = {o["code"]["coding"][0]["code"]: o for o in observations}
+        assert len(observations) == 2
+        assert by_code["WBC"]["valueQuantity"]["value"] == 11.5
+        assert by_code["WBC"]["status"] == "corrected"
+        assert by_code["PLT"]["valueQuantity"]["value"] == 1200
+        [report] = _contents(db, "DiagnosticReport")
+        assert len(report["result"]) == 2
+
+    def test_sub_ids_and_repeats_of_one_test_stay_separate_results(
+        self, send: Send, db: Session
+    ) -> None:
+        results = (
+            "OBX|1|NM|GLU^血糖^L|0H|5.1|mmol/L||N|||F",
+            "OBX|2|NM|GLU^血糖^L|2H|7.2|mmol/L||N|||F",
+            "OBX|3|ST|NOTE^备注^L||空腹||||||F",
+            "OBX|4|ST|NOTE^备注^L||复查||||||F",
+        )
+        _accepted(send(oru("KEY-0103", results=results, order="ORD-OGTT")))
+
+        keys = sorted(o["identifier"][0]["value"] for o in _contents(db, "Observation"))
+        assert keys == [
+            "ORD-OGTT/GLU/0H",
+            "ORD-OGTT/GLU/2H",
+            "ORD-OGTT/NOTE",
+            "ORD-OGTT/NOTE#2",
+        ]

@@ -148,7 +148,7 @@ def observation(obx: Segment, group: OrderGroup, ctx: Context) -> tuple[str, dic
             code=ErrorCode.REQUIRED_FIELD_MISSING,
             location=obx.at(3),
         )
-    key = f"{ctx.order}/{code_value}/{obx.get(4) or obx.get(1) or '1'}"
+    key = _result_key(obx, group, ctx.order)
     category = "imaging" if ctx.imaging else "laboratory"
     resource: dict[str, Any] = {
         "resourceType": "Observation",
@@ -173,6 +173,22 @@ def observation(obx: Segment, group: OrderGroup, ctx: Context) -> tuple[str, dic
     if interpretation:
         resource["interpretation"] = interpretation
     return key, resource
+
+
+def _result_key(obx: Segment, group: OrderGroup, order: str) -> str:
+    """Order number, test code and OBX-4 sub-ID: what the result is, not where it was
+    listed (OBX-1 numbers the lines, so a correction listing the tests in another order
+    would otherwise make a second set). A test repeated without sub-IDs is told apart by
+    its occurrence among its own repeats."""
+    code, sub = obx.get(3), obx.get(4)
+    if sub:
+        return f"{order}/{code}/{sub}"
+    earlier = 0
+    for other in group.obx:
+        if other is obx:
+            break
+        earlier += other.get(3) == code and not other.get(4)
+    return f"{order}/{code}" + (f"#{earlier + 1}" if earlier else "")
 
 
 def report(
