@@ -289,3 +289,43 @@ class TestOverlappingIdentities:
         response = client.post("/fhir", json=bundle, headers=his)
         assert response.status_code == 400, response.text
         assert with_identifier(db, "u-1") == 0
+
+
+@pytest.mark.usefixtures("related")
+class TestRequestUrl:
+    def test_put_whose_body_names_another_id_fails_the_transaction(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        resource = {**tagged("put-a"), "id": "b"}
+        bundle = bundle_of(
+            "transaction",
+            {"resource": resource, "request": {"method": "PUT", "url": "Observation/a"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert with_identifier(db, "put-a") == 0
+
+    @pytest.mark.parametrize(
+        "request_part",
+        [{"method": "POST", "url": "Condition"}, {"method": "PUT", "url": "Condition/c-1"}],
+    )
+    def test_body_of_another_type_than_the_url_fails_the_transaction(
+        self, client: TestClient, db: Session, his: dict[str, str], request_part: dict[str, str]
+    ) -> None:
+        bundle = bundle_of("transaction", {"resource": tagged("typed"), "request": request_part})
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert "Condition" in response.json()["issue"][0]["diagnostics"]
+        assert with_identifier(db, "typed") == 0
+
+    def test_body_of_another_type_than_the_url_fails_its_batch_entry(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        bundle = bundle_of(
+            "batch",
+            {"resource": tagged("typed"), "request": {"method": "POST", "url": "Condition"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        assert response.json()["entry"][0]["response"]["status"] == "400"
+        assert with_identifier(db, "typed") == 0

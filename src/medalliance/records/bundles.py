@@ -131,7 +131,7 @@ def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
     """Decide the id of every entry before any reference is rewritten."""
     resource = entry.resource
     if entry.method in ("POST", "PUT") and resource is not None:
-        resource_type = str(resource.get("resourceType", ""))
+        resource_type = _typed_as_url(entry, resource)
         if resource_type in links.HOMES:
             entry.target, entry.skip = _owned_target(db, entry, resource_type), True
             entry.response = {"status": "200 OK", "location": entry.target}
@@ -188,6 +188,22 @@ def _identities(entry: Entry) -> list[str]:
     return found
 
 
+def _url_type(url: str) -> str:
+    return url.partition("?")[0].partition("/")[0]
+
+
+def _typed_as_url(entry: Entry, resource: dict[str, Any]) -> str:
+    """The resource's type, which must be the one its request.url names (as on /fhir/Type)."""
+    resource_type = str(resource.get("resourceType", ""))
+    if resource_type != _url_type(entry.url):
+        raise InvalidResource(
+            f"a {resource_type or 'resource without resourceType'} cannot be sent to "
+            f"{entry.method} {entry.url}",
+            field=f"{entry.where}.resource.resourceType",
+        )
+    return resource_type
+
+
 def _owned_target(db: Session, entry: Entry, resource_type: str) -> str:
     """An MPI/registry resource in a bundle names an existing person or institution."""
     assert entry.resource is not None
@@ -241,6 +257,12 @@ def _post_target(db: Session, entry: Entry, resource_type: str) -> str:
 def _put_target(db: Session, entry: Entry, resource_type: str) -> str:
     literal = _LITERAL.match(entry.url)
     if literal and literal.group(1) == resource_type:
+        given = (entry.resource or {}).get("id")
+        if given is not None and given != literal.group(2):
+            raise InvalidResource(
+                f"the resource id {given} is not {literal.group(2)} of the request url {entry.url}",
+                field=f"{entry.where}.resource.id",
+            )
         return entry.url
     condition = _condition_of(entry.url)
     if condition is None:
@@ -406,7 +428,14 @@ def _batch(db: Session, actor: Actor, entries: list[Entry], now: datetime) -> di
 def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     if entry.method == "POST":
         assert entry.resource is not None
-        item = service.create(db, actor, entry.resource, now=now, if_none_exist=entry.if_none_exist)
+        item = service.create(
+            db,
+            actor,
+            entry.resource,
+            now=now,
+            if_none_exist=entry.if_none_exist,
+            expected_type=_url_type(entry.url),
+        )
         entry.response = _write_response(item)
     elif entry.method == "PUT":
         assert entry.resource is not None
@@ -424,7 +453,13 @@ def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None
         else:
             resource_type, _, condition = entry.url.partition("?")
             item = service.conditional_update(
-                db, actor, resource_type, condition, entry.resource, now=now
+                db,
+                actor,
+                resource_type,
+                condition,
+                entry.resource,
+                now=now,
+                if_match=entry.if_match,
             )
         entry.response = _write_response(item)
     elif entry.method == "DELETE":
