@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -122,3 +123,21 @@ class TestResultKeys:
             "ORD-OGTT/NOTE",
             "ORD-OGTT/NOTE#2",
         ]
+
+
+class TestIdentifiersWithSearchCharacters:
+    @pytest.mark.parametrize(
+        ("order", "stored"),
+        [("FS,1", "FS,1"), ("FT\\E\\1", "FT\\1"), ("FT\\F\\2", "FT|2"), ("FT$3", "FT$3")],
+    )
+    def test_an_order_number_with_a_comma_backslash_bar_or_dollar_is_found_again(
+        self, send: Send, db: Session, order: str, stored: str
+    ) -> None:
+        _accepted(send(oru("KEY-0201", order=order, visit="V,1")))
+        _accepted(send(oru("KEY-0202", order=order, visit="V,1", status="C")))
+
+        [report] = _contents(db, "DiagnosticReport")
+        assert report["identifier"][0]["value"] == stored
+        assert report["status"] == "corrected"
+        assert len(_contents(db, "Observation")) == 4
+        assert len(_contents(db, "Encounter")) == 1

@@ -384,6 +384,15 @@ def _apply(
     return person_id, writer.written
 
 
+def _token(system: str, value: str) -> str:
+    """A FHIR token search value: in the code, \\ , | and $ are escaped with a backslash
+    (an order number "12,3" would otherwise be two values, OR-ed)."""
+    escaped = value.replace("\\", "\\\\")
+    for char in ",|$":
+        escaped = escaped.replace(char, "\\" + char)
+    return f"{system}|{escaped}"
+
+
 class _Writer:
     """Creates or updates resources by their member-scoped identifier."""
 
@@ -392,9 +401,8 @@ class _Writer:
         self.written: list[StoredResource] = []
 
     def find(self, resource_type: str, system: str, value: str) -> StoredResource | None:
-        found = records.search(
-            self.db, self.actor, resource_type, [("identifier", f"{system}|{value}")], now=self.now
-        )
+        criteria = [("identifier", _token(system, value))]
+        found = records.search(self.db, self.actor, resource_type, criteria, now=self.now)
         return found.matches[0] if found.matches else None
 
     def claim(
@@ -416,7 +424,7 @@ class _Writer:
 
     def upsert(self, resource: dict[str, Any]) -> StoredResource:
         identifier = resource["identifier"][0]
-        condition = urlencode([("identifier", f"{identifier['system']}|{identifier['value']}")])
+        condition = urlencode([("identifier", _token(identifier["system"], identifier["value"]))])
         stored = records.conditional_update(
             self.db, self.actor, resource["resourceType"], condition, resource, now=self.now
         )
