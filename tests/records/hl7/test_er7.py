@@ -45,3 +45,18 @@ class TestCharacterSets:
             er7.decode(oru("X-4").decode().encode("gb18030"))
         assert refused.value.location is not None
         assert str(refused.value.location) == "MSH-18"
+
+
+class TestReadableForAReply:
+    def test_a_body_in_another_charset_still_yields_its_header(self) -> None:
+        body = oru("X-5").decode().encode("gb18030")  # declared UTF-8
+
+        message = er7.readable(body)
+
+        assert message is not None
+        assert [s.id for s in message.segments] == ["MSH"]
+        assert message.msh.get(10) == "X-5"
+        assert message.msh.get(4) == "county-hospital"
+
+    def test_a_body_without_msh_yields_nothing(self) -> None:
+        assert er7.readable(b"PID|1||X") is None

@@ -161,6 +161,18 @@ class TestRefusals:
         assert "MSH" in err[8]
         assert _counts(db) == before
 
+    def test_bytes_not_in_the_declared_charset_get_ar_echoing_the_control_id(
+        self, send: Send, db: Session
+    ) -> None:
+        before = _counts(db)
+        response = send(oru("LIS-0015").decode().encode("gb18030"))  # MSH-18 says UTF-8
+        assert response.status_code == 400
+        msh, msa = segment(response.content, "MSH"), segment(response.content, "MSA")
+        assert msa[1:3] == ["AR", "LIS-0015"]
+        assert msh[4:6] == ["LIS", "county-hospital"]  # the sender is the receiver
+        assert segment(response.content, "ERR")[2] == "MSH^1^18^1"
+        assert _counts(db) == before
+
     def test_a_bad_value_gets_ae_naming_the_field_and_writes_nothing(
         self, send: Send, db: Session
     ) -> None:

@@ -225,6 +225,21 @@ def parse(text: str) -> Message:
     return Message(segments, delimiters, text)
 
 
+def readable(body: bytes) -> Message | None:
+    """As much of the message as a refusal needs: all of it when it parses, else its MSH
+    segment alone (decoded leniently), so that the ACK still echoes MSH-10 and names the
+    sender; None when not even MSH can be read."""
+    try:
+        return parse(decode(body))
+    except Hl7Error:
+        pass
+    line = re.split(rb"[\r\n]", body.lstrip(), maxsplit=1)[0]
+    try:
+        return parse(line.decode(codec_of(body), errors="replace"))
+    except Hl7Error:
+        return None
+
+
 def _delimiters(msh: str) -> Delimiters:
     field_sep = msh[3]
     encoding = msh[4:].split(field_sep, 1)[0]

@@ -44,15 +44,8 @@ def process_block(factory: sessionmaker[Session], block: bytes) -> bytes:
             code=ErrorCode.INTERNAL,
             ack=AckCode.REJECT,
         )
-        text = acks.build(_parsed(block), AckCode.REJECT, utcnow(), error=error).text
+        text = acks.build(er7.readable(block), AckCode.REJECT, utcnow(), error=error).text
     return text.encode(codec, errors="replace")
-
-
-def _parsed(block: bytes) -> er7.Message | None:
-    try:
-        return er7.parse(er7.decode(block))
-    except Hl7Error:
-        return None
 
 
 async def _serve_connection(process: Callable[[bytes], bytes], reader: Any, writer: Any) -> None:

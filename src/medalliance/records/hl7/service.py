@@ -89,7 +89,7 @@ def receive(db: Session, actor: Actor, body: bytes, *, now: datetime) -> Receive
         header = _header(message)
         _check_sender(db, actor, header.facility)
     except Hl7Error as exc:
-        return _refused(db, actor, message, exc, now)
+        return _refused(db, actor, message or er7.readable(body), exc, now)
     digest = _digest(message)
     previous = repository.received(db, header.facility, header.control_id)
     if previous is not None:
@@ -120,16 +120,8 @@ def receive_http(
         problem = f"the message is larger than {limit} bytes"
     if problem is not None:
         error = Hl7Error(problem, code=ErrorCode.DATA_TYPE, ack=AckCode.REJECT)
-        return _refused(db, actor, _parsed_or_none(body), error, now)
+        return _refused(db, actor, er7.readable(body), error, now)
     return receive(db, actor, body, now=now)
-
-
-def _parsed_or_none(body: bytes) -> Message | None:
-    """The message, when it parses, so that a refusal can still echo its control ID."""
-    try:
-        return er7.parse(er7.decode(body))
-    except Hl7Error:
-        return None
 
 
 def receive_unauthenticated(db: Session, body: bytes, *, now: datetime) -> Received:
@@ -139,7 +131,7 @@ def receive_unauthenticated(db: Session, body: bytes, *, now: datetime) -> Recei
         message = er7.parse(er7.decode(body))
         actor = _system_for_facility(db, _facility(message))
     except Hl7Error as exc:
-        return _refused(db, None, message, exc, now)
+        return _refused(db, None, message or er7.readable(body), exc, now)
     return receive(db, actor, body, now=now)
 
 
