@@ -12,7 +12,7 @@ from medalliance.patients.models import Person
 from medalliance.records.hl7.models import ReceivedMessage
 from medalliance.records.models import FhirResource
 from records.hl7.conftest import Send
-from records.hl7.hl7_samples import ID_NUMBER, LIPID_RESULTS, adt, oru, segment
+from records.hl7.hl7_samples import ID_NUMBER, LIPID_RESULTS, adt, oru, pid, segment
 
 
 def _search(client: TestClient, headers: dict[str, str], query: str) -> list[dict[str, Any]]:
@@ -207,9 +207,16 @@ class TestRefusals:
         assert "township-01" in segment(response.content, "ERR")[8]
         assert _counts(db) == before
 
-    def test_an_unknown_sex_cannot_be_registered(self, send: Send) -> None:
-        message = adt("A01", "HIS-2002").replace(b"|19650312|M|", b"|19650312|U|")
-        response = send(message)
+    def test_an_unknown_sex_without_id_number_cannot_be_registered(self, send: Send) -> None:
+        response = send(adt("A01", "HIS-2002", patient=pid(sex="U", id_number="")))
+        assert response.status_code == 422
+        err = segment(response.content, "ERR")
+        assert err[2] == "PID^1^8^1"
+        assert err[3].startswith("103^")
+        assert "male or female" in err[8]
+
+    def test_a_sex_outside_table_0001_is_refused(self, send: Send) -> None:
+        response = send(adt("A01", "HIS-2003", patient=pid(sex="X")))
         assert response.status_code == 422
         assert segment(response.content, "ERR")[2] == "PID^1^8^1"
 

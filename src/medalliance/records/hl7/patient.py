@@ -21,6 +21,7 @@ MRN_TYPES = frozenset({"MR", "PI", "PT"})
 RESIDENT_ID_TYPES = frozenset({"NNCHN", "NI", "ID", "CZ"})
 _RESIDENT_ID_OID = RESIDENT_ID_SYSTEM.removeprefix("urn:oid:")
 _SEX = {"M": Sex.MALE, "F": Sex.FEMALE}
+_OTHER_SEX = frozenset({"U", "O", "A", "N"})
 
 
 def _is_resident_id(rep: Repetition) -> bool:
@@ -51,16 +52,42 @@ def resident_id(pid: Segment) -> str | None:
 
 
 def sex(pid: Segment) -> Sex:
+    """PID-8 as the MPI records it: male or female.
+
+    Table 0001 also has U (unknown), O (other), A (ambiguous) and N (not applicable), which
+    FHIR would carry as gender unknown / other; the index has no column value for them yet
+    (person.sex is male or female), so for those the sex encoded in the resident ID number
+    (its 17th digit, odd for male) is used, and without one the message is an AE.
+    """
     code = pid.get(8).upper()
-    if code not in _SEX:
-        location = pid.at(8)
+    if code in _SEX:
+        return _SEX[code]
+    location = pid.at(8)
+    if code in _OTHER_SEX:
+        from_id = _sex_of_id_number(resident_id(pid))
+        if from_id is not None:
+            return from_id
         raise Hl7Error(
-            f"{location} (administrative sex) must be M or F to register the person "
-            f"in the master patient index, not {code or 'empty'}",
-            code=ErrorCode.TABLE_VALUE_NOT_FOUND if code else ErrorCode.REQUIRED_FIELD_MISSING,
+            f"{location} (administrative sex) {code} cannot be registered in the master "
+            "patient index, which records male or female: send M or F, or the resident ID "
+            "number",
+            code=ErrorCode.TABLE_VALUE_NOT_FOUND,
             location=location,
         )
-    return _SEX[code]
+    raise Hl7Error(
+        f"{location} (administrative sex) must be one of M, F, U, O, A, N (HL7 table 0001), "
+        f"not {code or 'empty'}",
+        code=ErrorCode.TABLE_VALUE_NOT_FOUND if code else ErrorCode.REQUIRED_FIELD_MISSING,
+        location=location,
+    )
+
+
+def _sex_of_id_number(number: str | None) -> Sex | None:
+    """The sex digit of an 18- (or legacy 15-) character resident ID number."""
+    digit = {18: 16, 15: 14}.get(len(number or ""))
+    if number is None or digit is None or not number[digit].isdigit():
+        return None
+    return Sex.MALE if int(number[digit]) % 2 else Sex.FEMALE
 
 
 def local_record(pid: Segment, institution_id: str) -> LocalRecordIn:

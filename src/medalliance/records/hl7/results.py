@@ -27,7 +27,13 @@ _OBSERVATION_STATUS = {
     "X": "cancelled",
     "D": "entered-in-error",
     "W": "entered-in-error",
+    # N (not asked) and O (order detail only): no result was produced. As the v2-to-FHIR
+    # mapping does, N is cancelled (with data-absent-reason not-asked) and O registered;
+    # OBX-5, -7 and -8 are not read for them.
+    "N": "cancelled",
+    "O": "registered",
 }
+_NO_RESULT = frozenset({"N", "O"})
 _REPORT_STATUS = {
     "F": "final",
     "C": "corrected",
@@ -57,6 +63,8 @@ _INTERPRETATION = {
     "W": "Worse",
     "U": "Significant change up",
     "D": "Significant change down",
+    "MS": "moderately susceptible",
+    "VS": "very susceptible",
 }
 # OBR-24 sections (HL7 table 0074) that are imaging rather than laboratory.
 IMAGING_SECTIONS = frozenset({"RAD", "CT", "NMR", "US", "RX", "VUS", "NMS", "CUS", "OUS", "XRC"})
@@ -164,6 +172,11 @@ def observation(obx: Segment, group: OrderGroup, ctx: Context) -> tuple[str, dic
     )
     if effective:
         resource["effectiveDateTime"] = effective
+    if obx.get(11).upper() in _NO_RESULT:
+        if obx.get(11).upper() == "N":
+            reason = {"system": systems.DATA_ABSENT_REASON, "code": "not-asked"}
+            resource["dataAbsentReason"] = {"coding": [{**reason, "display": "Not Asked"}]}
+        return key, resource
     resource.update(_value(obx, local))
     unit = resource.get("valueQuantity", {})
     reference_range = _reference_range(obx.get(7), unit)

@@ -11,6 +11,7 @@ V2_0074: Final = "http://terminology.hl7.org/CodeSystem/v2-0074"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 INTERPRETATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 UCUM: Final = "http://unitsofmeasure.org"
+DATA_ABSENT_REASON: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-category"
 
 
