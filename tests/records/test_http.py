@@ -293,3 +293,56 @@ class TestPaging:
         seen = [e["resource"]["id"] for e in (first.json()["entry"] + page.json()["entry"])]
         assert sorted(seen) == sorted([visit["observation"]["id"], second["id"]])
         assert link(page.json(), "next") is None
+
+
+class TestHistory:
+    @pytest.fixture
+    def amended(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> dict[str, Any]:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        assert client.put(url, json={**obs, "status": "amended"}, headers=his).status_code == 200
+        body: dict[str, Any] = obs
+        return body
+
+    def test_instance_history_pages_by_count_through_next_links(
+        self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
+    ) -> None:
+        first = client.get(f"/fhir/Observation/{amended['id']}/_history?_count=1", headers=his)
+        assert first.status_code == 200, first.text
+        assert [e["response"]["etag"] for e in first.json()["entry"]] == ['W/"2"']
+        assert link(first.json(), "self") is not None
+        following = link(first.json(), "next")
+        assert following is not None
+        second = client.get(following, headers=his).json()
+        assert [e["response"]["etag"] for e in second["entry"]] == ['W/"1"']
+        assert link(second, "next") is None
+
+    def test_instance_history_honours_since(
+        self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{amended['id']}/_history?_since=2999-01-01T00:00:00Z"
+        assert client.get(url, headers=his).json().get("entry", []) == []
+
+    def test_type_history_reaches_every_version_through_next_links(
+        self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
+    ) -> None:
+        url: str | None = "/fhir/Observation/_history?_count=1"
+        seen: list[tuple[str, str]] = []
+        while url is not None and len(seen) < 100:
+            page = client.get(url, headers=his).json()
+            seen += [(e["resource"]["id"], e["response"]["etag"]) for e in page["entry"]]
+            url = link(page, "next")
+        assert [v for i, v in seen if i == amended["id"]] == ['W/"2"', 'W/"1"']
+        assert len(seen) == len(set(seen))
+
+    def test_a_create_is_a_post_of_the_type_answered_201(
+        self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
+    ) -> None:
+        history = client.get(f"/fhir/Observation/{amended['id']}/_history", headers=his).json()
+        update, create = history["entry"]
+        assert update["request"] == {"method": "PUT", "url": f"Observation/{amended['id']}"}
+        assert update["response"]["status"] == "200"
+        assert create["request"] == {"method": "POST", "url": "Observation"}
+        assert create["response"]["status"] == "201"

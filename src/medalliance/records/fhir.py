@@ -129,12 +129,18 @@ def everything(
 def type_history(
     request: Request, db: DbSession, actor: Reader, resource_type: str
 ) -> FhirResponse:
+    return _history(request, db, actor, resource_type, None)
+
+
+def _history(
+    request: Request, db: DbSession, actor: Actor, resource_type: str, resource_id: str | None
+) -> FhirResponse:
     params = request.query_params
-    items = service.history(
-        db, actor, resource_type, None, now=utcnow(), since=_since(params.get("_since")),
-        count=_count(params.get("_count"), 50),
+    items, following = service.history(
+        db, actor, resource_type, resource_id, now=utcnow(), since=_since(params.get("_since")),
+        count=_count(params.get("_count"), 50), cursor=params.get("_cursor"),
     )  # fmt: skip
-    return render.history_bundle(request, items)
+    return render.history_bundle(request, items, following)
 
 
 @router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
@@ -270,8 +276,7 @@ def delete(db: DbSession, actor: Writer, resource_type: str, resource_id: str) -
 def instance_history(
     request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
 ) -> FhirResponse:
-    items = service.history(db, actor, resource_type, resource_id, now=utcnow())
-    return render.history_bundle(request, items)
+    return _history(request, db, actor, resource_type, resource_id)
 
 
 @router.get(

@@ -110,29 +110,40 @@ def searchset(
     return FhirResponse(body)
 
 
-def history_bundle(request: Request, items: list[StoredResource]) -> FhirResponse:
+def history_bundle(
+    request: Request, items: list[StoredResource], next_cursor: str | None
+) -> FhirResponse:
     base = base_url(request)
     entries = []
     for item in items:
-        request_part = {
-            "method": "DELETE" if item.deleted else ("POST" if item.version == 1 else "PUT"),
-            "url": f"{item.resource_type}/{item.id}",
-        }
-        response_part = {"status": "200", "etag": item.etag}
-        full_url = _dumps(f"{base}/{item.resource_type}/{item.id}")
+        if item.deleted:
+            method, url, status = "DELETE", item.reference, "200"
+        elif item.created:
+            method, url, status = "POST", item.resource_type, "201"
+        else:
+            method, url, status = "PUT", item.reference, "200"
+        response_part = {"status": status, "etag": item.etag}
+        full_url = _dumps(f"{base}/{item.reference}")
         body = b"" if item.deleted else b',"resource":' + item.raw
         entries.append(
             b'{"fullUrl":'
             + full_url
             + body
             + b',"request":'
-            + _dumps(request_part)
+            + _dumps({"method": method, "url": url})
             + b',"response":'
             + _dumps(response_part)
             + b"}"
         )
-    head = _dumps({"resourceType": "Bundle", "type": "history", "total": len(items)})
-    return FhirResponse(head[:-1] + b',"entry":[' + b",".join(entries) + b"]}")
+    head: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
+    if next_cursor is None and "_cursor" not in request.query_params:
+        head["total"] = len(items)  # the whole history fits this one page
+    links = [{"relation": "self", "url": str(request.url)}]
+    if next_cursor:
+        url, params = str(request.url).split("?")[0], request.query_params.multi_items()
+        links.append({"relation": "next", "url": page_url(url, params, next_cursor)})
+    head["link"] = links
+    return FhirResponse(_dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}")
 
 
 def outcome(status: int, message: str) -> FhirResponse:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, bindparam, select, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
@@ -115,17 +115,30 @@ def history(
     since: datetime | None,
     readable: ColumnElement[bool],
     limit: int,
+    before: tuple[datetime, int, int] | None = None,
 ) -> Sequence[FhirResourceVersion]:
-    stmt = select(FhirResourceVersion).where(readable)
+    """Versions newest first, ordered by (last_updated, pid, version) descending; ``before``:
+    the key of the last version of the previous page (keyset paging, like search)."""
+    v = FhirResourceVersion
+    stmt = select(v).where(readable)
     if pid is not None:
-        stmt = stmt.where(FhirResourceVersion.pid == pid)
+        stmt = stmt.where(v.pid == pid)
     if resource_type is not None:
-        stmt = stmt.where(FhirResourceVersion.resource_type == resource_type)
+        stmt = stmt.where(v.resource_type == resource_type)
     if since is not None:
-        stmt = stmt.where(FhirResourceVersion.last_updated >= since)
-    stmt = stmt.order_by(
-        FhirResourceVersion.last_updated.desc(), FhirResourceVersion.version.desc()
-    )
+        stmt = stmt.where(v.last_updated >= since)
+    if before is not None:
+        stamp, last_pid, last_version = before
+        stmt = stmt.where(
+            or_(
+                v.last_updated < stamp,
+                and_(
+                    v.last_updated == stamp,
+                    or_(v.pid < last_pid, and_(v.pid == last_pid, v.version < last_version)),
+                ),
+            )
+        )
+    stmt = stmt.order_by(v.last_updated.desc(), v.pid.desc(), v.version.desc())
     return db.scalars(stmt.limit(limit)).all()
 
 

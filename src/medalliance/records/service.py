@@ -9,6 +9,7 @@ Encounter at its institution creates the care relationship it then writes under.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -87,8 +88,10 @@ def history(
     now: datetime,
     since: datetime | None = None,
     count: int = 50,
-) -> list[StoredResource]:
-    """Instance, type or system history, newest first (deletions included, flagged)."""
+    cursor: str | None = None,
+) -> tuple[list[StoredResource], str | None]:
+    """Instance, type or system history, newest first (deletions included, flagged; a
+    create has ``created``), and the cursor of the next page (None: this is the last)."""
     pid = None
     if resource_type is not None:
         require_type(resource_type)
@@ -97,12 +100,37 @@ def history(
         pid = row.pid
     readable = _readable(actor, FhirResourceVersion.patient_id, now)
     rows = repository.history(
-        db, resource_type=resource_type, pid=pid, since=since, readable=readable, limit=count
+        db,
+        resource_type=resource_type,
+        pid=pid,
+        since=since,
+        readable=readable,
+        limit=count + 1,
+        before=_history_key(cursor),
     )
-    found = [from_row(r) for r in rows]
+    page = rows[:count]
+    found = [replace(from_row(r), created=r.method == "create") for r in page]
     if pid is None:
         _audit_results(db, actor, resource_type or "history", found, now, {})
-    return found
+    last = page[-1] if page else None
+    following = None
+    if last is not None and len(rows) > count:
+        following = f"{last.last_updated.isoformat()}|{last.pid}|{last.version}"
+    return found, following
+
+
+def _history_key(cursor: str | None) -> tuple[datetime, int, int] | None:
+    if not cursor:
+        return None
+    stamp, _, rest = cursor.partition("|")
+    pid, _, version = rest.partition("|")
+    try:
+        key = datetime.fromisoformat(stamp), int(pid), int(version)
+    except ValueError:
+        key = None
+    if key is None or key[0].tzinfo is None:
+        raise DomainError("_cursor is not a cursor this server gave", field="_cursor")
+    return key
 
 
 def search(
