@@ -60,3 +60,14 @@ class TestReadableForAReply:
 
     def test_a_body_without_msh_yields_nothing(self) -> None:
         assert er7.readable(b"PID|1||X") is None
+
+
+class TestHexEscapes:
+    @pytest.mark.parametrize(
+        ("charset", "hex_bytes"), [("UNICODE UTF-8", "E5BCA0"), ("GB 18030-2000", "D5C5")]
+    )
+    def test_hex_bytes_are_text_in_the_declared_charset(self, charset: str, hex_bytes: str) -> None:
+        header = f"MSH|^~\\&|A|B|C|D|20261101||ORU^R01|1|P|2.5.1|||||CHN|{charset}"
+        obx = er7.parse(f"{header}\rOBX|1|ST|x||A\\X{hex_bytes}\\B").first("OBX")
+        assert obx is not None
+        assert obx.get(5) == "A张B"

@@ -70,6 +70,7 @@ class Delimiters:
     repetition: str = "~"
     escape: str = "\\"
     subcomponent: str = "&"
+    codec: str = "utf-8"  # MSH-18: the bytes of \Xhh\ escapes are text in this charset
 
     @property
     def encoding_characters(self) -> str:
@@ -98,7 +99,7 @@ class Delimiters:
         if code in simple:
             return simple[code]
         if _HEX.match(code):
-            return bytes.fromhex(code[1:]).decode("latin-1")
+            return bytes.fromhex(code[1:]).decode(self.codec, errors="replace")
         return ""  # highlighting (\H\ \N\) and unknown sequences carry no text
 
 
@@ -250,7 +251,10 @@ def _delimiters(msh: str) -> Delimiters:
             ack=AckCode.REJECT,
             location=Location("MSH", 1, 2),
         )
-    return Delimiters(field_sep, encoding[0], encoding[1], encoding[2], encoding[3])
+    fields = msh.split(field_sep)
+    charset = fields[17].split(encoding[1])[0].strip().upper() if len(fields) > 17 else ""
+    codec = _CHARSETS.get(charset, "utf-8")
+    return Delimiters(field_sep, encoding[0], encoding[1], encoding[2], encoding[3], codec)
 
 
 # MSH-18 (HL7 table 0211) to Python codecs; Chinese systems send UTF-8 or GB 18030.
