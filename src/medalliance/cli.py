@@ -92,6 +92,9 @@ def demo_load(
     ] = "small",
     seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same data")] = 1,
     if_empty: Annotated[bool, typer.Option(help="do nothing when users already exist")] = False,
+    records: Annotated[
+        bool, typer.Option(help="with the shared health record of the referred patients' stays")
+    ] = True,
 ) -> None:
     """Load the deterministic demo consortium into an empty database."""
     from medalliance.auth import service as auth_service
@@ -102,11 +105,11 @@ def demo_load(
         if if_empty and auth_service.has_users(db):
             typer.echo("demo: database already has data, nothing loaded")
             return
-        report = load(db, scale=Scale(scale), seed=seed)
+        report = load(db, scale=Scale(scale), seed=seed, records=records)
     typer.echo(
         f"demo loaded: {report.institutions} institutions, {report.departments} departments, "
         f"{report.practitioners} practitioners, {report.residents} residents, "
-        f"{report.users} users in {report.seconds:.1f}s"
+        f"{report.users} users, {report.resources} FHIR resources in {report.seconds:.1f}s"
     )
 
 

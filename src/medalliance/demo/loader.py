@@ -17,6 +17,7 @@ from medalliance.auth import service as auth_service
 from medalliance.auth.enums import Role
 from medalliance.config import get_settings
 from medalliance.demo import consortium as plan
+from medalliance.demo import records as demo_records
 from medalliance.demo import referrals as demo_referrals
 from medalliance.demo.local_records import add_local_records
 from medalliance.demo.people import make_resident
@@ -44,6 +45,10 @@ class Scale(StrEnum):
 
 
 RESIDENTS = {Scale.SMALL: 2_000, Scale.COUNTY: 1_000_000}
+# Completed upward referrals whose stays the demo writes into the shared record: all of
+# the small demo's; a sample of the county's 20,000, so that loading stays a matter of
+# seconds (each stay is one FHIR transaction).
+RECORDED_STAYS = 400
 
 # Who each demo user is: (role, institution key, department code or None).
 DEMO_USERS: tuple[tuple[Role, str, str | None], ...] = (
@@ -81,11 +86,13 @@ class LoadReport:
     practitioners: int
     residents: int
     users: int
+    resources: int
     seconds: float
 
 
-def load(db: Session, *, scale: Scale, seed: int) -> LoadReport:
-    """Create the whole demo consortium in the caller's transaction."""
+def load(db: Session, *, scale: Scale, seed: int, records: bool = False) -> LoadReport:
+    """Create the whole demo consortium in the caller's transaction; ``records``: with the
+    shared health record its referral history implies (``demo.records``)."""
     if not get_settings().is_development and get_settings().environment != "test":
         raise Forbidden("demo users with a known password are refused outside development")
     if auth_service.has_users(db):
@@ -100,8 +107,15 @@ def load(db: Session, *, scale: Scale, seed: int) -> LoadReport:
     add_local_records(db, members=[m.key for m in members], residents=residents, seed=seed)
     users = _add_users(db, members)
     demo_referrals.load(db, residents=RESIDENTS[scale], seed=seed, today=DEMO_TODAY)
+    resources = demo_records.load(db, seed=seed, limit=RECORDED_STAYS) if records else 0
     return LoadReport(
-        len(members), departments, practitioners, residents, users, time.perf_counter() - started
+        len(members),
+        departments,
+        practitioners,
+        residents,
+        users,
+        resources,
+        time.perf_counter() - started,
     )
 
 

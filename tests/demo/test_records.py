@@ -1,0 +1,77 @@
+"""The demo's shared health record: the stays its referral history implies, written
+through the FHIR service, so that the referral's closed loop points at a real discharge
+summary and the record can be searched like any member's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medalliance.auth.enums import Role
+from medalliance.auth.principal import Actor
+from medalliance.demo import records as demo_records
+from medalliance.records import service as records
+from medalliance.referrals.models import Referral
+
+NOW = datetime.now(UTC)
+STAYS = 12
+
+
+def _referrals(db: Session) -> list[Referral]:
+    stmt = (
+        select(Referral)
+        .where(Referral.direction == "up", Referral.status == "completed")
+        .order_by(Referral.requested_at, Referral.id)
+        .limit(STAYS)
+    )
+    return list(db.scalars(stmt))
+
+
+def _system(institution_id: str) -> Actor:
+    return Actor(None, f"{institution_id}-his", Role.SYSTEM, institution_id, client_id="t")
+
+
+def _search(db: Session, actor: Actor, resource_type: str, **params: str) -> list[dict[str, Any]]:
+    found = records.search(db, actor, resource_type, list(params.items()), now=NOW)
+    return [m.content for m in found.matches]
+
+
+def test_each_completed_referral_points_at_its_stored_discharge_summary(db: Session) -> None:
+    written = demo_records.load(db, seed=1, limit=STAYS)
+    referrals = _referrals(db)
+    townships = sum(r.from_institution_id.startswith("township-") for r in referrals)
+    assert written == STAYS * 8 + townships * 4  # a stay is 8 resources, a visit 4
+    for referral in referrals:
+        assert referral.outcome_reference
+        kind, _, document_id = referral.outcome_reference.partition("/")
+        hospital = _system(referral.to_institution_id)
+        summary = records.read(db, hospital, kind, document_id, now=NOW).content
+        assert summary["subject"]["reference"] == f"Patient/{referral.patient_id}"
+        assert summary["type"]["coding"][0]["code"] == "18842-5"
+        related = summary["context"]["related"][0]["reference"]
+        assert related == f"ServiceRequest/{referral.id}"
+
+
+def test_the_stay_and_the_township_visit_carry_the_referral_diagnosis(db: Session) -> None:
+    demo_records.load(db, seed=1, limit=STAYS)
+    referral = next(r for r in _referrals(db) if r.from_institution_id.startswith("township-"))
+    code = referral.diagnoses[0]["code"]
+    hospital = _system(referral.to_institution_id)
+    patient = referral.patient_id
+    encounters = _search(db, hospital, "Encounter", patient=patient, _sort="date")
+    assert [e["class"]["code"] for e in encounters] == ["AMB", "IMP"]
+    assert (
+        encounters[0]["serviceProvider"]["reference"]
+        == f"Organization/{referral.from_institution_id}"
+    )
+    conditions = _search(db, hospital, "Condition", patient=patient, code=code)
+    assert len(conditions) == 2
+    stay = encounters[1]
+    principal = stay["diagnosis"][0]["condition"]["reference"]
+    assert principal in {f"Condition/{c['id']}" for c in conditions}
+    labs = _search(db, hospital, "Observation", patient=patient, category="laboratory")
+    assert {lab["encounter"]["reference"] for lab in labs} == {f"Encounter/{stay['id']}"}
+    assert len(labs) == len(demo_records.LABS)
