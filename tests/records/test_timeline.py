@@ -16,6 +16,7 @@ from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
 from medalliance.patients.models import Person
 from medalliance.records import service as records
+from medalliance.records import timeline
 from records.hl7.hl7_samples import ID_NUMBER, adt, oru
 
 ER7 = {"Content-Type": "x-application/hl7-v2+er7"}
@@ -143,9 +144,11 @@ class TestWithConsent:
         html = response.text
         assert "欧阳建华" in html
         assert "总胆固醇" in html
-        assert "6.8 mmol/L H" in html
+        assert "6.8 mmol/L ↑" in html  # the high flag (H) as a lab report prints it
         assert "脑梗死" in html
         assert "安平县人民医院" in html  # the source member on the items
+        # $everything's first entry, the Patient itself, is the page's title, not an item.
+        assert 'data-kind="other"' not in html
         read = db.scalars(
             select(AuditEvent).where(
                 AuditEvent.patient_id == person_id,
@@ -236,3 +239,22 @@ class TestDocuments:
         page = client.get(f"/patients/{person_id}/timeline")
         assert page.status_code == 200
         assert summary in page.text
+
+
+class TestObservationDetail:
+    def test_flags_print_as_arrows_normal_prints_nothing_and_ranges_from_limits(self) -> None:
+        def detail(flag: str, reference_range: dict[str, object]) -> str:
+            observation = {
+                "resourceType": "Observation",
+                "code": {"text": "血红蛋白"},
+                "valueQuantity": {"value": 98.0, "unit": "g/L"},
+                "interpretation": [{"coding": [{"code": flag}]}],
+                "referenceRange": [reference_range],
+            }
+            return timeline._observation(observation)[1]
+
+        low, high = {"value": 115.0}, {"value": 150}
+        assert detail("L", {"low": low, "high": high}) == "98 g/L ↓ (115-150)"
+        assert detail("N", {"low": low}) == "98 g/L (≥115)"
+        assert detail("HH", {"text": "<150"}) == "98 g/L ↑↑ (<150)"
+        assert detail("A", {}) == "98 g/L A"

@@ -33,6 +33,8 @@ from medalliance.registry import service as registry
 
 MAX_ITEMS: Final = 2000
 CRITICAL_FLAGS: Final = frozenset({"HH", "LL", "AA"})
+# Interpretation codes as Chinese lab reports print them; normal (N) prints nothing.
+FLAG_MARKS: Final = {"H": "↑", "HU": "↑", "HH": "↑↑", "L": "↓", "LU": "↓", "LL": "↓↓", "N": ""}
 IMAGING_SECTIONS: Final = frozenset(
     {"RAD", "CT", "NMR", "US", "RX", "VUS", "NMS", "CUS", "OUS", "XRC", "imaging"}
 )
@@ -144,8 +146,10 @@ def patient_timeline(
     if basis is None:
         raise _refuse(db, actor, person.id)
     found = records.patient_everything(db, actor, person.id, now=now, count=MAX_ITEMS)
-    names = _institution_names(db, found.matches)
-    items = [_item(r, names) for r in found.matches]
+    # $everything heads its first page with the Patient: the page's title shows the person.
+    shown = [r for r in found.matches if r.resource_type != "Patient"]
+    names = _institution_names(db, shown)
+    items = [_item(r, names) for r in shown]
     return Timeline(
         person=person,
         basis=basis,
@@ -302,11 +306,23 @@ def _observation(resource: dict[str, Any]) -> tuple[str, str, bool]:
         value = str(resource["valueString"])
     elif "valueCodeableConcept" in resource:
         value = _concept(resource["valueCodeableConcept"])
-    ranges = [r.get("text", "") for r in resource.get("referenceRange", [])]
-    detail = " ".join(
-        x for x in (value, " ".join(flags), f"({ranges[0]})" if ranges and ranges[0] else "") if x
-    )
+    marks = " ".join(FLAG_MARKS.get(f, f) for f in flags if FLAG_MARKS.get(f, f))
+    ranges = [_range(r) for r in resource.get("referenceRange", [])]
+    shown_range = f"({ranges[0]})" if ranges and ranges[0] else ""
+    detail = " ".join(x for x in (value, marks, shown_range) if x)
     return _concept(resource.get("code")), detail, bool(set(flags) & CRITICAL_FLAGS)
+
+
+def _range(reference_range: dict[str, Any]) -> str:
+    """As a lab report prints it: its text, else low-high."""
+    if reference_range.get("text"):
+        return str(reference_range["text"])
+    low, high = (reference_range.get(end, {}).get("value") for end in ("low", "high"))
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f"≥{_number(low)}"
+    return f"≤{_number(high)}" if low is None else f"{_number(low)}-{_number(high)}"
 
 
 def _number(value: Any) -> str:
