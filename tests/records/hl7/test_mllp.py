@@ -85,3 +85,54 @@ class TestFacilityMapping:
         monkeypatch.setitem(get_settings().hl7_mllp_systems, "AP-LIS", "county-his")
         [ack] = _exchange(listener, oru("MLLP-0100", facility="AP-LIS"))
         assert segment(ack, "MSA")[1:3] == ["AA", "MLLP-0100"]
+
+
+def _read_answers(sock: socket.socket, count: int) -> list[bytes]:
+    buffer = b""
+    while buffer.count(END) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buffer += chunk
+    return [a.lstrip(START) for a in buffer.split(END) if a]
+
+
+class TestFraming:
+    def test_a_line_break_between_frames_does_not_lose_the_next_message(
+        self, listener: int
+    ) -> None:
+        first, second = adt("A04", "MLLP-0201"), adt("A04", "MLLP-0202")
+        with socket.create_connection(("127.0.0.1", listener), timeout=30) as sock:
+            sock.sendall(START + first + END + b"\r\n" + START + second + END)
+            answers = _read_answers(sock, 2)
+        assert [segment(a, "MSA")[1:3] for a in answers] == [
+            ["AA", "MLLP-0201"],
+            ["AA", "MLLP-0202"],
+        ]
+
+    def test_an_oversized_message_is_refused_with_an_ack_and_the_connection_closed(
+        self, session_factory: sessionmaker[Session]
+    ) -> None:
+        running = mllp.start_in_thread(session_factory, "127.0.0.1", 0, limit=2048)
+        try:
+            big = oru(
+                "MLLP-0203",
+                results=tuple(f"OBX|{i}|ST|T{i}^x^L||{'x' * 80}||||||F" for i in range(1, 60)),
+            )
+            assert len(big) > 2048
+            with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+                sock.sendall(START + big + END)
+                [answer] = _read_answers(sock, 1)
+                assert sock.recv(1) == b""  # closed after the refusal
+        finally:
+            running.stop()
+        msa = segment(answer, "MSA")
+        assert msa[1:3] == ["AR", "MLLP-0203"]
+        assert "larger than" in msa[3]
+        assert segment(answer, "MSH")[4:6] == ["LIS", "county-hospital"]
+
+    def test_a_message_in_the_wrong_charset_is_refused_echoing_its_control_id(
+        self, listener: int
+    ) -> None:
+        [ack] = _exchange(listener, oru("MLLP-0204").decode().encode("gb18030"))
+        assert segment(ack, "MSA")[1:3] == ["AR", "MLLP-0204"]

@@ -48,20 +48,103 @@ def process_block(factory: sessionmaker[Session], block: bytes) -> bytes:
     return text.encode(codec, errors="replace")
 
 
-async def _serve_connection(process: Callable[[bytes], bytes], reader: Any, writer: Any) -> None:
-    """Messages on one connection are answered in order, one at a time (original mode)."""
+START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
+# Senders often end a frame with an extra CR or LF; between frames it means nothing.
+_BETWEEN_FRAMES = b" \t\r\n"
+_KEPT_OF_OVERSIZED = 4096  # enough for the MSH segment the refusal echoes
+
+
+@dataclass(frozen=True)
+class Frame:
+    body: bytes  # of an oversized message, only its first bytes
+    size: int
+
+    def oversized(self, limit: int) -> bool:
+        return self.size > limit
+
+
+class FrameReader:
+    """MLLP frames (0x0B … 0x1C 0x0D) from a stream: whitespace between frames is skipped,
+    and a message over the limit is read to its end (keeping its head) so that it can be
+    refused with an ACK instead of a reset."""
+
+    def __init__(self, reader: Any, limit: int) -> None:
+        self.reader, self.limit = reader, limit
+        self.buffer = bytearray()
+
+    async def _fill(self) -> bool:
+        chunk = await self.reader.read(65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    async def next(self) -> Frame | None:
+        """The next frame; None when the sender closed between frames."""
+        while True:
+            rest = self.buffer.lstrip(_BETWEEN_FRAMES)
+            if rest:
+                if not rest.startswith(START_BLOCK):
+                    raise InvalidBlockError("Block does not begin with Start Block character <VT>")
+                self.buffer = bytearray(rest[1:])
+                break
+            self.buffer.clear()
+            if not await self._fill():
+                return None
+        kept, size = bytearray(), 0
+        while True:
+            end = self.buffer.find(END_BLOCK)
+            # Without the end, a trailing 0x1C may be the first half of it: keep it.
+            taken = end if end >= 0 else len(self.buffer) - self.buffer.endswith(b"\x1c")
+            kept += self.buffer[:taken]
+            size += taken
+            del self.buffer[:taken]
+            if size > self.limit:
+                del kept[_KEPT_OF_OVERSIZED:]
+            if end >= 0:
+                del self.buffer[: len(END_BLOCK)]
+                return Frame(bytes(kept), size)
+            if not await self._fill():
+                raise asyncio.IncompleteReadError(bytes(kept), None)
+
+
+def refuse_oversized(frame: Frame, limit: int) -> bytes:
+    """AR for a message over the size limit, echoing its control ID when MSH is readable."""
+    error = Hl7Error(
+        f"the message is {frame.size} bytes, larger than the {limit} bytes accepted; "
+        "nothing was stored",
+        code=ErrorCode.INTERNAL,
+        ack=AckCode.REJECT,
+    )
+    message = er7.readable(frame.body.split(b"\r", 1)[0].split(b"\n", 1)[0])
+    text = acks.build(message, AckCode.REJECT, utcnow(), error=error).text
+    return text.encode(er7.codec_of(frame.body), errors="replace")
+
+
+async def _serve_connection(
+    process: Callable[[bytes], bytes], reader: Any, writer: Any, *, limit: int
+) -> None:
+    """Messages on one connection are answered in order, one at a time (original mode).
+    An oversized message is refused and the connection closed: the sender's stream may
+    not be in step any more."""
     peer = writer.get_extra_info("peername")
     loop = asyncio.get_running_loop()
+    frames = FrameReader(reader, limit)
     try:
         while True:
             try:
-                block = await reader.readblock()
+                frame = await frames.next()
             except asyncio.IncompleteReadError:
-                break  # the sender closed the connection
-            except (InvalidBlockError, ValueError) as exc:
+                break  # the sender closed the connection inside a frame
+            except InvalidBlockError as exc:
                 log.warning("hl7_mllp_bad_frame", peer=peer, error=str(exc))
                 break
-            answer = await loop.run_in_executor(None, process, bytes(block))
+            if frame is None:
+                break
+            if frame.oversized(limit):
+                log.warning("hl7_mllp_oversized", peer=peer, size=frame.size, limit=limit)
+                writer.writeblock(refuse_oversized(frame, limit))
+                await writer.drain()
+                break
+            answer = await loop.run_in_executor(None, process, frame.body)
             writer.writeblock(answer)
             await writer.drain()
     finally:
@@ -81,7 +164,7 @@ async def start(factory: sessionmaker[Session], host: str, port: int, *, limit: 
         return process_block(factory, block)
 
     def connected(reader: Any, writer: Any) -> Any:
-        return _serve_connection(process, reader, writer)
+        return _serve_connection(process, reader, writer, limit=limit)
 
     server = await start_hl7_server(connected, host, port, limit=limit)
     bound = server.sockets[0].getsockname()[1]
