@@ -4,7 +4,7 @@ summary and the record can be searched like any member's."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,13 @@ from medalliance.referrals.models import Referral
 
 NOW = datetime.now(UTC)
 STAYS = 12
+RESIDENT = "p00000010"
+
+
+def _load(db: Session) -> int:
+    return demo_records.load(
+        db, seed=1, limit=STAYS, resident=RESIDENT, township="township-01", today=date(2026, 11, 1)
+    )
 
 
 def _referrals(db: Session) -> list[Referral]:
@@ -40,10 +47,11 @@ def _search(db: Session, actor: Actor, resource_type: str, **params: str) -> lis
 
 
 def test_each_completed_referral_points_at_its_stored_discharge_summary(db: Session) -> None:
-    written = demo_records.load(db, seed=1, limit=STAYS)
+    written = _load(db)
     referrals = _referrals(db)
     townships = sum(r.from_institution_id.startswith("township-") for r in referrals)
-    assert written == STAYS * 8 + townships * 4  # a stay is 8 resources, a visit 4
+    # A stay is 8 resources, a township visit 4; the resident has three visits.
+    assert written == STAYS * 8 + (townships + 3) * 4
     for referral in referrals:
         assert referral.outcome_reference
         kind, _, document_id = referral.outcome_reference.partition("/")
@@ -56,7 +64,7 @@ def test_each_completed_referral_points_at_its_stored_discharge_summary(db: Sess
 
 
 def test_the_stay_and_the_township_visit_carry_the_referral_diagnosis(db: Session) -> None:
-    demo_records.load(db, seed=1, limit=STAYS)
+    _load(db)
     referral = next(r for r in _referrals(db) if r.from_institution_id.startswith("township-"))
     code = referral.diagnoses[0]["code"]
     hospital = _system(referral.to_institution_id)
@@ -75,3 +83,13 @@ def test_the_stay_and_the_township_visit_carry_the_referral_diagnosis(db: Sessio
     labs = _search(db, hospital, "Observation", patient=patient, category="laboratory")
     assert {lab["encounter"]["reference"] for lab in labs} == {f"Encounter/{stay['id']}"}
     assert len(labs) == len(demo_records.LABS)
+
+
+def test_the_demo_resident_sees_their_own_follow_up_visits(db: Session) -> None:
+    _load(db)
+    resident = Actor("u", "resident", Role.RESIDENT, "township-01", person_id=RESIDENT)
+    visits = _search(db, resident, "Encounter", patient=RESIDENT)
+    assert len(visits) == 3
+    pressures = _search(db, resident, "Observation", patient=RESIDENT, code="8480-6")
+    assert all(p["valueQuantity"]["unit"] == "mmHg" for p in pressures)
+    assert len(pressures) == 3

@@ -258,3 +258,21 @@ class TestObservationDetail:
         assert detail("N", {"low": low}) == "98 g/L (≥115)"
         assert detail("HH", {"text": "<150"}) == "98 g/L ↑↑ (<150)"
         assert detail("A", {}) == "98 g/L A"
+
+
+class TestOwnRecord:
+    def test_my_health_record_opens_the_residents_own_timeline(self, client: TestClient) -> None:
+        page_login(client, "resident")
+        home = client.get("/").text
+        assert 'href="/me/record"' in home
+        response = client.get("/me/record", follow_redirects=False)
+        assert response.status_code == 303
+        own = response.headers["location"]
+        assert own == "/patients/p00000010/timeline"  # the demo resident's person
+        page = client.get(own)
+        assert page.status_code == 200
+        assert 'data-testid="timeline-basis"' in page.text
+
+    def test_a_doctor_has_no_own_record_page(self, client: TestClient) -> None:
+        page_login(client, "doctor")
+        assert client.get("/me/record", follow_redirects=False).status_code == 403

@@ -107,7 +107,17 @@ def load(db: Session, *, scale: Scale, seed: int, records: bool = False) -> Load
     add_local_records(db, members=[m.key for m in members], residents=residents, seed=seed)
     users = _add_users(db, members)
     demo_referrals.load(db, residents=RESIDENTS[scale], seed=seed, today=DEMO_TODAY)
-    resources = demo_records.load(db, seed=seed, limit=RECORDED_STAYS) if records else 0
+    resources = 0
+    if records:
+        township = next(i for r, i, _ in DEMO_USERS if r == Role.RESIDENT)
+        resources = demo_records.load(
+            db,
+            seed=seed,
+            limit=RECORDED_STAYS,
+            resident=DEMO_RESIDENT_PERSON,
+            township=township,
+            today=DEMO_TODAY,
+        )
     return LoadReport(
         len(members),
         departments,

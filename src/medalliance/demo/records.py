@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -45,11 +45,13 @@ DRUGS = {
     "K": ("奥美拉唑肠溶胶囊", "每日一次，每次20mg，晨起空腹口服"),
 }
 SYMPTOMATIC = ("对症支持治疗", "遵医嘱")
+HYPERTENSION = {"code": "I10", "display": "原发性高血压"}
 
 
-def load(db: Session, *, seed: int, limit: int) -> int:
-    """Writes the stays of up to ``limit`` completed upward referrals; returns how many
-    resources were written."""
+def load(db: Session, *, seed: int, limit: int, resident: str, township: str, today: date) -> int:
+    """Writes the stays of up to ``limit`` completed upward referrals, and the demo
+    resident's (``resident``) follow-up visits at their ``township`` centre before
+    ``today``; returns how many resources were written."""
     rng = random.Random(seed + 11)
     stmt = (
         select(Referral)
@@ -60,12 +62,16 @@ def load(db: Session, *, seed: int, limit: int) -> int:
         .order_by(Referral.requested_at, Referral.id)
         .limit(limit)
     )
+    bundles = [b for n, referral in enumerate(db.scalars(stmt)) for b in _bundles(rng, n, referral)]
+    for n, days_ago in enumerate((120, 60, 14)):
+        at = datetime.combine(today - timedelta(days=days_ago), time(1, 30), UTC)  # 09:30 CST
+        visit = _township_visit(rng, f"MZ9{n:05d}", resident, township, HYPERTENSION, at)
+        bundles.append((township, visit))
     now = utcnow()
     written = 0
-    for n, referral in enumerate(db.scalars(stmt)):
-        for institution, bundle in _bundles(rng, n, referral):
-            response = records.transaction(db, _system(institution), bundle, now=now)
-            written += len(response["entry"])
+    for institution, bundle in bundles:
+        response = records.transaction(db, _system(institution), bundle, now=now)
+        written += len(response["entry"])
     return written
 
 
@@ -76,8 +82,11 @@ def _system(institution_id: str) -> Actor:
 
 def _bundles(rng: random.Random, n: int, referral: Referral) -> Iterator[tuple[str, Bundle]]:
     diagnosis = referral.diagnoses[0] if referral.diagnoses else {"code": "R69", "display": ""}
-    if referral.from_institution_id.startswith("township-"):
-        yield referral.from_institution_id, _township_visit(rng, n, referral, diagnosis)
+    township = referral.from_institution_id
+    if township.startswith("township-"):
+        at = _dates(referral)[0] - timedelta(minutes=30)
+        visit = _township_visit(rng, f"MZ{n:06d}", referral.patient_id, township, diagnosis, at)
+        yield township, visit
     yield referral.to_institution_id, _hospital_stay(rng, n, referral, diagnosis)
 
 
@@ -85,14 +94,15 @@ Bundle = dict[str, Any]
 
 
 def _township_visit(
-    rng: random.Random, n: int, referral: Referral, diagnosis: dict[str, str]
+    rng: random.Random,
+    number: str,
+    patient_id: str,
+    where: str,
+    diagnosis: dict[str, str],
+    at: datetime,
 ) -> Bundle:
-    at = _dates(referral)[0] - timedelta(minutes=30)
-    where = referral.from_institution_id
-    visit = _Entries(referral.patient_id)
-    encounter = visit.add(
-        _encounter(where, f"MZ{n:06d}", "AMB", "门诊", at, at + timedelta(minutes=20))
-    )
+    visit = _Entries(patient_id)
+    encounter = visit.add(_encounter(where, number, "AMB", "门诊", at, at + timedelta(minutes=20)))
     condition = visit.add(_condition(diagnosis, encounter, at, active=True))
     visit.link_diagnosis(encounter, condition)
     systolic, diastolic = rng.randint(135, 175), rng.randint(85, 105)

@@ -1,16 +1,18 @@
 """The patient timeline page (``/patients/{person_id}/timeline``): full page, or only the
-list when HTMX asks for another kind; a refusal is a 403 page offering emergency access."""
+list when HTMX asks for another kind; a refusal is a 403 page offering emergency access.
+``/me/record`` opens a resident's own."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
+from medalliance.errors import NotFound
 from medalliance.kit.clock import utcnow
 from medalliance.kit.http import DbSession, TransactionalRoute
 from medalliance.records import timeline
@@ -47,3 +49,13 @@ def timeline_page(
     partial = request.headers.get("HX-Request") == "true"
     template = "timeline/_items.html" if partial else "timeline/page.html"
     return render(request, template, {"t": found, "kinds": list(Kind)}, actor=actor)
+
+
+@router.get("/me/record")
+def own_record(
+    actor: Annotated[Actor, allow(Role.RESIDENT, scope=Scope.SELF)],
+) -> RedirectResponse:
+    """The resident's own timeline (its read is audited like any other)."""
+    if actor.person_id is None:
+        raise NotFound("this account is not linked to a resident of the patient index")
+    return RedirectResponse(f"/patients/{actor.person_id}/timeline", status_code=303)

@@ -55,7 +55,11 @@ WORKSPACES: dict[Role, tuple[Workspace, ...]] = {
         Workspace("Chronic disease follow-ups", "Hypertension and diabetes visits due or overdue."),
     ),
     Role.RESIDENT: (
-        Workspace("My health record", "Your visits, results and medicines across the consortium."),
+        Workspace(
+            "My health record",
+            "Your visits, results and medicines across the consortium.",
+            "/me/record",
+        ),
         Workspace("Consent and access log", "Who may see your record, and who did.", "/me/consent"),
     ),
     Role.COMMISSION: (
