@@ -253,3 +253,31 @@ class TestResultsWithoutVisit:
         assert {o["encounter"]["reference"] for o in observations} == {
             f"Encounter/{encounter['id']}"
         }
+
+
+class TestVisitUpdates:
+    def test_a_discharge_of_a_visit_never_admitted_is_refused(
+        self, send: Send, db: Session
+    ) -> None:
+        before = _counts(db)
+        response = send(adt("A03", "HIS-3001", visit="V-NEVER", discharge="20261106100000"))
+        msa, err = segment(response.content, "MSA"), segment(response.content, "ERR")
+        assert msa[1] == "AE"
+        assert err[2] == "PV1^1^19^1"
+        assert err[3].startswith("204^")
+        assert _counts(db) == before
+
+    def test_results_with_a_sparse_pv1_keep_the_visit_class_and_doctor(
+        self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session
+    ) -> None:
+        assert segment(send(adt("A01", "HIS-3002")).content, "MSA")[1] == "AA"
+        sparse = b"PV1|1||||||||||||||||||V20261105001"
+        message = b"\r".join(
+            sparse if s.startswith(b"PV1") else s for s in oru("LIS-3003").split(b"\r")
+        )
+        assert segment(send(message).content, "MSA")[1] == "AA"
+        person = _person(db)
+        [encounter] = _search(client, his_headers, f"Encounter?subject=Patient/{person}")
+        assert encounter["class"]["code"] == "IMP"
+        assert encounter["participant"] == [{"individual": {"display": "王静怡"}}]
+        assert encounter["status"] == "in-progress"

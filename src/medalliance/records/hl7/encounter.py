@@ -3,7 +3,8 @@
 The visit number (PV1-19) identifies the Encounter within the member, so A01 then A03 of
 one stay update one Encounter. Status follows the trigger: A01 admitted (in-progress), A04
 registered (arrived), A03 discharged (finished), A08 keeps the current status; a visit that
-is already finished stays finished (a late A01 does not reopen it: that is A13's job).
+is already finished stays finished (a late A01 does not reopen it: that is A13's job), and
+an A03 for a visit never admitted is refused.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def encounter(
 ) -> dict[str, Any]:
     """The Encounter to store, merged over the member's existing one for this visit."""
     code, display = _CLASS.get(visit.class_code, ("AMB", "ambulatory"))
-    old_period = (existing or {}).get("period") or {}
+    old = existing or {}
+    old_period = old.get("period") or {}
     period = {
         "start": visit.start or old_period.get("start"),
         "end": visit.end or old_period.get("end"),
@@ -102,8 +104,13 @@ def encounter(
     }
     if any(period.values()):
         resource["period"] = {k: v for k, v in period.items() if v}
+    # A field the message leaves empty (an ORU's sparse PV1) keeps what the visit had.
+    if not visit.class_code and old.get("class"):
+        resource["class"] = old["class"]
     if visit.attending:
         resource["participant"] = [{"individual": {"display": visit.attending}}]
+    elif old.get("participant"):
+        resource["participant"] = old["participant"]
     if visit.reason:
         resource["reasonCode"] = [_local(visit.reason, institution_id)]
     elif existing and existing.get("reasonCode"):
