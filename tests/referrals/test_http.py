@@ -237,9 +237,14 @@ class TestPages:
         self, client: TestClient, db: Session
     ) -> None:
         r = referral(db, status=ReferralStatus.COMPLETED)
+        r.outcome_reference, r.outcome_summary = "DocumentReference/dc-1", "病情稳定"
+        db.flush()
         page_login(client, "coordinator")
         html = client.get(f"/referrals/{r.id}").text
         assert 'data-testid="refer-down"' in html
+        # The outcome document opens where the shared record shows it.
+        timeline = f'href="/patients/{r.patient_id}/timeline?kind=documents"'
+        assert timeline in html
         form = client.get(
             f"/referrals/new?direction=down&patient_id={r.patient_id}&previous_referral_id={r.id}"
         ).text
