@@ -35,6 +35,15 @@ class TestSearchAndCard:
         assert p.id_number in page.text
         assert 'data-testid="known-at"' in page.text
 
+    def test_clinicians_open_the_timeline_from_the_card_and_the_admin_does_not(
+        self, client: TestClient
+    ) -> None:
+        link = f'href="/patients/{P}/timeline"'
+        page_login(client, "doctor")
+        assert link in client.get(f"/patients/{P}").text
+        page_login(client, "admin")
+        assert link not in client.get(f"/patients/{P}").text
+
     def test_consent_given_then_withdrawn_shows_in_history(
         self, client: TestClient, db: Session
     ) -> None:

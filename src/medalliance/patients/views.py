@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from medalliance.access.enums import ConsentStatus
+from medalliance.access.service import BREAK_GLASS_ROLES, CLINICAL_ROLES
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
@@ -81,7 +82,9 @@ def card_page(request: Request, db: DbSession, actor: Staff, person_id: str) -> 
     context = {
         "card": card,
         "may_record_consent": actor.role in CONSENT_RECORDERS,
-        "may_break_glass": actor.role in (Role.DOCTOR, Role.SPECIALIST, Role.FAMILY_DOCTOR),
+        "may_break_glass": actor.role in BREAK_GLASS_ROLES,
+        # The timeline itself decides on the basis (and offers emergency access without one).
+        "may_open_record": actor.role in CLINICAL_ROLES,
     }
     return render(request, "patients/card.html", context, actor=actor)
 
