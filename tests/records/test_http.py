@@ -346,3 +346,80 @@ class TestHistory:
         assert update["response"]["status"] == "200"
         assert create["request"] == {"method": "POST", "url": "Observation"}
         assert create["response"]["status"] == "201"
+
+
+class TestFormats:
+    @pytest.mark.parametrize(
+        ("query", "accept"),
+        [
+            ("", "application/fhir+xml"),
+            ("", "application/xml, text/xml"),
+            ("?_format=xml", None),
+            ("?_format=application/fhir%2Bxml", None),
+            ("?_format=application/fhir+xml", None),  # an unescaped + reads as a space
+            ("?_format=xml", "application/fhir+json"),  # _format wins over Accept
+        ],
+    )
+    def test_xml_is_not_acceptable(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        query: str,
+        accept: str | None,
+    ) -> None:
+        headers = {**his, **({"Accept": accept} if accept else {})}
+        for url in (f"/fhir/Observation/{visit['observation']['id']}", "/fhir/Observation"):
+            response = client.get(url + query, headers=headers)
+            assert response.status_code == 406, (url, response.text)
+            assert response.json()["resourceType"] == "OperationOutcome"
+        assert client.get(f"/fhir/metadata{query}", headers=headers).status_code == 406
+
+    @pytest.mark.parametrize(
+        ("query", "accept"),
+        [
+            ("", "*/*"),
+            ("", "application/json"),
+            ("", "application/fhir+json; fhirVersion=4.0"),
+            ("", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            ("?_format=json", None),
+            ("?_format=application/fhir%2Bjson", None),
+            ("?_format=json", "application/fhir+xml"),
+        ],
+    )
+    def test_json_is_served(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        query: str,
+        accept: str | None,
+    ) -> None:
+        headers = {**his, **({"Accept": accept} if accept else {})}
+        url = f"/fhir/Observation/{visit['observation']['id']}{query}"
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith(FHIR)
+
+    def test_an_xml_body_is_an_unsupported_media_type(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        headers = {**his, "Content-Type": "application/fhir+xml"}
+        xml = '<Observation xmlns="http://hl7.org/fhir"><status value="final"/></Observation>'
+        created = client.post("/fhir/Observation", content=xml, headers=headers)
+        assert created.status_code == 415, created.text
+        updated = client.put(f"/fhir/Observation/{obs['id']}", content=xml, headers=headers)
+        assert updated.status_code == 415, updated.text
+        assert client.post("/fhir", content=xml, headers=headers).status_code == 415
+
+    def test_post_search_with_a_json_body_is_refused(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        response = client.post(
+            "/fhir/Observation/_search",
+            json={"code": "http://loinc.org|nothing-has-this"},
+            headers={"Authorization": his["Authorization"]},
+        )
+        assert response.status_code == 400, response.text
+        assert "x-www-form-urlencoded" in response.json()["issue"][0]["diagnostics"]
