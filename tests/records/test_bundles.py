@@ -329,3 +329,27 @@ class TestRequestUrl:
         assert response.status_code == 200, response.text
         assert response.json()["entry"][0]["response"]["status"] == "400"
         assert with_identifier(db, "typed") == 0
+
+
+class TestReadEntries:
+    @pytest.mark.parametrize("kind", ["transaction", "batch"])
+    def test_patient_and_registry_reads_answer_as_at_the_top_level(
+        self, client: TestClient, db: Session, his: dict[str, str], kind: str
+    ) -> None:
+        practitioner = db.scalars(select(Practitioner.id).order_by(Practitioner.id).limit(1)).one()
+        urls = [f"Patient/{P}", f"Organization/{COUNTY}", f"Practitioner/{practitioner}"]
+        bundle = bundle_of(kind, *({"request": {"method": "GET", "url": u}} for u in urls))
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        entries = [e["response"] for e in response.json()["entry"]]
+        assert [e["status"] for e in entries] == ["200 OK"] * 3, entries
+        for url, entry in zip(urls, entries, strict=True):
+            top = client.get(f"/fhir/{url}", headers=his).json()
+            assert entry["resource"] == top
+
+    def test_an_unknown_patient_fails_its_batch_entry_with_404(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        bundle = bundle_of("batch", {"request": {"method": "GET", "url": "Patient/nobody"}})
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.json()["entry"][0]["response"]["status"] == "404"

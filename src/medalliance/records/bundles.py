@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,10 +26,13 @@ from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
+from medalliance.patients import service as patients
 from medalliance.records import links, repository, service, writes
 from medalliance.records.dates import instant
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
+from medalliance.registry import fhir_map, staff
+from medalliance.registry import service as registry
 
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET")  # R4 processing order
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
@@ -372,6 +376,10 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
 
 def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     literal = _LITERAL.match(entry.url)
+    if literal is not None and literal.group(1) in _OWNED_READS:
+        resource = _OWNED_READS[literal.group(1)](db, actor, literal.group(2))
+        entry.response = {"status": "200 OK", "resource": resource}
+        return
     if literal is not None:
         item = service.read(db, actor, literal.group(1), literal.group(2), now=now)
         entry.response = {**_write_response(item), "status": "200 OK", "resource": item.content}
@@ -386,6 +394,31 @@ def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
             "entry": [{"resource": m.content, "search": {"mode": "match"}} for m in result.matches],
         },
     }
+
+
+def _read_patient(db: Session, actor: Actor, person_id: str) -> dict[str, Any]:
+    return patients.patient_resource(db, patients.read_patient(db, actor, person_id))
+
+
+def _read_organization(db: Session, actor: Actor, institution_id: str) -> dict[str, Any]:
+    return fhir_map.organization(registry.get_institution(db, institution_id))
+
+
+def _read_location(db: Session, actor: Actor, institution_id: str) -> dict[str, Any]:
+    return fhir_map.location(registry.get_institution(db, institution_id))
+
+
+def _read_practitioner(db: Session, actor: Actor, practitioner_id: str) -> dict[str, Any]:
+    return fhir_map.practitioner(staff.get_practitioner(db, practitioner_id))
+
+
+# Reads of types other domains own, answered as their own /fhir/Type/id routes answer.
+_OWNED_READS: dict[str, Callable[[Session, Actor, str], dict[str, Any]]] = {
+    "Patient": _read_patient,
+    "Organization": _read_organization,
+    "Location": _read_location,
+    "Practitioner": _read_practitioner,
+}
 
 
 def _write_response(item: StoredResource) -> dict[str, Any]:
