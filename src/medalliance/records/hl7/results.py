@@ -70,6 +70,7 @@ _INTERPRETATION = {
 IMAGING_SECTIONS = frozenset({"RAD", "CT", "NMR", "US", "RX", "VUS", "NMS", "CUS", "OUS", "XRC"})
 _RANGE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[-~]\s*(-?\d+(?:\.\d+)?)\s*$")
 _BOUND = re.compile(r"^\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?)\s*$")
+_NM = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _TEXT_TYPES = frozenset({"ST", "TX", "FT"})
 _DATE_TYPES = frozenset({"DT", "TS", "DTM"})
 SUPPORTED_VALUE_TYPES = ("NM", "SN", "ST", "TX", "FT", "CE", "CWE", "DT", "TS", "DTM")
@@ -80,18 +81,29 @@ class OrderGroup:
     obr: Segment
     orc: Segment | None
     obx: list[Segment] = field(default_factory=list)
+    notes: list[Segment] = field(default_factory=list)  # NTE right after the OBR
+    obx_notes: list[list[Segment]] = field(default_factory=list)  # NTE after each OBX
 
 
 def order_groups(message: Message) -> list[OrderGroup]:
-    """ORC? OBR OBX* (NTE and SPM are skipped); an OBX before any OBR is out of sequence."""
+    """ORC? OBR NTE* (OBX NTE*)*; an NTE belongs to the OBR or OBX it follows (one after any
+    other segment, e.g. SPM or PID, is not about a result and is skipped); an OBX before
+    any OBR is out of sequence."""
     groups: list[OrderGroup] = []
     pending_orc: Segment | None = None
+    notes: list[Segment] | None = None  # where an NTE here would go
     for segment in message.segments:
+        if segment.id == "NTE":
+            if notes is not None:
+                notes.append(segment)
+            continue
+        notes = None
         if segment.id == "ORC":
             pending_orc = segment
         elif segment.id == "OBR":
             groups.append(OrderGroup(segment, pending_orc))
             pending_orc = None
+            notes = groups[-1].notes
         elif segment.id == "OBX":
             if not groups:
                 raise Hl7Error(
@@ -100,6 +112,8 @@ def order_groups(message: Message) -> list[OrderGroup]:
                     location=segment.at(1),
                 )
             groups[-1].obx.append(segment)
+            groups[-1].obx_notes.append([])
+            notes = groups[-1].obx_notes[-1]
     if not groups:
         raise Hl7Error(
             "an ORU^R01 needs at least one OBR with its OBX results",
@@ -172,6 +186,9 @@ def observation(obx: Segment, group: OrderGroup, ctx: Context) -> tuple[str, dic
     )
     if effective:
         resource["effectiveDateTime"] = effective
+    notes = _notes(obx, group)
+    if notes:
+        resource["note"] = notes
     if obx.get(11).upper() in _NO_RESULT:
         if obx.get(11).upper() == "N":
             reason = {"system": systems.DATA_ABSENT_REASON, "code": "not-asked"}
@@ -186,6 +203,22 @@ def observation(obx: Segment, group: OrderGroup, ctx: Context) -> tuple[str, dic
     if interpretation:
         resource["interpretation"] = interpretation
     return key, resource
+
+
+def _notes(obx: Segment, group: OrderGroup) -> list[dict[str, str]]:
+    """NTE-3 comments as Observation.note (v2-to-FHIR: NTE to Annotation): the OBX's own,
+    then the order's. The mapping puts an order's NTE on its ServiceRequest, which is not
+    created here, and an R4 DiagnosticReport has no note (its conclusion is the
+    reporter's interpretation, not a remark such as "specimen haemolysed"), so they go
+    on each result of the order, where a reader of any one result sees them."""
+    own = next((n for o, n in zip(group.obx, group.obx_notes, strict=True) if o is obx), [])
+    return [{"text": text} for text in (_note_text(n) for n in [*own, *group.notes]) if text]
+
+
+def _note_text(nte: Segment) -> str:
+    """NTE-3 is FT and repeats: each repetition a line, \\.br\\ a line break."""
+    lines = [nte.delimiters.unescape(rep.raw).strip() for rep in nte.repetitions(3)]
+    return "\n".join(line for line in lines if line)
 
 
 def _result_key(obx: Segment, group: OrderGroup, order: str) -> str:
@@ -287,24 +320,36 @@ def _value(obx: Segment, local: str) -> dict[str, Any]:
     )
 
 
-def _number(raw: str, location: Any) -> float:
-    try:
-        return float(raw)
-    except ValueError:
+def _number(raw: str, location: Any) -> float | int:
+    """HL7 NM: an optional sign, digits and an optional decimal point, nothing else (no
+    exponent, NaN, underscores or hex, which float() would take). A whole number stays an
+    int so that "12" is not stored as 12.0, a precision the sender did not report.
+    Trailing zeros ("5.60") are lost: the store writes JSON from Python floats (orjson),
+    which cannot carry a decimal's precision."""
+    text = raw.strip()
+    if not _NM.match(text):
         raise Hl7Error(
-            f"{location} {raw!r} is not a number (value type NM)",
+            f"{location} {raw!r} is not a number (value type NM: [+|-]digits[.digits])",
             code=ErrorCode.DATA_TYPE,
             location=location,
-        ) from None
+        )
+    if "." not in text:
+        return int(text)
+    return float(text)
 
 
 def _quantity(raw: str, obx: Segment, location: Any) -> dict[str, Any]:
-    """NM with its OBX-6 unit: UCUM (system and code) unless OBX-6 names another system."""
+    """NM with its OBX-6 unit; a UCUM system and code only when OBX-6.3 names UCUM (a
+    bare unit such as "10^9/L" or "mmol/L" is the sender's text, not a checked code)."""
     quantity: dict[str, Any] = {"value": _number(raw, location)}
     unit, unit_text, unit_system = obx.get(6, 1), obx.get(6, 2), obx.get(6, 3).upper()
+    if not unit_system and unit.isascii() and unit.isdigit() and unit_text[:1].isdigit():
+        # "10^9/L": a power of ten written with the component separator, not a code
+        # "10" with the text "9/L".
+        unit, unit_text = f"{unit}{obx.delimiters.component}{unit_text}", ""
     if unit:
         quantity["unit"] = unit_text or unit
-        if unit_system in ("", "UCUM", "ISO+"):
+        if unit_system == "UCUM":
             quantity["system"] = systems.UCUM
             quantity["code"] = unit
     return quantity
