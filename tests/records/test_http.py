@@ -168,7 +168,7 @@ class TestInteractions:
     def test_metadata_is_public_and_lists_search_parameters(self, client: TestClient) -> None:
         statement = client.get("/fhir/metadata").json()
         types = {r["type"]: r for r in statement["rest"][0]["resource"]}
-        assert "Patient" not in types
+        assert [i["code"] for i in types["Patient"]["interaction"]] == ["read", "search-type"]
         assert "Observation" in types
         assert any(p["name"] == "code" for p in types["Observation"]["searchParam"])
 

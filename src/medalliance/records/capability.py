@@ -3,13 +3,14 @@ search parameter registry the indexes are built from."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
 from medalliance import __version__
 from medalliance.kit.fhir import FHIR_VERSION
 from medalliance.records.links import HOMES
-from medalliance.records.searchparams import all_resource_types, params_for
+from medalliance.records.searchparams import SearchParam, all_resource_types, params_for
 
 INTERACTIONS = (
     "read",
@@ -29,9 +30,52 @@ DEEP_TYPES = (
 )  # fmt: skip
 
 
+# Types the master patient index and the registry serve (their own routers, read and
+# search only), with the parameters those routers read.
+_TOKEN, _STRING, _DATE, _REF = "token", "string", "date", "reference"
+OWNED: dict[str, tuple[tuple[str, str], ...]] = {
+    "Patient": (
+        ("_id", _TOKEN), ("identifier", _TOKEN), ("name", _STRING), ("birthdate", _DATE),
+        ("gender", _TOKEN), ("phone", _TOKEN), ("address", _STRING), ("_lastUpdated", _DATE),
+    ),
+    "Organization": (
+        ("_id", _TOKEN), ("name", _STRING), ("type", _TOKEN), ("identifier", _TOKEN),
+        ("partof", _REF), ("active", _TOKEN),
+    ),
+    "Location": (
+        ("_id", _TOKEN), ("name", _STRING), ("type", _TOKEN), ("identifier", _TOKEN),
+        ("partof", _REF), ("organization", _REF), ("active", _TOKEN),
+    ),
+    "HealthcareService": (
+        ("_id", _TOKEN), ("organization", _REF), ("service-category", _TOKEN),
+        ("service-type", _TOKEN), ("name", _STRING), ("active", _TOKEN),
+    ),
+    "Practitioner": (
+        ("_id", _TOKEN), ("name", _STRING), ("identifier", _TOKEN), ("active", _TOKEN),
+    ),
+    "PractitionerRole": (
+        ("_id", _TOKEN), ("practitioner", _REF), ("organization", _REF),
+        ("specialty", _TOKEN), ("active", _TOKEN),
+    ),
+}  # fmt: skip
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    """``base_url``: the FHIR base this installation answers at (``implementation.url``;
+    it comes from the request, so it is not part of what is cached)."""
+    statement = dict(_statement())
+    statement["implementation"] = {
+        "description": "MedAlliance: the consortium's shared record, master patient index "
+        "and registry",
+        "url": base_url,
+    }
+    return statement
+
+
 @lru_cache
-def capability_statement() -> dict[str, Any]:
+def _statement() -> dict[str, Any]:
     resources = [_resource(t) for t in all_resource_types() if t not in HOMES]
+    resources += [_owned(t, params) for t, params in OWNED.items()]
     resources.append(
         {
             "type": "AuditEvent",
@@ -75,7 +119,6 @@ def _resource(resource_type: str) -> dict[str, Any]:
     params = params_for(resource_type)
     search = [{"name": p.code, "type": p.type} for p in params.values() if p.code != "_lastUpdated"]
     search.append({"name": "_lastUpdated", "type": "date"})
-    refs = sorted(f"{resource_type}:{p.code}" for p in params.values() if p.type == "reference")
     return {
         "type": resource_type,
         "interaction": [{"code": c} for c in INTERACTIONS],
@@ -85,7 +128,63 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "conditionalCreate": True,
         "conditionalUpdate": True,
         "conditionalDelete": "not-supported",
-        "searchInclude": refs,
-        "searchRevInclude": refs,
+        "searchInclude": _includes(resource_type),
+        "searchRevInclude": _revincludes().get(resource_type, []),
         "searchParam": sorted(search, key=lambda p: p["name"]),
     }
+
+
+def _owned(resource_type: str, params: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    return {
+        "type": resource_type,
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [{"name": n, "type": t} for n, t in params],
+    }
+
+
+_RESOLVES_TO = re.compile(r"\.where\(resolve\(\) is (\w+)\)\s*$")
+
+
+def _targets(param: SearchParam) -> tuple[str, ...]:
+    """The types a reference parameter can point at from its own resource type: a shared
+    definition (``patient``: Patient, Group) narrows per type with ``where(resolve() is X)``
+    (Observation's is ``Observation.subject.where(resolve() is Patient)``)."""
+    narrowed: list[str] = []
+    for part in (p.strip() for p in param.expression.split("|")):
+        if not part.lstrip("(").startswith(f"{param.resource_type}."):
+            continue
+        match = _RESOLVES_TO.search(part)
+        if match is None:
+            return param.targets
+        narrowed.append(match.group(1))
+    return tuple(narrowed) or param.targets
+
+
+def _stored(param: SearchParam) -> bool:
+    """Whether the reference can point into this store (no targets: any type).
+    ``_include`` and ``_revinclude`` reach stored resources only, not the MPI or registry."""
+    targets = _targets(param)
+    return not targets or any(t not in HOMES for t in targets)
+
+
+def _includes(resource_type: str) -> list[str]:
+    return sorted(
+        f"{resource_type}:{p.code}"
+        for p in params_for(resource_type).values()
+        if p.type == "reference" and _stored(p)
+    )
+
+
+@lru_cache
+def _revincludes() -> dict[str, list[str]]:
+    """For each stored type, the stored ``Source:param`` references that can point at it."""
+    found: dict[str, list[str]] = {}
+    stored = [t for t in all_resource_types() if t not in HOMES]
+    for source in stored:
+        for p in params_for(source).values():
+            if p.type != "reference":
+                continue
+            for target in _targets(p) or stored:
+                if target not in HOMES:
+                    found.setdefault(target, []).append(f"{source}:{p.code}")
+    return {t: sorted(set(refs)) for t, refs in found.items()}

@@ -131,9 +131,9 @@ def _count(raw: str | None, default: int) -> int:
 
 
 @router.get("/metadata", dependencies=[public()], response_class=FhirResponse)
-def metadata() -> FhirResponse:
+def metadata(request: Request) -> FhirResponse:
     # Public by convention: clients read the CapabilityStatement before they authenticate.
-    return FhirResponse(capability_statement())
+    return FhirResponse(capability_statement(render.base_url(request)))
 
 
 @router.post("", response_class=FhirResponse, responses=ERRORS)

@@ -1,0 +1,64 @@
+"""The CapabilityStatement says what the server serves, and nothing it does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers import system_bearer
+
+
+@pytest.fixture
+def statement(client: TestClient) -> dict[str, Any]:
+    response = client.get("/fhir/metadata")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def by_type(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["type"]: r for r in statement["rest"][0]["resource"]}
+
+
+def test_an_instance_statement_names_its_implementation(statement: dict[str, Any]) -> None:
+    assert statement["kind"] == "instance"
+    implementation = statement["implementation"]  # cpb-15
+    assert implementation["description"]
+    assert implementation["url"] == "http://testserver/fhir"
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        "Patient",
+        "Organization",
+        "Location",
+        "HealthcareService",
+        "Practitioner",
+        "PractitionerRole",
+    ],
+)
+def test_patient_and_registry_types_list_the_reads_and_searches_served(
+    client: TestClient, statement: dict[str, Any], resource_type: str
+) -> None:
+    resource = by_type(statement)[resource_type]
+    assert {i["code"] for i in resource["interaction"]} == {"read", "search-type"}
+    headers = system_bearer(client)
+    for param in resource["searchParam"]:
+        assert param["type"] in ("token", "string", "date", "reference")
+    response = client.get(f"/fhir/{resource_type}?_count=1", headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def test_includes_advertised_reach_the_store(statement: dict[str, Any]) -> None:
+    types = by_type(statement)
+    # Observation.patient and Encounter.service-provider point only at the MPI and the
+    # registry, which _include does not reach.
+    assert "Observation:patient" not in types["Observation"]["searchInclude"]
+    assert "Encounter:service-provider" not in types["Encounter"]["searchInclude"]
+    assert "Observation:encounter" in types["Observation"]["searchInclude"]
+    # A revinclude names the type pointing here, not this type's own references.
+    assert "Observation:encounter" in types["Encounter"]["searchRevInclude"]
+    assert "Encounter:subject" not in types["Encounter"]["searchRevInclude"]
