@@ -9,11 +9,20 @@ from zoneinfo import ZoneInfo
 
 from medalliance.config import get_settings
 from medalliance.kit.ids import new_id
+from medalliance.records.hl7 import er7
 from medalliance.records.hl7.enums import ERROR_TEXT, AckCode
-from medalliance.records.hl7.er7 import Delimiters, Hl7Error, Message
+from medalliance.records.hl7.er7 import Delimiters, Hl7Error, Message, Segment
 
 RECEIVER_APPLICATION = "MEDALLIANCE"
 DEFAULT = Delimiters()
+MSA_TEXT_LIMIT = 80  # MSA-3 is 80 characters in v2.4
+# The ACK is sent in the codec its message was read in; MSH-18 names it (HL7 table 0211).
+_CHARSET_NAMES = {
+    "utf-8": "UNICODE UTF-8",
+    "gb18030": "GB 18030-2000",
+    "latin-1": "8859/1",
+    "ascii": "ASCII",
+}
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,10 @@ class Ack:
     code: AckCode
     text: str  # ER7, segments separated by CR
     reason: str = ""
+    codec: str = "utf-8"  # what the text is sent in (MSH-18 says so when it is not ASCII)
+
+    def encoded(self) -> bytes:
+        return self.text.encode(self.codec, errors="replace")
 
 
 def _escape(value: str, d: Delimiters) -> str:
@@ -52,7 +65,7 @@ def build(
         "MSH",
         d.encoding_characters,
         RECEIVER_APPLICATION,
-        RECEIVER_APPLICATION,
+        _raw(message, 6) or RECEIVER_APPLICATION,  # the facility the sender addressed
         _raw(message, 3),
         _raw(message, 4),
         stamp,
@@ -66,11 +79,35 @@ def build(
     reason = error.message if error else ""
     msa = ["MSA", code.value, control_id]
     if reason:
-        msa.append(_escape(reason, d)[:80])  # MSA-3 is 80 characters in v2.4
-    segments = [d.field.join(header), d.field.join(msa)]
+        msa.append(_clip(_escape(reason, d), MSA_TEXT_LIMIT, d))
+    body = [d.field.join(msa)]
     if error is not None:
-        segments.append(_err(error, d, legacy=version.startswith("2.4")))
-    return Ack(code, "\r".join(segments) + "\r", reason)
+        body.append(_err(error, d, legacy=version.startswith("2.4")))
+    charset = _charset(msh, d, "".join(header) + "".join(body))
+    if charset:
+        header += [""] * (17 - len(header)) + [charset]
+    text = "\r".join([d.field.join(header), *body]) + "\r"
+    return Ack(code, text, reason, d.codec)
+
+
+def _charset(msh: Segment | None, d: Delimiters, text: str) -> str:
+    """MSH-18 of the ACK: the sender's own name for the character set it declared (and the
+    ACK is encoded in), else the name of the one used when the ACK is not plain ASCII."""
+    declared = msh.raw(18).split(d.repetition)[0].strip() if msh else ""
+    if declared and declared.upper() in er7.CHARSETS:
+        return declared
+    return "" if text.isascii() else _CHARSET_NAMES.get(d.codec, "UNICODE UTF-8")
+
+
+def _clip(escaped: str, limit: int, d: Delimiters) -> str:
+    """At most ``limit`` characters of escaped text, never ending inside an escape sequence
+    (a cut \\F\\ would turn the rest of the message into one escape)."""
+    if len(escaped) <= limit:
+        return escaped
+    clipped = escaped[:limit]
+    if clipped.count(d.escape) % 2:
+        clipped = clipped[: clipped.rindex(d.escape)]
+    return clipped
 
 
 def _raw(message: Message | None, number: int) -> str:

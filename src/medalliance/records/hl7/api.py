@@ -45,4 +45,6 @@ async def receive_message(
     received = await run_in_threadpool(
         service.receive_http, db, actor, body, media_type=media_type, now=utcnow()
     )
-    return Response(received.ack.text, status_code=received.status, media_type=ER7_MEDIA_TYPE)
+    # In the character set the message declared (MSH-18 of the ACK names it).
+    answer = received.ack.encoded()
+    return Response(answer, status_code=received.status, media_type=ER7_MEDIA_TYPE)

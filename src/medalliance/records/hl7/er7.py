@@ -253,12 +253,12 @@ def _delimiters(msh: str) -> Delimiters:
         )
     fields = msh.split(field_sep)
     charset = fields[17].split(encoding[1])[0].strip().upper() if len(fields) > 17 else ""
-    codec = _CHARSETS.get(charset, "utf-8")
+    codec = CHARSETS.get(charset, "utf-8")
     return Delimiters(field_sep, encoding[0], encoding[1], encoding[2], encoding[3], codec)
 
 
 # MSH-18 (HL7 table 0211) to Python codecs; Chinese systems send UTF-8 or GB 18030.
-_CHARSETS = {
+CHARSETS = {
     "": "utf-8",
     "UNICODE UTF-8": "utf-8",
     "UNICODE": "utf-8",
@@ -296,7 +296,7 @@ def _codec(body: bytes) -> str:
     if head.startswith("MSH") and len(head) > 3:
         fields = head.split(head[3])
         charset = fields[17].split("~")[0].strip().upper() if len(fields) > 17 else ""
-    codec = _CHARSETS.get(charset)
+    codec = CHARSETS.get(charset)
     if codec is None:
         raise Hl7Error(
             f"MSH-18 character set {charset!r} is not supported (use UNICODE UTF-8 or "

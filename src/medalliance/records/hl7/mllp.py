@@ -31,11 +31,10 @@ log = structlog.get_logger(__name__)
 
 def process_block(factory: sessionmaker[Session], block: bytes) -> bytes:
     """One framed message in, its ACK out (encoded as the message was)."""
-    codec = er7.codec_of(block)
     try:
         with unit_of_work(factory) as db:
             received = service.receive_unauthenticated(db, block, now=utcnow())
-        text = received.ack.text
+        return received.ack.encoded()
     except Exception:
         # The transaction is rolled back; the sender gets an AR and may resend.
         log.exception("hl7_mllp_processing_failed")
@@ -44,8 +43,7 @@ def process_block(factory: sessionmaker[Session], block: bytes) -> bytes:
             code=ErrorCode.INTERNAL,
             ack=AckCode.REJECT,
         )
-        text = acks.build(er7.readable(block), AckCode.REJECT, utcnow(), error=error).text
-    return text.encode(codec, errors="replace")
+        return acks.build(er7.readable(block), AckCode.REJECT, utcnow(), error=error).encoded()
 
 
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"

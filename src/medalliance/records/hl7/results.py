@@ -13,7 +13,7 @@ from typing import Any
 
 from medalliance.records.hl7 import datatypes, systems
 from medalliance.records.hl7.enums import ErrorCode
-from medalliance.records.hl7.er7 import Hl7Error, Message, Segment
+from medalliance.records.hl7.er7 import Hl7Error, Location, Message, Segment
 
 # OBX-11 / OBR-25 (HL7 tables 0085 / 0123) to FHIR statuses.
 _OBSERVATION_STATUS = {
@@ -74,6 +74,33 @@ _NM = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _TEXT_TYPES = frozenset({"ST", "TX", "FT"})
 _DATE_TYPES = frozenset({"DT", "TS", "DTM"})
 SUPPORTED_VALUE_TYPES = ("NM", "SN", "ST", "TX", "FT", "CE", "CWE", "DT", "TS", "DTM")
+
+
+# Elements of the resources written back to the field they came from, so that a refusal
+# by the shared record's validator names it in ERR-2 (first matching prefix wins).
+_OBSERVATION_SOURCES = (
+    ("valueQuantity.unit", 6),
+    ("valueQuantity.code", 6),
+    ("valueQuantity.system", 6),
+    ("value", 5),
+    ("dataAbsentReason", 11),
+    ("code", 3),
+    ("referenceRange", 7),
+    ("interpretation", 8),
+    ("status", 11),
+    ("effective", 14),
+)
+_REPORT_SOURCES = (("code", 4), ("status", 25), ("effective", 7), ("issued", 22))
+
+
+def source_of(expression: str | None, segment: Segment) -> Location:
+    """Where in the OBX (of an Observation) or OBR (of the DiagnosticReport) the element a
+    FHIR expression such as "Observation.valueQuantity.value" names came from; the
+    segment alone when it is not known."""
+    sources = _OBSERVATION_SOURCES if segment.id == "OBX" else _REPORT_SOURCES
+    path = (expression or "").partition(".")[2]
+    number = next((n for prefix, n in sources if path.startswith(prefix)), None)
+    return segment.at(number) if number else Location(segment.id, segment.sequence)
 
 
 @dataclass

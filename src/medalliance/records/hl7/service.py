@@ -292,7 +292,7 @@ def _repeat(
         return _refused(db, actor, message, error, now)
     header = _header(message)
     _audit(db, actor, header, AckCode(previous.ack_code), previous.patient_id, {"duplicate": True})
-    ack = acks.Ack(AckCode(previous.ack_code), previous.ack)
+    ack = acks.Ack(AckCode(previous.ack_code), previous.ack, codec=message.delimiters.codec)
     return Received(ack, 200, True, list(previous.resources), previous.patient_id)
 
 
@@ -341,10 +341,11 @@ def _audit(
     )
 
 
-def _from_domain(exc: DomainError) -> Hl7Error:
-    """Refusals of the MPI or the shared record, told in HL7 terms."""
+def _from_domain(exc: DomainError, *, at: Location | None = None) -> Hl7Error:
+    """Refusals of the MPI or the shared record, told in HL7 terms; ``at`` is where the
+    refused content came from, when the caller knows (else a PID field the MPI named)."""
     number = _PID_FIELDS.get(exc.field or "")
-    location = Location("PID", 1, number) if number else None
+    location = at or (Location("PID", 1, number) if number else None)
     if isinstance(exc, Forbidden):
         return Hl7Error(exc.message, code=ErrorCode.INTERNAL, ack=AckCode.REJECT, status=403)
     if isinstance(exc, Conflict):
@@ -497,10 +498,19 @@ def _results(writer: _Writer, message: Message, person_id: str, institution_id: 
         refs, statuses = [], []
         for obx in group.obx:
             _, observation = results.observation(obx, group, ctx)
-            stored = writer.upsert(observation)
+            stored = _upsert_from(writer, observation, obx)
             refs.append(stored.reference)
             statuses.append(observation["status"])
-        writer.upsert(results.report(group, ctx, refs, statuses))
+        _upsert_from(writer, results.report(group, ctx, refs, statuses), group.obr)
+
+
+def _upsert_from(writer: _Writer, resource: dict[str, Any], segment: er7.Segment) -> StoredResource:
+    """Write a resource made from this segment; a refusal (e.g. by the FHIR validator)
+    names the segment and, where known, the field (ERR-2)."""
+    try:
+        return writer.upsert(resource)
+    except DomainError as exc:
+        raise _from_domain(exc, at=results.source_of(exc.field, segment)) from None
 
 
 def _order_visit(group: results.OrderGroup, message: Message) -> er7.Segment:
