@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from medalliance.audit.models import AuditEvent
 from medalliance.records.hl7 import mllp
 from medalliance.records.models import FhirResource
 from records.hl7.hl7_samples import adt, oru, segment
@@ -130,6 +131,39 @@ class TestFraming:
         assert msa[1:3] == ["AR", "MLLP-0203"]
         assert "larger than" in msa[3]
         assert segment(answer, "MSH")[4:6] == ["LIS", "county-hospital"]
+
+    def test_a_frame_ending_without_its_carriage_return_is_answered(self, listener: int) -> None:
+        first, second = adt("A04", "MLLP-0205"), adt("A04", "MLLP-0206")
+        with socket.create_connection(("127.0.0.1", listener), timeout=5) as sock:
+            sock.sendall(START + first + b"\x1c")
+            [answer] = _read_answers(sock, 1)  # not a timeout waiting for the CR
+            sock.sendall(START + second + b"\x1c\n")
+            [again] = _read_answers(sock, 1)
+        assert segment(answer, "MSA")[1:3] == ["AA", "MLLP-0205"]
+        assert segment(again, "MSA")[1:3] == ["AA", "MLLP-0206"]
+
+    def test_an_oversized_message_is_audited_like_other_refusals(
+        self, session_factory: sessionmaker[Session], db: Session
+    ) -> None:
+        running = mllp.start_in_thread(session_factory, "127.0.0.1", 0, limit=2048)
+        try:
+            big = oru(
+                "MLLP-0207",
+                results=tuple(f"OBX|{i}|ST|T{i}^x^L||{'x' * 80}||||||F" for i in range(1, 60)),
+            )
+            with socket.create_connection(("127.0.0.1", running.port), timeout=30) as sock:
+                sock.sendall(START + big + END)
+                _read_answers(sock, 1)
+        finally:
+            running.stop()
+        [event] = db.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "hl7.receive", AuditEvent.resource_id == "MLLP-0207"
+            )
+        ).all()
+        assert event.outcome == "failure"
+        assert event.detail["ack"] == "AR"
+        assert "larger than" in event.detail["reason"]
 
     def test_a_message_in_the_wrong_charset_is_refused_echoing_its_control_id(
         self, listener: int

@@ -1,6 +1,7 @@
 """The MLLP listener (``medalliance hl7 listen``): an asyncio TCP server framing messages as
-0x0B … 0x1C 0x0D (python-hl7's stream reader/writer), each message processed in its own
-transaction by the same service as ``POST /api/hl7v2``, each answered with its ACK.
+0x0B … 0x1C 0x0D (read here, tolerating a missing CR; answered with python-hl7's stream
+writer), each message processed in its own transaction by the same service as
+``POST /api/hl7v2``, each answered with its ACK.
 
 MLLP has no authentication: the sending facility (MSH-4) is mapped to a registered member
 system (``MEDALLIANCE_HL7_MLLP_SYSTEMS``), and the listener binds to 127.0.0.1 by default;
@@ -46,8 +47,10 @@ def process_block(factory: sessionmaker[Session], block: bytes) -> bytes:
         return acks.build(er7.readable(block), AckCode.REJECT, utcnow(), error=error).encoded()
 
 
-START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
-# Senders often end a frame with an extra CR or LF; between frames it means nothing.
+START_BLOCK, END_BLOCK = b"\x0b", b"\x1c"
+# The frame ends with 0x1C 0x0D, but many senders omit the CR (or send LF): 0x1C, which
+# never occurs in HL7 text, ends the message, and whatever follows it up to the next frame
+# (CR, LF, spaces) means nothing.
 _BETWEEN_FRAMES = b" \t\r\n"
 _KEPT_OF_OVERSIZED = 4096  # enough for the MSH segment the refusal echoes
 
@@ -62,9 +65,9 @@ class Frame:
 
 
 class FrameReader:
-    """MLLP frames (0x0B … 0x1C 0x0D) from a stream: whitespace between frames is skipped,
-    and a message over the limit is read to its end (keeping its head) so that it can be
-    refused with an ACK instead of a reset."""
+    """MLLP frames (0x0B … 0x1C, then usually 0x0D) from a stream: whitespace between frames
+    is skipped, and a message over the limit is read to its end (keeping its head) so that
+    it can be refused with an ACK instead of a reset."""
 
     def __init__(self, reader: Any, limit: int) -> None:
         self.reader, self.limit = reader, limit
@@ -90,22 +93,24 @@ class FrameReader:
         kept, size = bytearray(), 0
         while True:
             end = self.buffer.find(END_BLOCK)
-            # Without the end, a trailing 0x1C may be the first half of it: keep it.
-            taken = end if end >= 0 else len(self.buffer) - self.buffer.endswith(b"\x1c")
+            taken = end if end >= 0 else len(self.buffer)
             kept += self.buffer[:taken]
             size += taken
             del self.buffer[:taken]
             if size > self.limit:
                 del kept[_KEPT_OF_OVERSIZED:]
             if end >= 0:
+                # The CR that should follow is skipped as space before the next frame; not
+                # waiting for it answers a sender that never sends it.
                 del self.buffer[: len(END_BLOCK)]
                 return Frame(bytes(kept), size)
             if not await self._fill():
                 raise asyncio.IncompleteReadError(bytes(kept), None)
 
 
-def refuse_oversized(frame: Frame, limit: int) -> bytes:
-    """AR for a message over the size limit, echoing its control ID when MSH is readable."""
+def refuse_oversized(factory: sessionmaker[Session], frame: Frame, limit: int) -> bytes:
+    """AR for a message over the size limit, echoing its control ID when MSH is readable,
+    audited like any refused message."""
     error = Hl7Error(
         f"the message is {frame.size} bytes, larger than the {limit} bytes accepted; "
         "nothing was stored",
@@ -113,12 +118,21 @@ def refuse_oversized(frame: Frame, limit: int) -> bytes:
         ack=AckCode.REJECT,
     )
     message = er7.readable(frame.body.split(b"\r", 1)[0].split(b"\n", 1)[0])
-    text = acks.build(message, AckCode.REJECT, utcnow(), error=error).text
-    return text.encode(er7.codec_of(frame.body), errors="replace")
+    try:
+        with unit_of_work(factory) as db:
+            return service.refuse_unauthenticated(db, message, error, now=utcnow()).ack.encoded()
+    except Exception:
+        log.exception("hl7_mllp_refusal_not_audited")
+        return acks.build(message, AckCode.REJECT, utcnow(), error=error).encoded()
 
 
 async def _serve_connection(
-    process: Callable[[bytes], bytes], reader: Any, writer: Any, *, limit: int
+    process: Callable[[bytes], bytes],
+    refuse: Callable[[Frame], bytes],
+    reader: Any,
+    writer: Any,
+    *,
+    limit: int,
 ) -> None:
     """Messages on one connection are answered in order, one at a time (original mode).
     An oversized message is refused and the connection closed: the sender's stream may
@@ -139,7 +153,7 @@ async def _serve_connection(
                 break
             if frame.oversized(limit):
                 log.warning("hl7_mllp_oversized", peer=peer, size=frame.size, limit=limit)
-                writer.writeblock(refuse_oversized(frame, limit))
+                writer.writeblock(await loop.run_in_executor(None, refuse, frame))
                 await writer.drain()
                 break
             answer = await loop.run_in_executor(None, process, frame.body)
@@ -161,8 +175,11 @@ async def start(factory: sessionmaker[Session], host: str, port: int, *, limit: 
     def process(block: bytes) -> bytes:
         return process_block(factory, block)
 
+    def refuse(frame: Frame) -> bytes:
+        return refuse_oversized(factory, frame, limit)
+
     def connected(reader: Any, writer: Any) -> Any:
-        return _serve_connection(process, reader, writer, limit=limit)
+        return _serve_connection(process, refuse, reader, writer, limit=limit)
 
     server = await start_hl7_server(connected, host, port, limit=limit)
     bound = server.sockets[0].getsockname()[1]

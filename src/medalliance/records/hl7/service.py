@@ -135,6 +135,14 @@ def receive_unauthenticated(db: Session, body: bytes, *, now: datetime) -> Recei
     return receive(db, actor, body, now=now)
 
 
+def refuse_unauthenticated(
+    db: Session, message: Message | None, error: Hl7Error, *, now: datetime
+) -> Received:
+    """MLLP: a message refused before it could be read (e.g. over the size limit), with its
+    audit row like any other refusal; ``message`` is what of it could be read."""
+    return _refused(db, None, message, error, now)
+
+
 # --- checks -----------------------------------------------------------------------------
 
 
