@@ -423,3 +423,51 @@ class TestFormats:
         )
         assert response.status_code == 400, response.text
         assert "x-www-form-urlencoded" in response.json()["issue"][0]["diagnostics"]
+
+
+class TestPreferences:
+    def test_prefer_operation_outcome_answers_one_with_the_headers(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        headers = {**his, "Prefer": "return=OperationOutcome"}
+        created = client.post("/fhir/Observation", json=observation(P), headers=headers)
+        assert created.status_code == 201, created.text
+        assert created.json()["resourceType"] == "OperationOutcome"
+        assert created.headers["location"].endswith("/_history/1")
+        assert created.headers["etag"] == 'W/"1"'
+
+    @pytest.mark.parametrize("etag", ['W/"x"', "W/1", "version-1"])
+    def test_a_malformed_if_match_is_a_400(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], etag: str
+    ) -> None:
+        obs = visit["observation"]
+        response = client.put(
+            f"/fhir/Observation/{obs['id']}",
+            json={**obs, "status": "amended"},
+            headers={**his, "If-Match": etag},
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["issue"][0]["expression"] == ["If-Match"]
+
+    @pytest.mark.parametrize("etag", ['W/"1"', '"1"', "*"])
+    def test_a_well_formed_current_if_match_updates(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], etag: str
+    ) -> None:
+        obs = visit["observation"]
+        response = client.put(
+            f"/fhir/Observation/{obs['id']}",
+            json={**obs, "status": "amended"},
+            headers={**his, "If-Match": etag},
+        )
+        assert response.status_code == 200, response.text
+
+    def test_put_recreating_a_deleted_resource_answers_201_with_location(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        assert client.delete(url, headers=his).status_code == 204
+        again = client.put(url, json=obs, headers=his)
+        assert again.status_code == 201, again.text
+        assert again.headers["location"].endswith(f"{url}/_history/3")
+        assert client.get(url, headers=his).status_code == 200

@@ -21,6 +21,9 @@ _SUBSETTED = {
 }
 
 
+_DONE = {"PUT": "updated", "PATCH": "patched", "POST": "matched"}  # POST: If-None-Exist
+
+
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
@@ -34,8 +37,18 @@ def resource_response(item: StoredResource, request: Request, *, status: int = 2
         headers["Location"] = (
             f"{base_url(request)}/{item.resource_type}/{item.id}/_history/{item.version}"
         )
-    if "return=minimal" in request.headers.get("prefer", ""):
+    prefer = request.headers.get("prefer", "")
+    if "return=minimal" in prefer:
         return FhirResponse(b"", status_code=status, headers=headers)
+    if "return=OperationOutcome" in prefer:
+        done = "created" if status == 201 else _DONE.get(request.method, "returned")
+        issue = {
+            "severity": "information",
+            "code": "informational",
+            "diagnostics": f"{item.reference} version {item.version} {done}",
+        }
+        body = {"resourceType": "OperationOutcome", "issue": [issue]}
+        return FhirResponse(body, status_code=status, headers=headers)
     return FhirResponse(item.raw, status_code=status, headers=headers)
 
 

@@ -8,6 +8,7 @@ Encounter at its institution creates the care relationship it then writes under.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -284,7 +285,9 @@ def update(
         current=current,
         resource_id=resource_id,
     )
-    return writes.commit_writes(db, ctx, [prepared])[0]
+    stored = writes.commit_writes(db, ctx, [prepared])[0]
+    # Bringing a deleted resource back creates it again (201), as a new version of its id.
+    return replace(stored, created=True) if current is not None and current.deleted else stored
 
 
 def conditional_update(
@@ -426,11 +429,25 @@ def _check_write_allowed(
         )
 
 
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
 def _check_if_match(if_match: str | None, current: StoredResource | None) -> None:
+    """``W/"n"`` (or ``"n"``) must name the current version; ``*`` any live one."""
     if if_match is None:
         return
-    wanted = if_match.strip().removeprefix("W/").strip('"')
-    if current is None or str(current.version) != wanted:
+    value = if_match.strip()
+    match = _ETAG.match(value)
+    if match is None and value != "*":
+        raise DomainError(
+            f'If-Match {if_match} is not an ETag this server gives (W/"<version>")',
+            field="If-Match",
+        )
+    if match is None:
+        matches = current is not None and not current.deleted
+    else:
+        matches = current is not None and str(current.version) == match.group(1)
+    if not matches:
         have = f"version {current.version}" if current else "no resource"
         raise PreconditionFailed(
             f"If-Match {if_match} does not match the current {have}", field="If-Match"
