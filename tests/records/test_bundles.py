@@ -353,3 +353,17 @@ class TestReadEntries:
         bundle = bundle_of("batch", {"request": {"method": "GET", "url": "Patient/nobody"}})
         response = client.post("/fhir", json=bundle, headers=his)
         assert response.json()["entry"][0]["response"]["status"] == "404"
+
+
+def test_a_transaction_put_bringing_back_a_deleted_resource_answers_201(
+    client: TestClient, his: dict[str, str], stored_observation: dict[str, Any]
+) -> None:
+    url = f"Observation/{stored_observation['id']}"
+    assert client.delete(f"/fhir/{url}", headers=his).status_code == 204
+    bundle = bundle_of(
+        "transaction", {"resource": stored_observation, "request": {"method": "PUT", "url": url}}
+    )
+    response = client.post("/fhir", json=bundle, headers=his)
+    assert response.status_code == 200, response.text
+    entry = response.json()["entry"][0]["response"]
+    assert (entry["status"], entry["location"]) == ("201 Created", f"{url}/_history/3")

@@ -15,7 +15,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -50,6 +50,7 @@ class Entry:
     if_match: str | None
     target: str | None = None  # "Type/id" this entry resolves to
     skip: bool = False  # resolved to an existing resource: nothing to write
+    revives: bool = False  # a PUT of a deleted resource: it is created again (201)
     response: dict[str, Any] | None = None
 
     @property
@@ -114,7 +115,7 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
         _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e))))
     stored = writes.commit_writes(db, ctx, [p for _, p in prepared], audit_each=False)
     for (entry, _), item in zip(prepared, stored, strict=True):
-        entry.response = _write_response(item)
+        entry.response = _write_response(replace(item, created=True) if entry.revives else item)
     for entry in (e for e in entries if e.method == "PATCH"):
         _at(entry, lambda e=entry: _patch(db, actor, e, now))
     for entry in (e for e in entries if e.method == "GET"):
@@ -335,6 +336,7 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
         current = from_row(row) if row is not None else None
         if current is not None:
             service._check_write_allowed(db, ctx, current, related=None)
+            entry.revives = current.deleted
         service._check_if_match(entry.if_match, current)
     resource = {**(entry.resource or {}), "id": resource_id}
     method = "update" if current is not None else "create"
