@@ -193,6 +193,7 @@ PATIENTS: Final[dict[str, Row]] = {
     "POST /patients/{person_id}/consent": only(*CONSENT_TAKERS),
     # A resident's own consent and access log (the person their account is linked to).
     "GET /me/consent": only("resident"),
+    "GET /me/record": only("resident"),  # a redirect to the resident's own timeline
     "POST /me/consent": only("resident"),
     "POST /patients/{person_id}/break-glass": only(*EMERGENCY),
     "GET /patients/reviews": only(*STEWARDS),
