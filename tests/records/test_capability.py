@@ -38,6 +38,9 @@ def test_an_instance_statement_names_its_implementation(statement: dict[str, Any
         "HealthcareService",
         "Practitioner",
         "PractitionerRole",
+        "ServiceRequest",
+        "Slot",
+        "Appointment",
     ],
 )
 def test_patient_and_registry_types_list_the_reads_and_searches_served(
@@ -62,3 +65,28 @@ def test_includes_advertised_reach_the_store(statement: dict[str, Any]) -> None:
     # A revinclude names the type pointing here, not this type's own references.
     assert "Observation:encounter" in types["Encounter"]["searchRevInclude"]
     assert "Encounter:subject" not in types["Encounter"]["searchRevInclude"]
+
+
+def test_a_task_is_read_searched_and_moved_on_but_not_stored(statement: dict[str, Any]) -> None:
+    task = by_type(statement)["Task"]
+    assert {i["code"] for i in task["interaction"]} == {"read", "search-type", "update", "patch"}
+    assert "versioning" not in task  # a view of the referral, not a stored resource
+
+
+@pytest.mark.parametrize("resource_type", ["ServiceRequest", "Task", "Slot", "Appointment"])
+def test_workflow_types_are_not_written_to_the_shared_record(
+    client: TestClient, resource_type: str
+) -> None:
+    """Read and searched as views of their workflows: a stored copy would never show."""
+    headers = {**system_bearer(client), "Content-Type": "application/fhir+json"}
+    body = {"resourceType": resource_type, "status": "active"}
+    response = client.post(f"/fhir/{resource_type}", json=body, headers=headers)
+    assert response.status_code == 405, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": body, "request": {"method": "POST", "url": resource_type}}],
+    }
+    refused = client.post("/fhir", json=bundle, headers=headers)
+    assert refused.status_code in (400, 405, 422), refused.text

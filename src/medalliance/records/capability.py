@@ -57,7 +57,20 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
         ("_id", _TOKEN), ("practitioner", _REF), ("organization", _REF),
         ("specialty", _TOKEN), ("active", _TOKEN),
     ),
+    # Views of the referral workflow and its appointment book.
+    "ServiceRequest": (
+        ("patient", _REF), ("subject", _REF), ("status", _TOKEN), ("requester", _REF),
+        ("performer", _REF), ("_lastUpdated", _DATE),
+    ),
+    "Task": (
+        ("patient", _REF), ("for", _REF), ("status", _TOKEN), ("owner", _REF),
+        ("requester", _REF), ("_lastUpdated", _DATE),
+    ),
+    "Slot": (("status", _TOKEN), ("start", _DATE), ("schedule", _REF)),
+    "Appointment": (("patient", _REF), ("actor", _REF), ("status", _TOKEN)),
 }  # fmt: skip
+# Owned types a client may also change here: a Task moves its referral on.
+OWNED_WRITES: dict[str, tuple[str, ...]] = {"Task": ("update", "patch")}
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -137,7 +150,9 @@ def _resource(resource_type: str) -> dict[str, Any]:
 def _owned(resource_type: str, params: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     return {
         "type": resource_type,
-        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "interaction": [
+            {"code": c} for c in ("read", "search-type", *OWNED_WRITES.get(resource_type, ()))
+        ],
         "searchParam": [{"name": n, "type": t} for n, t in params],
     }
 

@@ -28,6 +28,11 @@ HOMES = {
     "Location": "the registry (/fhir/Location)",
     "HealthcareService": "the registry (/fhir/HealthcareService)",
     "AuditEvent": "the audit log (GET /fhir/AuditEvent; written by the platform only)",
+    # Read and searched as views of their workflows: a copy written here would never show.
+    "ServiceRequest": "the referral workflow (POST /api/referrals; read at /fhir/ServiceRequest)",
+    "Task": "the referral workflow (PUT or PATCH /fhir/Task/{id} moves a referral on)",
+    "Slot": "the referral appointment book (/api/scheduling; read at /fhir/Slot)",
+    "Appointment": "the referral appointment book (/api/scheduling; read at /fhir/Appointment)",
 }
 RESOLVABLE = frozenset({"Patient", "Organization", "Practitioner"})
 

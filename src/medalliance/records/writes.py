@@ -76,6 +76,8 @@ def prepare(
     current: StoredResource | None = None,
     resource_id: str | None = None,
 ) -> Prepared:
+    if expected_type is not None:  # the method is refused whatever the body holds
+        refuse_foreign_type(expected_type)
     resource = dict(validate(resource, expected_type=expected_type))
     resource_type = resource["resourceType"]
     refuse_foreign_type(resource_type)
