@@ -3,7 +3,6 @@ responses, OperationOutcome errors, searchset bundles with paging."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from medalliance.errors import DomainError
+from medalliance.kit import fhirjson
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
@@ -39,7 +39,7 @@ class FhirResponse(Response):
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
             return content  # stored JSON goes out as stored, without re-parsing
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        return fhirjson.dumps(content)
 
 
 def operation_outcome(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
+from medalliance.kit import fhirjson
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
 from medalliance.patients import service as patients
@@ -365,7 +365,7 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
         raise InvalidResource("PATCH entries need url Type/id and a Binary JSON Patch")
     data = str(entry.resource.get("data", ""))
     try:
-        operations = json.loads(base64.b64decode(data, validate=True))
+        operations = fhirjson.loads(base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are too
         raise InvalidResource(
             "Binary.data must be a base64-encoded JSON Patch", field=f"{entry.where}.resource.data"

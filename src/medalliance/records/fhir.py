@@ -4,7 +4,6 @@ AuditEvent and the CapabilityStatement. Edges only: parse, call one service func
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from medalliance.audit import fhir as audit_fhir
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError
+from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
 from medalliance.kit.fhir import FhirResponse
@@ -101,7 +101,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return json.loads(raw)
+        return fhirjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise DomainError("the body is not valid JSON", field="body") from None
 

@@ -3,7 +3,6 @@ each resource, which is never parsed on the way out (except for ``_elements``)."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from email.utils import format_datetime
 from typing import Any
@@ -11,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
+from medalliance.kit import fhirjson
 from medalliance.kit.fhir import FhirResponse, operation_outcome
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump
@@ -53,7 +53,7 @@ def resource_response(item: StoredResource, request: Request, *, status: int = 2
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return fhirjson.dumps(value)
 
 
 def _entry(base: str, item: StoredResource, mode: str, elements: tuple[str, ...] | None) -> bytes:

@@ -91,6 +91,17 @@ class TestNumbers:
         _, stored = _observations(db)["PLT"]
         assert '"value":215,' in stored.replace(" ", "")
 
+    def test_a_decimal_keeps_the_digits_the_laboratory_reported(
+        self, send: Send, db: Session
+    ) -> None:
+        result = "OBX|1|NM|GLU^血糖^L||05.60|mmol/L^^UCUM|3.90-6.10|N|||F"
+        _accepted(send(oru("RES-0013", results=(result,), order="ORD-RES-13")))
+
+        _, stored = _observations(db)["GLU"]
+        compact = stored.replace(" ", "")
+        assert '"value":5.60,' in compact  # the leading zero goes: JSON forbids it
+        assert '"value":3.90,' in compact and '"value":6.10,' in compact
+
 
 class TestUnits:
     def test_a_unit_without_a_coding_system_is_only_the_units_text(

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from medalliance.kit import fhirjson
 from medalliance.records.hl7 import datatypes, systems
 from medalliance.records.hl7.enums import ErrorCode
 from medalliance.records.hl7.er7 import Hl7Error, Location, Message, Segment
@@ -350,9 +351,9 @@ def _value(obx: Segment, local: str) -> dict[str, Any]:
 def _number(raw: str, location: Any) -> float | int:
     """HL7 NM: an optional sign, digits and an optional decimal point, nothing else (no
     exponent, NaN, underscores or hex, which float() would take). A whole number stays an
-    int so that "12" is not stored as 12.0, a precision the sender did not report.
-    Trailing zeros ("5.60") are lost: the store writes JSON from Python floats (orjson),
-    which cannot carry a decimal's precision."""
+    int so that "12" is not stored as 12.0, a precision the sender did not report, and a
+    decimal keeps its digits (5.60 stays 5.60); the sign and zeros JSON forbids go ("+.5"
+    is 0.5)."""
     text = raw.strip()
     if not _NM.match(text):
         raise Hl7Error(
@@ -360,9 +361,17 @@ def _number(raw: str, location: Any) -> float | int:
             code=ErrorCode.DATA_TYPE,
             location=location,
         )
-    if "." not in text:
-        return int(text)
-    return float(text)
+    return _json_number(text)
+
+
+def _json_number(text: str) -> float | int:
+    """A checked decimal's text as the number JSON writes back with the same digits."""
+    sign = "-" if text.startswith("-") else ""
+    whole, _, fraction = text.lstrip("+-").partition(".")
+    whole = whole.lstrip("0") or "0"
+    if not fraction:
+        return int(f"{sign}{whole}")
+    return fhirjson.number(f"{sign}{whole}.{fraction}")
 
 
 def _quantity(raw: str, obx: Segment, location: Any) -> dict[str, Any]:
@@ -402,14 +411,14 @@ def _reference_range(raw: str, quantity: dict[str, Any]) -> dict[str, Any] | Non
     match = _RANGE.match(raw)
     if match:
         return {
-            "low": {"value": float(match.group(1)), **unit},
-            "high": {"value": float(match.group(2)), **unit},
+            "low": {"value": _json_number(match.group(1)), **unit},
+            "high": {"value": _json_number(match.group(2)), **unit},
             "text": raw,
         }
     bound = _BOUND.match(raw)
     if bound:
         side = "high" if bound.group(1).startswith("<") else "low"
-        return {side: {"value": float(bound.group(2)), **unit}, "text": raw}
+        return {side: {"value": _json_number(bound.group(2)), **unit}, "text": raw}
     return {"text": raw}
 
 

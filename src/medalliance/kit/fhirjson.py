@@ -1,0 +1,61 @@
+"""FHIR JSON in and out, with decimals exactly as written.
+
+FHIR gives a decimal's precision meaning (R4 datatypes: 0.010 is not 0.01): a lab
+result of 5.60 mmol/L must come back as 5.60. Python reads a JSON number into a float
+and writes the float's shortest form, so 5.60 came back as 5.6. Here a number whose
+float would not write back as it was read becomes a ``Decimal`` literal: a float (every
+reader computes with it as before) that remembers its text, and that ``dumps`` writes
+back verbatim. Numbers that already round-trip (5.6, 1.0, 37) stay plain floats.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+class DecimalLiteral(float):
+    """A float that writes back as the text it was read from (``5.60``, ``1e3``)."""
+
+    __slots__ = ("literal",)
+    literal: str
+
+    def __new__(cls, literal: str) -> DecimalLiteral:
+        number = super().__new__(cls, literal)
+        number.literal = literal
+        return number
+
+    def __repr__(self) -> str:
+        return self.literal
+
+    __str__ = __repr__
+
+
+def number(literal: str) -> float:
+    """A JSON number's text (with a fraction or an exponent) as a float, or as a
+    ``DecimalLiteral`` when the float would not write back the same text."""
+    value = float(literal)
+    return value if repr(value) == literal else DecimalLiteral(literal)
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON text to Python, decimals that would lose their precision as ``DecimalLiteral``."""
+    return json.loads(raw, parse_float=number)
+
+
+def _fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, DecimalLiteral):
+        return orjson.Fragment(value.literal)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON (orjson), ``DecimalLiteral``s as read. orjson refuses integers
+    beyond 64 bits, which a valid FHIR decimal may still be: those take the standard
+    library, which writes every float in its shortest form."""
+    try:
+        return orjson.dumps(value, default=_fragment)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
