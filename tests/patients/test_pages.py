@@ -44,6 +44,24 @@ class TestSearchAndCard:
         page_login(client, "admin")
         assert link not in client.get(f"/patients/{P}").text
 
+    def test_emergency_access_is_offered_only_without_another_basis(
+        self, client: TestClient, db: Session
+    ) -> None:
+        page_login(client, "doctor")
+        assert 'data-testid="break-glass"' in client.get(f"/patients/{P}").text
+        access.record_relationship(
+            db,
+            patient_id=P,
+            institution_id="township-01",
+            kind=RelationshipKind.ENCOUNTER,
+            source_type="Encounter",
+            source_id="visit-124",
+        )
+        db.flush()
+        card = client.get(f"/patients/{P}").text
+        assert 'data-testid="break-glass"' not in card
+        assert 'data-testid="card-basis"' in card
+
     def test_consent_given_then_withdrawn_shows_in_history(
         self, client: TestClient, db: Session
     ) -> None:

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from medalliance.access import service as access
 from medalliance.access.enums import ConsentStatus
-from medalliance.access.service import BREAK_GLASS_ROLES, CLINICAL_ROLES
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
@@ -79,12 +79,15 @@ def decide_review(
 @router.get("/patients/{person_id}", response_class=HTMLResponse)
 def card_page(request: Request, db: DbSession, actor: Staff, person_id: str) -> HTMLResponse:
     card = service.patient_card(db, actor, person_id)
+    # Emergency access is offered only to whom has no other basis to read the record.
+    basis = access.clinical_basis(db, actor, card.person.id, utcnow())
     context = {
         "card": card,
+        "basis": basis,
         "may_record_consent": actor.role in CONSENT_RECORDERS,
-        "may_break_glass": actor.role in BREAK_GLASS_ROLES,
+        "may_break_glass": actor.role in access.BREAK_GLASS_ROLES and basis is None,
         # The timeline itself decides on the basis (and offers emergency access without one).
-        "may_open_record": actor.role in CLINICAL_ROLES,
+        "may_open_record": actor.role in access.CLINICAL_ROLES,
     }
     return render(request, "patients/card.html", context, actor=actor)
 
