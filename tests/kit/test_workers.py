@@ -122,8 +122,13 @@ def test_a_worker_that_dies_is_replaced_and_sigterm_stops_all() -> None:
         socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
-def test_a_port_already_taken_stops_the_server() -> None:
-    with socket.socket() as taken:  # a listener without SO_REUSEPORT holds the port
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_a_port_already_taken_stops_the_server(reuse_port: bool) -> None:
+    """Even by a listener that set SO_REUSEPORT too (another serve --workers), which the
+    workers' own sockets would bind beside and share its connections with."""
+    with socket.socket() as taken:
+        if reuse_port:
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         with supervisor(taken.getsockname()[1]) as process:

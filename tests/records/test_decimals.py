@@ -87,3 +87,8 @@ def test_only_numbers_that_would_change_are_kept_as_text(text: str, exact: bool)
     assert isinstance(number, fhirjson.DecimalLiteral) is exact
     assert number == float(text)  # computes like the float it is
     assert fhirjson.dumps([number]) == f"[{text}]".encode()
+
+
+def test_a_decimal_beside_an_integer_beyond_64_bits_keeps_its_digits() -> None:
+    text = '{"a":5.60,"c":12345678901234567890123}'
+    assert fhirjson.dumps(fhirjson.loads(text)) == text.encode()

@@ -322,8 +322,13 @@ class TestHistory:
     def test_instance_history_honours_since(
         self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
     ) -> None:
-        url = f"/fhir/Observation/{amended['id']}/_history?_since=2999-01-01T00:00:00Z"
-        assert client.get(url, headers=his).json().get("entry", []) == []
+        url = f"/fhir/Observation/{amended['id']}/_history"
+        everything = client.get(url, headers=his)
+        assert everything.status_code == 200, everything.text
+        assert len(everything.json()["entry"]) == 2
+        later = client.get(f"{url}?_since=2999-01-01T00:00:00Z", headers=his)
+        assert later.status_code == 200, later.text
+        assert later.json().get("entry", []) == []
 
     def test_type_history_reaches_every_version_through_next_links(
         self, client: TestClient, his: dict[str, str], amended: dict[str, Any]

@@ -52,10 +52,19 @@ def _fragment(value: Any) -> orjson.Fragment:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON (orjson), ``DecimalLiteral``s as read. orjson refuses integers
-    beyond 64 bits, which a valid FHIR decimal may still be: those take the standard
-    library, which writes every float in its shortest form."""
+    """Compact UTF-8 JSON (orjson), ``DecimalLiteral``s as read."""
     try:
         return orjson.dumps(value, default=_fragment)
     except TypeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        # orjson refuses integers beyond 64 bits, which a valid FHIR decimal may be.
+        return orjson.dumps(_big_integers_as_text(value), default=_fragment)
+
+
+def _big_integers_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _big_integers_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_big_integers_as_text(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value))
+    return value

@@ -31,6 +31,7 @@ def serve_workers(config: uvicorn.Config, workers: int) -> None:
     SIGINT or SIGTERM; a worker that dies is replaced, unless it could not start (a port
     taken, an app that fails to load): then all stop and the process exits with uvicorn's
     startup-failure status, as a second try would fail the same way."""
+    _refuse_a_taken_port(config.host, config.port)
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -59,6 +60,20 @@ def serve_workers(config: uvicorn.Config, workers: int) -> None:
         process.join()
     if failed:
         sys.exit(STARTUP_FAILURE)
+
+
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """A listener that also set ``SO_REUSEPORT`` (another ``serve --workers``) would let
+    the workers bind beside it and take half its connections: a bind without the option
+    finds any listener first."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            logger.error("cannot listen on %s:%s: %s", host, port, exc)
+            sys.exit(STARTUP_FAILURE)
 
 
 def _serve_on_own_socket(config: uvicorn.Config) -> None:

@@ -100,7 +100,8 @@ class TestNumbers:
         _, stored = _observations(db)["GLU"]
         compact = stored.replace(" ", "")
         assert '"value":5.60,' in compact  # the leading zero goes: JSON forbids it
-        assert '"value":3.90,' in compact and '"value":6.10,' in compact
+        assert '"value":3.90,' in compact
+        assert '"value":6.10,' in compact
 
 
 class TestUnits:
