@@ -305,6 +305,44 @@ class TestRequestUrl:
         assert response.status_code == 400, response.text
         assert with_identifier(db, "put-a") == 0
 
+    def test_conditional_put_naming_another_id_than_its_match_is_a_conflict(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        """R4: one match, a resource id that is not the match's: 409, as on /fhir/Type?."""
+        first = bundle_of(
+            "transaction",
+            {"resource": tagged("cond-a"), "request": {"method": "POST", "url": "Observation"}},
+        )
+        assert client.post("/fhir", json=first, headers=his).status_code == 200
+        url = "Observation?identifier=urn:test|cond-a"
+        entry = {
+            "resource": {**tagged("cond-a"), "id": "elsewhere"},
+            "request": {"method": "PUT", "url": url},
+        }
+        response = client.post("/fhir", json=bundle_of("transaction", entry), headers=his)
+        assert response.status_code == 409, response.text
+        direct = client.put(
+            f"/fhir/{url}", json={**tagged("cond-a"), "id": "elsewhere"}, headers=his
+        )
+        assert direct.status_code == 409, direct.text
+
+    def test_conditional_put_without_a_match_does_not_overwrite_the_id_it_names(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        """No match and an id that a live resource the criteria did not match holds."""
+        kept = client.put(
+            "/fhir/Observation/kept-1", json={**tagged("kept"), "id": "kept-1"}, headers=his
+        )
+        assert kept.status_code == 201, kept.text
+        url = "Observation?identifier=urn:test|nobody"
+        body = {**tagged("nobody"), "id": "kept-1"}
+        entry = {"resource": body, "request": {"method": "PUT", "url": url}}
+        in_bundle = client.post("/fhir", json=bundle_of("transaction", entry), headers=his)
+        assert in_bundle.status_code == 409, in_bundle.text
+        assert client.put(f"/fhir/{url}", json=body, headers=his).status_code == 409
+        assert with_identifier(db, "kept") == 1
+        assert with_identifier(db, "nobody") == 0
+
     @pytest.mark.parametrize(
         "request_part",
         [{"method": "POST", "url": "Condition"}, {"method": "PUT", "url": "Condition/c-1"}],

@@ -275,7 +275,14 @@ def _put_target(db: Session, entry: Entry, resource_type: str) -> str:
             f"PUT url {entry.url} must be {resource_type}/id or {resource_type}?criteria"
         )
     match = service._conditional_match(db, resource_type, condition)
-    return f"{resource_type}/{match.id if match else new_id()}"
+    given = (entry.resource or {}).get("id")
+    if match is not None:
+        service.require_match_id(resource_type, entry.resource or {}, match.id)
+        return f"{resource_type}/{match.id}"
+    if isinstance(given, str) and given:  # no match: a create with the body's id
+        service.refuse_unmatched_id(db, resource_type, given, condition)
+        return f"{resource_type}/{given}"
+    return f"{resource_type}/{new_id()}"
 
 
 class _References:

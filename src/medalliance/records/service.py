@@ -22,7 +22,7 @@ from medalliance.access import service as access
 from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, NotFound, PreconditionFailed
+from medalliance.errors import Conflict, DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
 from medalliance.patients import service as patients
 from medalliance.records import links, repository, writes
@@ -305,17 +305,37 @@ def conditional_update(
     match = _conditional_match(db, resource_type, condition)
     if match is None:
         if resource.get("id"):
+            refuse_unmatched_id(db, resource_type, str(resource["id"]), condition)
             return update(
                 db, actor, resource_type, str(resource["id"]), resource, now=now, if_match=if_match
             )
         return create(db, actor, resource, now=now, expected_type=resource_type)
-    if resource.get("id") not in (None, match.id):
-        raise DomainError(
-            f"the resource id must be {match.id} (the match)", field=f"{resource_type}.id"
-        )
+    require_match_id(resource_type, resource, match.id)
     return update(
         db, actor, resource_type, match.id, {**resource, "id": match.id}, now=now, if_match=if_match
     )
+
+
+def refuse_unmatched_id(db: Session, resource_type: str, resource_id: str, condition: str) -> None:
+    """No match, and the body names an id: a create with it (R4), unless a live resource
+    has that id, which the criteria did not match: updating it would overwrite an
+    unrelated record (R5 answers 409)."""
+    row = repository.current(db, resource_type, resource_id)
+    if row is not None and not row.deleted:
+        raise Conflict(
+            f"{resource_type}/{resource_id} exists but does not match {condition}",
+            field=f"{resource_type}.id",
+        )
+
+
+def require_match_id(resource_type: str, resource: dict[str, Any], match_id: str) -> None:
+    """A conditional update's body may name no id or the match's (R4: another is 409)."""
+    if resource.get("id") not in (None, match_id):
+        raise Conflict(
+            f"the resource id {resource['id']} is not that of the resource the criteria "
+            f"matched ({match_id})",
+            field=f"{resource_type}.id",
+        )
 
 
 def patch(
