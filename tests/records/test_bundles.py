@@ -385,6 +385,25 @@ class TestReadEntries:
             top = client.get(f"/fhir/{url}", headers=his).json()
             assert entry["resource"] == top
 
+    def test_a_referral_read_as_service_request_and_task_answers_as_at_the_top_level(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        from medalliance.referrals.models import Referral
+
+        referral = db.scalars(
+            select(Referral.id).where(Referral.to_institution_id == COUNTY).limit(1)
+        ).one()
+        urls = [f"ServiceRequest/{referral}", f"Task/{referral}"]
+        bundle = bundle_of("batch", *({"request": {"method": "GET", "url": u}} for u in urls))
+        entries = [
+            e["response"] for e in client.post("/fhir", json=bundle, headers=his).json()["entry"]
+        ]
+        assert [e["status"] for e in entries] == ["200 OK"] * 2, entries
+        for url, entry in zip(urls, entries, strict=True):
+            top = client.get(f"/fhir/{url}", headers=his)
+            assert top.status_code == 200, top.text
+            assert entry["resource"]["id"] == top.json()["id"]
+
     def test_an_unknown_patient_fails_its_batch_entry_with_404(
         self, client: TestClient, his: dict[str, str]
     ) -> None:

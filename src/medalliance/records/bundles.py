@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
 from medalliance.kit import fhirjson
+from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
 from medalliance.patients import service as patients
@@ -31,8 +32,10 @@ from medalliance.records import links, repository, service, writes
 from medalliance.records.dates import instant
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
+from medalliance.referrals import interop as referral_interop
 from medalliance.registry import fhir_map, staff
 from medalliance.registry import service as registry
+from medalliance.scheduling import service as scheduling
 
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET")  # R4 processing order
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
@@ -421,12 +424,30 @@ def _read_practitioner(db: Session, actor: Actor, practitioner_id: str) -> dict[
     return fhir_map.practitioner(staff.get_practitioner(db, practitioner_id))
 
 
+def _read_referral_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
+    def read(db: Session, actor: Actor, referral_id: str) -> dict[str, Any]:
+        return referral_interop.read(db, actor, resource_type, referral_id, now=utcnow())
+
+    return read
+
+
+def _read_booking_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
+    def read(db: Session, actor: Actor, booking_id: str) -> dict[str, Any]:
+        return scheduling.fhir_read(db, actor, resource_type, booking_id, now=utcnow())
+
+    return read
+
+
 # Reads of types other domains own, answered as their own /fhir/Type/id routes answer.
 _OWNED_READS: dict[str, Callable[[Session, Actor, str], dict[str, Any]]] = {
     "Patient": _read_patient,
     "Organization": _read_organization,
     "Location": _read_location,
     "Practitioner": _read_practitioner,
+    "ServiceRequest": _read_referral_as("ServiceRequest"),
+    "Task": _read_referral_as("Task"),
+    "Slot": _read_booking_as("Slot"),
+    "Appointment": _read_booking_as("Appointment"),
 }
 
 
