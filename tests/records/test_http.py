@@ -381,6 +381,17 @@ class TestFormats:
         assert client.get(f"/fhir/metadata{query}", headers=headers).status_code == 406
 
     @pytest.mark.parametrize(
+        "url",
+        [f"/fhir/Patient/{P}", "/fhir/Organization", "/fhir/ServiceRequest", "/fhir/Slot"],
+    )
+    def test_the_mpi_registry_and_workflow_types_refuse_xml_too(
+        self, client: TestClient, his: dict[str, str], url: str
+    ) -> None:
+        assert client.get(url, headers=his).status_code == 200
+        response = client.get(f"{url}?_format=xml", headers=his)
+        assert response.status_code == 406, response.text
+
+    @pytest.mark.parametrize(
         ("query", "accept"),
         [
             ("", "*/*"),

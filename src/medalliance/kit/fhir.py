@@ -139,3 +139,62 @@ def _page_url(request: Request, offset: int, count: int) -> str:
 
 def is_fhir_path(path: str) -> bool:
     return path == "/fhir" or path.startswith("/fhir/")
+
+
+# --- format negotiation: JSON is all /fhir reads and writes ---------------------------
+
+
+class NotAcceptable(DomainError):
+    status = 406
+    code = "not-acceptable"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported-media-type"
+
+
+JSON_TYPES = frozenset(
+    {"application/fhir+json", "application/json", "application/json+fhir", "text/json"}
+)
+_FORMATS = JSON_TYPES | {"json"}
+_ANY = frozenset({"*/*", "application/*"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_BODIES = JSON_TYPES | FORM_TYPES | {"application/json-patch+json"}
+
+
+def media_type(value: str) -> str:
+    return value.split(";")[0].strip().lower()
+
+
+def _accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        weight = next((p[2:] for p in params if p.replace(" ", "").startswith("q=")), "1")
+        try:
+            refused = float(weight.strip("= ")) <= 0
+        except ValueError:
+            refused = False
+        if not refused and (media.lower() in JSON_TYPES or media in _ANY):
+            return True
+    return False
+
+
+async def negotiate(request: Request) -> None:
+    """JSON is all this server reads and writes: asking for XML (``_format``, which wins
+    over ``Accept``) is a 406, sending it a 415, rather than JSON the client cannot read
+    or a body misread as JSON."""
+    fmt = request.query_params.get("_format")
+    if fmt is not None:
+        # An unescaped "+" (application/fhir+xml) arrives as a space.
+        if media_type(fmt.replace(" ", "+")) not in _FORMATS:
+            raise NotAcceptable(f"_format={fmt} is not served; only JSON", field="_format")
+    elif not _accepts_json(request.headers.get("accept")):
+        raise NotAcceptable("this server answers application/fhir+json only", field="Accept")
+    media = media_type(request.headers.get("content-type", ""))
+    if media and media not in _BODIES and request.method in ("POST", "PUT", "PATCH"):
+        raise UnsupportedMediaType(
+            f"a {media} body is not read here; send application/fhir+json", field="Content-Type"
+        )

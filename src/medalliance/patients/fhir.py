@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
-from medalliance.kit.fhir import MAX_COUNT, FhirResponse, Page, page_from, searchset
+from medalliance.kit.fhir import MAX_COUNT, FhirResponse, Page, negotiate, page_from, searchset
 from medalliance.kit.http import DbSession, TransactionalRoute
 from medalliance.patients import service
 from medalliance.patients.enums import MATCH_GRADE_URL, RESIDENT_ID_SYSTEM
@@ -19,7 +19,12 @@ from medalliance.patients.matching import Demographics
 from medalliance.patients.repository import PersonFilter
 from medalliance.patients.service import IDENTIFYING_ROLES
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=TransactionalRoute)
+router = APIRouter(
+    prefix="/fhir",
+    tags=["fhir"],
+    route_class=TransactionalRoute,
+    dependencies=[Depends(negotiate)],
+)
 
 Staff = Annotated[Actor, allow(*IDENTIFYING_ROLES, scope=Scope.CARE_RELATIONSHIP)]
 StaffOrResident = Annotated[

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, page_from, searchset
+from medalliance.kit.fhir import FhirResponse, negotiate, page_from, searchset
 from medalliance.kit.http import DbSession, TransactionalRoute
 from medalliance.scheduling import service
 
-router = APIRouter(prefix="/fhir", tags=["fhir"], route_class=TransactionalRoute)
+router = APIRouter(
+    prefix="/fhir",
+    tags=["fhir"],
+    route_class=TransactionalRoute,
+    dependencies=[Depends(negotiate)],
+)
 STAFF = (Role.COORDINATOR, Role.DOCTOR, Role.SPECIALIST, Role.FAMILY_DOCTOR, Role.SYSTEM)
 SlotReader = Annotated[Actor, allow(*STAFF, scope=Scope.CONSORTIUM)]
 AppointmentReader = Annotated[Actor, allow(*STAFF, scope=Scope.CARE_RELATIONSHIP)]
