@@ -256,16 +256,16 @@ class TestResultsWithoutVisit:
 
 
 class TestVisitUpdates:
-    def test_a_discharge_of_a_visit_never_admitted_is_refused(
-        self, send: Send, db: Session
+    def test_a_discharge_of_a_visit_never_admitted_records_the_finished_stay(
+        self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session
     ) -> None:
-        before = _counts(db)
+        """Admitted before the interface went live: the discharge must not be lost."""
         response = send(adt("A03", "HIS-3001", visit="V-NEVER", discharge="20261106100000"))
-        msa, err = segment(response.content, "MSA"), segment(response.content, "ERR")
-        assert msa[1] == "AE"
-        assert err[2] == "PV1^1^19^1"
-        assert err[3].startswith("204^")
-        assert _counts(db) == before
+        assert segment(response.content, "MSA")[1] == "AA"
+        person = _person(db)
+        [stay] = _search(client, his_headers, f"Encounter?subject=Patient/{person}")
+        assert stay["status"] == "finished"
+        assert stay["period"]["end"].startswith("2026-11-06")
 
     def test_results_with_a_sparse_pv1_keep_the_visit_class_and_doctor(
         self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session

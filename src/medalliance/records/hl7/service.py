@@ -463,13 +463,9 @@ def _encounter(
     location: Location,
 ) -> StoredResource:
     existing = writer.claim("Encounter", sids.visit(institution_id), number, person_id, location)
-    if existing is None and trigger == "A03":
-        raise Hl7Error(
-            f"{location} {number}: no visit with this number was admitted or registered, "
-            "so it cannot be discharged (send the A01 or A04 first)",
-            code=ErrorCode.UNKNOWN_KEY,
-            location=location,
-        )
+    # An A03 for a visit never seen here (admitted before the interface went live, or its
+    # A01 lost) records the finished stay: refused, the discharge would be lost, as most
+    # engines do not resend an AE.
     visit = encounter.visit_from(message, pv1, trigger, number)
     resource = encounter.encounter(
         visit,
