@@ -140,17 +140,7 @@ def register(
     """Link the record to its golden person (creating one when needed); flush, never commit."""
     institution_id = _member_of(db, actor, data.institution_id)
     id_number = validated_id_number(data.id_number, sex=data.sex.value, birth_date=data.birth_date)
-    d = Demographics(
-        name=data.name,
-        sex=data.sex.value,
-        birth_date=data.birth_date,
-        phone=data.phone or None,
-        address=data.address,
-        id_number=id_number,
-    )
-    if not d.pinyin:
-        raise ValidationFailed("name has no letters or Chinese characters", field="name")
-    _serialise_on(db, compact(d.pinyin))
+    d = _demographics(db, data, id_number)
     existing = repository.local_record(db, institution_id, data.mrn)
     if existing is not None:
         return _known_record(db, existing, d, data.mrn)
@@ -182,17 +172,7 @@ def update(
     if id_number is None and person.id_number is not None:
         # The person's own number must still agree with the new sex and birth date.
         validated_id_number(person.id_number, sex=data.sex.value, birth_date=data.birth_date)
-    d = Demographics(
-        name=data.name,
-        sex=data.sex.value,
-        birth_date=data.birth_date,
-        phone=data.phone or None,
-        address=data.address,
-        id_number=id_number,
-    )
-    if not d.pinyin:
-        raise ValidationFailed("name has no letters or Chinese characters", field="name")
-    _serialise_on(db, compact(d.pinyin))
+    d = _demographics(db, data, id_number)
     if id_number is not None and id_number != person.id_number:
         _check_new_id_number(db, person, id_number)
     changed = _apply_demographics(db, existing, person, d, data)
@@ -206,6 +186,23 @@ def update(
         detail={"institution_id": institution_id, "mrn": data.mrn, "changed": changed},
     )
     return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
+
+
+def _demographics(db: Session, data: LocalRecordIn, id_number: str | None) -> Demographics:
+    """The record's demographics for matching; registrations of one name are serialised
+    (the advisory lock of its pinyin) so that two of one new person make one."""
+    d = Demographics(
+        name=data.name,
+        sex=data.sex.value,
+        birth_date=data.birth_date,
+        phone=data.phone or None,
+        address=data.address,
+        id_number=id_number,
+    )
+    if not d.pinyin:
+        raise ValidationFailed("name has no letters or Chinese characters", field="name")
+    _serialise_on(db, compact(d.pinyin))
+    return d
 
 
 def _check_new_id_number(db: Session, person: Person, id_number: str) -> None:
