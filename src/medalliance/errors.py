@@ -51,6 +51,16 @@ class ValidationFailed(DomainError):
     code = "validation-failed"
 
 
+class NotAcceptable(DomainError):
+    status = 406
+    code = "not-acceptable"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported-media-type"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload-too-large"

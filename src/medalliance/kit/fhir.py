@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
-from medalliance.errors import DomainError
+from medalliance.errors import DomainError, NotAcceptable, UnsupportedMediaType
 from medalliance.kit import fhirjson
 
 FHIR_JSON = "application/fhir+json"
@@ -142,16 +142,6 @@ def is_fhir_path(path: str) -> bool:
 
 
 # --- format negotiation: JSON is all /fhir reads and writes ---------------------------
-
-
-class NotAcceptable(DomainError):
-    status = 406
-    code = "not-acceptable"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    code = "unsupported-media-type"
 
 
 JSON_TYPES = frozenset(
