@@ -251,9 +251,7 @@ def _delimiters(msh: str) -> Delimiters:
             ack=AckCode.REJECT,
             location=Location("MSH", 1, 2),
         )
-    fields = msh.split(field_sep)
-    charset = fields[17].split(encoding[1])[0].strip().upper() if len(fields) > 17 else ""
-    codec = CHARSETS.get(charset, "utf-8")
+    codec = CHARSETS.get(_declared_charset(msh, encoding[1]), "utf-8")
     return Delimiters(field_sep, encoding[0], encoding[1], encoding[2], encoding[3], codec)
 
 
@@ -290,12 +288,15 @@ def decode(body: bytes) -> str:
         ) from None
 
 
+def _declared_charset(msh: str, repetition: str) -> str:
+    """MSH-18's first repetition, upper-cased ("" when absent)."""
+    fields = msh.split(msh[3])
+    return fields[17].split(repetition)[0].strip().upper() if len(fields) > 17 else ""
+
+
 def _codec(body: bytes) -> str:
     head = body.split(b"\r", 1)[0].split(b"\n", 1)[0].decode("latin-1")
-    charset = ""
-    if head.startswith("MSH") and len(head) > 3:
-        fields = head.split(head[3])
-        charset = fields[17].split("~")[0].strip().upper() if len(fields) > 17 else ""
+    charset = _declared_charset(head, "~") if head.startswith("MSH") and len(head) > 3 else ""
     codec = CHARSETS.get(charset)
     if codec is None:
         raise Hl7Error(

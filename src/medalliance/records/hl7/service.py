@@ -423,12 +423,28 @@ class _Writer:
             location=location,
         )
 
-    def upsert(self, resource: dict[str, Any]) -> StoredResource:
-        identifier = resource["identifier"][0]
-        condition = urlencode([("identifier", _token(identifier["system"], identifier["value"]))])
-        stored = records.conditional_update(
-            self.db, self.actor, resource["resourceType"], condition, resource, now=self.now
-        )
+    def upsert(
+        self, resource: dict[str, Any], existing: StoredResource | None = None
+    ) -> StoredResource:
+        """``existing``: the resource ``claim`` found for this identifier, updated by its id
+        rather than searched for again."""
+        resource_type = resource["resourceType"]
+        if existing is not None:
+            stored = records.update(
+                self.db,
+                self.actor,
+                resource_type,
+                existing.id,
+                {**resource, "id": existing.id},
+                now=self.now,
+            )
+        else:
+            identifier = resource["identifier"][0]
+            token = _token(identifier["system"], identifier["value"])
+            condition = urlencode([("identifier", token)])
+            stored = records.conditional_update(
+                self.db, self.actor, resource_type, condition, resource, now=self.now
+            )
         self.written.append(stored)
         return stored
 
@@ -474,7 +490,7 @@ def _encounter(
         institution_id=institution_id,
         existing=existing.content if existing else None,
     )
-    return writer.upsert(resource)
+    return writer.upsert(resource, existing)
 
 
 def _results(writer: _Writer, message: Message, person_id: str, institution_id: str) -> None:
@@ -483,7 +499,7 @@ def _results(writer: _Writer, message: Message, person_id: str, institution_id: 
     for group in results.order_groups(message):
         order = results.order_number(group)
         # The report, and the results keyed by its order number, must be this patient's.
-        writer.claim(
+        report = writer.claim(
             "DiagnosticReport", sids.order(institution_id), order, person_id, group.obr.at(3)
         )
         if pv1 is not None and pv1.get(19):
@@ -505,14 +521,19 @@ def _results(writer: _Writer, message: Message, person_id: str, institution_id: 
             stored = _upsert_from(writer, observation, obx)
             refs.append(stored.reference)
             statuses.append(observation["status"])
-        _upsert_from(writer, results.report(group, ctx, refs, statuses), group.obr)
+        _upsert_from(writer, results.report(group, ctx, refs, statuses), group.obr, report)
 
 
-def _upsert_from(writer: _Writer, resource: dict[str, Any], segment: er7.Segment) -> StoredResource:
+def _upsert_from(
+    writer: _Writer,
+    resource: dict[str, Any],
+    segment: er7.Segment,
+    existing: StoredResource | None = None,
+) -> StoredResource:
     """Write a resource made from this segment; a refusal (e.g. by the FHIR validator)
     names the segment and, where known, the field (ERR-2)."""
     try:
-        return writer.upsert(resource)
+        return writer.upsert(resource, existing)
     except DomainError as exc:
         raise _from_domain(exc, at=results.source_of(exc.field, segment)) from None
 
