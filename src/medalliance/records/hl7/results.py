@@ -110,7 +110,7 @@ class OrderGroup:
     orc: Segment | None
     obx: list[Segment] = field(default_factory=list)
     notes: list[Segment] = field(default_factory=list)  # NTE right after the OBR
-    obx_notes: list[list[Segment]] = field(default_factory=list)  # NTE after each OBX
+    obx_notes: dict[int, list[Segment]] = field(default_factory=dict)  # by OBX sequence
 
 
 def order_groups(message: Message) -> list[OrderGroup]:
@@ -140,8 +140,7 @@ def order_groups(message: Message) -> list[OrderGroup]:
                     location=segment.at(1),
                 )
             groups[-1].obx.append(segment)
-            groups[-1].obx_notes.append([])
-            notes = groups[-1].obx_notes[-1]
+            notes = groups[-1].obx_notes.setdefault(segment.sequence, [])
     if not groups:
         raise Hl7Error(
             "an ORU^R01 needs at least one OBR with its OBX results",
@@ -239,7 +238,7 @@ def _notes(obx: Segment, group: OrderGroup) -> list[dict[str, str]]:
     created here, and an R4 DiagnosticReport has no note (its conclusion is the
     reporter's interpretation, not a remark such as "specimen haemolysed"), so they go
     on each result of the order, where a reader of any one result sees them."""
-    own = next((n for o, n in zip(group.obx, group.obx_notes, strict=True) if o is obx), [])
+    own = group.obx_notes.get(obx.sequence, [])
     return [{"text": text} for text in (_note_text(n) for n in [*own, *group.notes]) if text]
 
 
