@@ -4,7 +4,7 @@ The visit number (PV1-19) identifies the Encounter within the member, so A01 the
 one stay update one Encounter. Status follows the trigger: A01 admitted (in-progress), A04
 registered (arrived), A03 discharged (finished), A08 keeps the current status; a visit that
 is already finished stays finished (a late A01 does not reopen it: that is A13's job), and
-an A03 for a visit never admitted is refused.
+an A03 for a visit never seen here records the finished stay.
 """
 
 from __future__ import annotations
