@@ -145,7 +145,8 @@ class _Entries:
         self.entries: list[dict[str, Any]] = []
 
     def add(self, resource: dict[str, Any]) -> str:
-        url = f"urn:uuid:{_uuid(len(self.entries), resource)}"
+        # Unique within its bundle (the entry's position), which is all a full URL needs.
+        url = f"urn:uuid:00000000-0000-4000-8000-{len(self.entries):012x}"
         resource["subject"] = self.patient
         self.entries.append(
             {
@@ -168,12 +169,6 @@ class _Entries:
 
     def bundle(self) -> Bundle:
         return {"resourceType": "Bundle", "type": "transaction", "entry": self.entries}
-
-
-def _uuid(n: int, resource: dict[str, Any]) -> str:
-    """Unique within its bundle, which is all a ``urn:uuid:`` full URL needs here."""
-    kind = sum(map(ord, resource["resourceType"])) % 0xFFFF
-    return f"00000000-0000-4000-8000-{kind:04x}{n:08x}"
 
 
 def _encounter(

@@ -66,6 +66,10 @@ def refuse_foreign_type(resource_type: str) -> None:
         )
 
 
+def _body_type(resource: Any) -> str:
+    return str(resource.get("resourceType", "")) if isinstance(resource, dict) else ""
+
+
 def prepare(
     db: Session,
     ctx: WriteContext,
@@ -76,11 +80,10 @@ def prepare(
     current: StoredResource | None = None,
     resource_id: str | None = None,
 ) -> Prepared:
-    if expected_type is not None:  # the method is refused whatever the body holds
-        refuse_foreign_type(expected_type)
+    # A type the URL names is refused whatever the body holds; validation then makes the
+    # body's type that one.
+    refuse_foreign_type(expected_type or _body_type(resource))
     resource = dict(validate(resource, expected_type=expected_type))
-    resource_type = resource["resourceType"]
-    refuse_foreign_type(resource_type)
     if method == "create":
         resource["id"] = resource_id or new_id()  # POST ignores a client id (R4 3.1.0.1)
     version = current.version + 1 if current else 1
