@@ -306,7 +306,7 @@ def _observation(resource: dict[str, Any]) -> tuple[str, str, bool]:
         value = str(resource["valueString"])
     elif "valueCodeableConcept" in resource:
         value = _concept(resource["valueCodeableConcept"])
-    marks = " ".join(FLAG_MARKS.get(f, f) for f in flags if FLAG_MARKS.get(f, f))
+    marks = " ".join(m for m in (FLAG_MARKS.get(f, f) for f in flags) if m)
     ranges = [_range(r) for r in resource.get("referenceRange", [])]
     shown_range = f"({ranges[0]})" if ranges and ranges[0] else ""
     detail = " ".join(x for x in (value, marks, shown_range) if x)
