@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from medalliance.config import Settings, get_settings
 from medalliance.db import get_sessionmaker, unit_of_work
 from medalliance.errors import DomainError, PayloadTooLarge
 from medalliance.kit.direct import DirectRoutes
-from medalliance.kit.fhir import is_fhir_path, outcome_response
+from medalliance.kit.fhir import JSON_TYPES, is_fhir_path, media_type, outcome_response
 from medalliance.kit.problems import problem_response
 from medalliance.routes import ROUTERS
 from medalliance.web import i18n
@@ -80,6 +81,66 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+# A NUL as a JSON body writes it: ``\u0000`` not itself escaped (``\\u0000`` is text).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_FORM_NUL = re.compile(rb"%00")
+
+
+def _nul_pattern(media: str) -> re.Pattern[bytes] | None:
+    # FastAPI reads a body without a type, or of any JSON type, as JSON.
+    if media == "application/x-www-form-urlencoded":
+        return _FORM_NUL
+    if not media or media in JSON_TYPES or media.endswith("+json"):
+        return _JSON_NUL
+    return None
+
+
+class RejectNul:
+    """Refuses text holding a NUL character (400): PostgreSQL cannot store one in a text
+    column, so it otherwise failed deep in a statement as a server error. Checked in the
+    URL (path and query) and, as they stream in, in JSON and form bodies. Other bodies
+    (HL7 v2, uploads) are left to their readers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = None
+        if "\x00" in scope["path"]:
+            where = "path"
+        elif b"%00" in scope["query_string"]:
+            where = "query string"
+        if where is not None:
+            message = f"the request {where} contains a NUL character"
+            if is_fhir_path(scope["path"]):
+                response: Response = outcome_response(400, message)
+            else:
+                response = problem_response(400, "invalid-request", message, field=where)
+            await response(scope, receive, send)
+            return
+        pattern = _nul_pattern(media_type(Headers(scope=scope).get("content-type", "")))
+        if pattern is None:
+            await self.app(scope, receive, send)
+            return
+        tail = b""
+
+        async def checked() -> Message:
+            nonlocal tail
+            message = await receive()
+            text = tail + message.get("body", b"")
+            # Raised while the endpoint reads its body: the app's handlers render it (an
+            # HTTPException, which FastAPI's body parsing passes on rather than hiding).
+            if pattern.search(text):
+                raise StarletteHTTPException(400, "the request body contains a NUL character")
+            tail = text[-64:]  # a mark may straddle two chunks
+            return message
+
+        await self.app(scope, checked, send)
 
 
 def _audit_refusal(request: Request, exc: DomainError) -> None:
@@ -297,4 +358,5 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         same_site="lax",
         https_only=settings.environment == "production",
     )
+    app.add_middleware(RejectNul)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from helpers import page_login
+from helpers import bearer, csrf_from, page_login, system_bearer
 from medalliance.auth.policy import public
 from medalliance.config import get_settings
 from medalliance.kit.http import TransactionalRoute
+from medalliance.registry.models import Consortium
 
 
 class _Payload(BaseModel):
@@ -88,3 +91,76 @@ class TestOperationalEndpoints:
     def test_openapi_documents_the_api(self, client: TestClient) -> None:
         spec = client.get("/openapi.json").json()
         assert "/api/auth/token" in spec["paths"]
+
+
+class TestNulCharacters:
+    """PostgreSQL cannot store a NUL in text: a request carrying one is refused up front,
+    in the caller's format, and writes nothing."""
+
+    def test_nul_in_a_fhir_path_or_query_is_an_operation_outcome(self, client: TestClient) -> None:
+        headers = bearer(client, "admin")
+        for url, where in (("/fhir/Patient/a%00b", "path"), ("/fhir/Patient?name=a%00", "query")):
+            response = client.get(url, headers=headers)
+            assert response.status_code == 400, url
+            assert response.json()["resourceType"] == "OperationOutcome"
+            assert where in response.json()["issue"][0]["diagnostics"]
+
+    def test_nul_in_an_api_query_is_a_problem_naming_it(self, client: TestClient) -> None:
+        response = client.get("/api/registry/institutions?q=%00", headers=bearer(client, "admin"))
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["field"] == "query string"
+        assert "NUL" in response.json()["detail"]
+
+    def test_nul_in_a_json_body_writes_nothing(self, client: TestClient, db: Session) -> None:
+        before = db.scalar(select(func.count()).select_from(Consortium))
+        response = client.post(
+            "/api/registry/consortia",
+            json={
+                "name": "医共体\x00",
+                "type": "tight",
+                "kind": "county_medical_community",
+                "lead_institution_id": "county-hospital",
+            },
+            headers=bearer(client, "admin"),
+        )
+        assert response.status_code == 400
+        assert "NUL" in response.json()["detail"]
+        assert db.scalar(select(func.count()).select_from(Consortium)) == before
+
+    def test_nul_in_a_fhir_body_is_refused(self, client: TestClient) -> None:
+        response = client.post(
+            "/fhir/Observation",
+            content=b'{"resourceType": "Observation", "code": {"text": "a\\u0000"}}',
+            headers={**system_bearer(client), "Content-Type": "application/fhir+json"},
+        )
+        assert response.status_code == 400
+        assert "NUL" in response.json()["issue"][0]["diagnostics"]
+
+    def test_an_escaped_backslash_before_u0000_is_ordinary_text(
+        self, app: FastAPI, client: TestClient
+    ) -> None:
+        _add_json_route(app)
+        response = client.post(
+            "/api/echo",
+            content=b'{"name": "C:\\\\u0000", "beds": 1}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 200
+        assert response.json()["name"] == "C:\\u0000"
+
+    def test_nul_in_a_form_post_shows_an_error_page(self, client: TestClient, db: Session) -> None:
+        page_login(client, "admin")
+        token = csrf_from(client.get("/registry/consortia").text)
+        before = db.scalar(select(func.count()).select_from(Consortium))
+        form = (
+            f"csrf_token={token}&name=a%00&type=tight&kind=county_medical_community"
+            "&lead_institution_id=county-hospital"
+        )
+        response = client.post("/registry/consortia", content=form.encode(), headers=_FORM)
+        assert response.status_code == 400
+        assert "NUL" in response.text
+        assert db.scalar(select(func.count()).select_from(Consortium)) == before
+
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
