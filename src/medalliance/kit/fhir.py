@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from medalliance.errors import DomainError, NotAcceptable, UnsupportedMediaType
 from medalliance.kit import fhirjson
+from medalliance.kit.http import MAX_OFFSET
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
@@ -77,11 +78,14 @@ def page_from(params: Mapping[str, str]) -> Page:
         raw = params.get(name)
         if raw is None or raw == "":
             return default
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # "²".isdigit(), yet int("²") fails
             raise DomainError(f"{name} must be a non-negative integer", field=name)
         return int(raw)
 
-    return Page(count=min(as_int("_count", DEFAULT_COUNT), MAX_COUNT), offset=as_int("_offset", 0))
+    offset = as_int("_offset", 0)
+    if offset > MAX_OFFSET:
+        raise DomainError(f"_offset must be at most {MAX_OFFSET}", field="_offset")
+    return Page(count=min(as_int("_count", DEFAULT_COUNT), MAX_COUNT), offset=offset)
 
 
 def searchset(

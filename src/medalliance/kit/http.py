@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
@@ -107,6 +107,16 @@ async def _db(request: Request) -> Session:
 
 
 DbSession = Annotated[Session, Depends(_db)]
+
+
+# Bounds of numbers from a URL that reach SQL: past them PostgreSQL refuses the statement
+# ("integer out of range"), a server error rather than the client's.
+MAX_OFFSET = 1_000_000_000  # far past any table; OFFSET plus a page stays a bigint
+MAX_INTEGER = 2**31 - 1  # an INTEGER column (ids, versions): no row has a larger one
+
+# A list's row offset (``?offset=``); pages read a negative one as 0.
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+PageOffset = Annotated[int, Query(le=MAX_OFFSET)]
 
 
 def client_ip(request: Request) -> str | None:

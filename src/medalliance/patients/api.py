@@ -12,7 +12,7 @@ from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import Page
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.http import DbSession, Offset, TransactionalRoute
 from medalliance.patients import service
 from medalliance.patients.enums import ReviewStatus
 from medalliance.patients.schemas import (
@@ -86,9 +86,9 @@ def unmerge(db: DbSession, actor: Steward, data: UnmergeIn) -> MergeRead:
 
 @router.get("/reviews", response_model=list[ReviewRead], responses=_errors(403))
 def reviews(
-    db: DbSession, actor: Steward, status: ReviewStatus = ReviewStatus.OPEN, offset: int = 0
+    db: DbSession, actor: Steward, status: ReviewStatus = ReviewStatus.OPEN, offset: Offset = 0
 ) -> list[ReviewRead]:
-    queue = service.review_queue(db, actor, status, Page(100, max(offset, 0)))
+    queue = service.review_queue(db, actor, status, Page(100, offset))
     return [ReviewRead.model_validate(r) for r in queue.reviews]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
 from medalliance.kit.hot import HotStatement
+from medalliance.kit.http import MAX_INTEGER
 from medalliance.patients.enums import ReviewStatus
 from medalliance.patients.matching import shares_a_name_part
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
@@ -259,6 +260,8 @@ def search_persons(
 
 
 def review(db: Session, review_id: int) -> MatchReview | None:
+    if not 0 < review_id <= MAX_INTEGER:  # no such row, and PostgreSQL refuses the number
+        return None
     return db.get(MatchReview, review_id)
 
 

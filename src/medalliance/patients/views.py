@@ -16,7 +16,7 @@ from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import Page
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.http import DbSession, PageOffset, TransactionalRoute
 from medalliance.patients import service
 from medalliance.patients.api import CONSENT_RECORDERS, IDENTITY_STEWARDS
 from medalliance.patients.enums import ReviewDecision, ReviewStatus
@@ -33,7 +33,7 @@ PAGE_SIZE = 20
 
 @router.get("/patients", response_class=HTMLResponse)
 def search_page(
-    request: Request, db: DbSession, actor: Staff, q: str = "", offset: int = 0
+    request: Request, db: DbSession, actor: Staff, q: str = "", offset: PageOffset = 0
 ) -> HTMLResponse:
     persons, total = service.quick_search(db, actor, q, Page(PAGE_SIZE, max(offset, 0)))
     context = {"q": q, "persons": persons, "total": total, "offset": offset, "size": PAGE_SIZE}
@@ -46,7 +46,7 @@ def review_queue_page(
     db: DbSession,
     actor: Steward,
     status: ReviewStatus = ReviewStatus.OPEN,
-    offset: int = 0,
+    offset: PageOffset = 0,
 ) -> HTMLResponse:
     queue = service.review_queue(db, actor, status, Page(PAGE_SIZE, max(offset, 0)))
     context = {"queue": queue, "status": status.value, "offset": offset, "size": PAGE_SIZE}

@@ -11,7 +11,7 @@ from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.http import DbSession, Offset, TransactionalRoute
 from medalliance.referrals import service
 from medalliance.referrals.enums import OPEN_STATUSES, Box, ReferralEvent, ReferralStatus
 from medalliance.referrals.repository import QueueFilter
@@ -71,7 +71,7 @@ def list_referrals(
     status: Annotated[list[ReferralStatus] | None, Query()] = None,
     urgency: str | None = None,
     direction: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QueueRead:
     criteria = QueueFilter(

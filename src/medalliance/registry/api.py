@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.http import DbSession, Offset, TransactionalRoute
 from medalliance.registry import service, staff
 from medalliance.registry.enums import InstitutionKind, InstitutionLevel
 from medalliance.registry.repository import (
@@ -44,7 +44,6 @@ router = APIRouter(prefix="/api/registry", tags=["registry"], route_class=Transa
 Reader = Annotated[Actor, allow(scope=Scope.CONSORTIUM)]
 Admin = Annotated[Actor, allow(Role.ADMIN, scope=Scope.CONSORTIUM)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 Action = Literal["activate", "deactivate"]
 
 READ_ERRORS: dict[int | str, dict[str, Any]] = {404: {"description": "Not found"}}

@@ -21,7 +21,7 @@ from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, ValidationFailed
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.http import DbSession, PageOffset, TransactionalRoute
 from medalliance.registry import service, staff
 from medalliance.registry.enums import (
     ConsortiumKind,
@@ -138,7 +138,7 @@ def index(
     level: str = "",
     status: str = "",
     consortium: str = "",
-    offset: int = 0,
+    offset: PageOffset = 0,
 ) -> HTMLResponse:
     criteria = InstitutionFilter(
         text=q.strip()[:100],
