@@ -11,6 +11,7 @@ back verbatim. Numbers that already round-trip (5.6, 1.0, 37) stay plain floats.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -37,12 +38,23 @@ def number(literal: str) -> float:
     """A JSON number's text (with a fraction or an exponent) as a float, or as a
     ``DecimalLiteral`` when the float would not write back the same text."""
     value = float(literal)
+    if not math.isfinite(value):
+        # 1e400 reads as infinity, which no index, database or client can take.
+        raise ValueError(f"the number {literal[:40]} is out of range")
     return value if repr(value) == literal else DecimalLiteral(literal)
 
 
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; JSON has none
+
+
 def loads(raw: bytes | str) -> Any:
-    """JSON text to Python, decimals that would lose their precision as ``DecimalLiteral``."""
-    return json.loads(raw, parse_float=number)
+    """JSON text to Python, decimals that would lose their precision as ``DecimalLiteral``.
+    Anything that is not JSON a FHIR resource could hold is a ``ValueError``."""
+    try:
+        return json.loads(raw, parse_float=number, parse_constant=_constant)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
 
 
 def _fragment(value: Any) -> orjson.Fragment:

@@ -5,9 +5,13 @@ always agree."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import MAXYEAR, UTC, datetime, timedelta, timezone, tzinfo
 
 NO_DATE = datetime(1, 1, 1, tzinfo=UTC)  # sort key of resources without a clinical date
+# The ends of time here: a FHIR date at the edge of year 1 or 9999 (9999-12-31, or a
+# local time whose UTC falls outside) has a range reaching past them; it is cut there.
+_FIRST = NO_DATE
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 _DATE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -30,29 +34,46 @@ def parse_range(raw: str) -> tuple[datetime, datetime] | None:
 def _range(match: re.Match[str]) -> tuple[datetime, datetime]:
     year = int(match["y"])
     if match["m"] is None:
-        return datetime(year, 1, 1, tzinfo=UTC), _end(datetime(year + 1, 1, 1, tzinfo=UTC))
+        return datetime(year, 1, 1, tzinfo=UTC), _end_before(year + 1, 1)
     month = int(match["m"])
     if match["d"] is None:
         low = datetime(year, month, 1, tzinfo=UTC)
-        nxt = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
-        return low, _end(nxt)
+        return low, _end_before(year + (month == 12), month % 12 + 1)
     day = datetime(year, month, int(match["d"]), tzinfo=UTC)
     if match["H"] is None:
-        return day, _end(day + timedelta(days=1))
+        return day, _end(day, timedelta(days=1))
     tz = _zone(match["tz"])
     local = datetime(year, month, day.day, int(match["H"]), int(match["M"]), tzinfo=tz)
     if match["S"] is None:
-        low = local.astimezone(UTC)
-        return low, _end(low + timedelta(minutes=1))
+        low = _utc(local)
+        return low, _end(low, timedelta(minutes=1))
     micro = int((match["f"] or ".0")[1:7].ljust(6, "0"))
-    low = local.replace(second=int(match["S"]), microsecond=micro).astimezone(UTC)
+    low = _utc(local.replace(second=int(match["S"]), microsecond=micro))
     if match["f"]:
         return low, low
-    return low, _end(low + timedelta(seconds=1))
+    return low, _end(low, timedelta(seconds=1))
 
 
-def _end(next_start: datetime) -> datetime:
-    return next_start - timedelta(microseconds=1)
+def _end_before(year: int, month: int) -> datetime:
+    """The last moment before the first of ``month`` in ``year``."""
+    if year > MAXYEAR:
+        return _LAST
+    return datetime(year, month, 1, tzinfo=UTC) - timedelta(microseconds=1)
+
+
+def _end(start: datetime, length: timedelta) -> datetime:
+    """The last moment of the span of ``length`` from ``start``."""
+    try:
+        return start + length - timedelta(microseconds=1)
+    except OverflowError:
+        return _LAST
+
+
+def _utc(local: datetime) -> datetime:
+    try:
+        return local.astimezone(UTC)
+    except OverflowError:
+        return _LAST if local.year == MAXYEAR else _FIRST
 
 
 def _zone(raw: str | None) -> tzinfo:

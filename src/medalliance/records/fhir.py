@@ -14,12 +14,12 @@ from medalliance.access.service import CLINICAL_ROLES
 from medalliance.audit import fhir as audit_fhir
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError
+from medalliance.errors import DomainError, NotFound
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
 from medalliance.kit.fhir import FORM_TYPES, FhirResponse, media_type, negotiate
-from medalliance.kit.http import DbSession, TransactionalRoute, autocommit
+from medalliance.kit.http import MAX_INTEGER, DbSession, TransactionalRoute, autocommit
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
@@ -68,7 +68,7 @@ def _since(raw: str | None) -> datetime | None:
 def _count(raw: str | None, default: int) -> int:
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²".isdigit(), yet int("²") fails
         raise DomainError("_count must be a non-negative integer", field="_count")
     return min(int(raw), 1000)
 
@@ -307,6 +307,9 @@ def vread(
     resource_id: str,
     version: int,
 ) -> Response:
+    if version > MAX_INTEGER:
+        # No resource gets that far, and PostgreSQL refuses such a number as an integer.
+        raise NotFound(f"{resource_type}/{resource_id} has no version {version}")
     autocommit(db)
     item = service.vread(db, actor, resource_type, resource_id, version, now=utcnow())
     return render.resource_response(item, request)
