@@ -14,6 +14,9 @@ _PATTERNS = (
     (re.compile(r"^(\d{4})-Q([1-4])$"), PeriodKind.QUARTER),
     (re.compile(r"^(\d{4})$"), PeriodKind.YEAR),
 )
+# Month keys are compared as text: they order only while every year has four digits,
+# including the months a trend or a year-on-year comparison reaches around a period.
+FIRST_YEAR, LAST_YEAR = 1000, 9998
 
 
 def month_key(year: int, month: int) -> str:
@@ -31,11 +34,10 @@ def month_of(day: date) -> str:
 
 
 def month_range(first: str, last: str) -> list[str]:
-    months, current = [], first
-    while current <= last:
-        months.append(current)
-        current = add_months(current, 1)
-    return months
+    def index(key: str) -> int:  # by number: "10000-01" <= "9999-12" as text
+        return int(key[:-3]) * 12 + int(key[-2:]) - 1
+
+    return [add_months(first, n) for n in range(index(last) - index(first) + 1)]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class Period:
                 number = int(match.group(2)) if kind != PeriodKind.YEAR else 1
                 if kind == PeriodKind.MONTH and not 1 <= number <= 12:
                     break
+                if not FIRST_YEAR <= year <= LAST_YEAR:
+                    raise ValidationFailed(
+                        f"{field}: the year of {text!r} must be {FIRST_YEAR} to {LAST_YEAR}",
+                        field=field,
+                    )
                 return cls(kind, year, number)
         raise ValidationFailed(
             f"{field}: {text!r} is not a period (2026-07, 2026-Q3 or 2026)", field=field
