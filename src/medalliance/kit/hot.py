@@ -64,10 +64,13 @@ def native(sql: str) -> tuple[str, tuple[str, ...]]:
 def execute_native(
     raw: Any, sql: str, params: Mapping[str, Any], *, fetch: bool
 ) -> list[tuple[Any, ...]]:
-    """Runs ``%(name)s`` SQL on a psycopg connection as ``$n`` SQL; the rows if ``fetch``."""
+    """Runs ``%(name)s`` SQL on a psycopg connection as ``$n`` SQL; the rows if ``fetch``.
+
+    Prepared: hot statements look rows up by key, so one generic plan serves every value
+    and saves parsing and planning each time (other statements are not, see ``db``)."""
     text, names = native(sql)
     with RawCursor(raw) as cursor:
-        cursor.execute(text, [params[name] for name in names])
+        cursor.execute(text, [params[name] for name in names], prepare=True)
         return cursor.fetchall() if fetch else []
 
 
