@@ -173,6 +173,18 @@ class TestRefusals:
         assert segment(response.content, "ERR")[2] == "MSH^1^18^1"
         assert _counts(db) == before
 
+    def test_a_nul_character_gets_ar_echoing_the_control_id_and_writes_nothing(
+        self, send: Send, db: Session
+    ) -> None:
+        before = _counts(db)
+        response = send(oru("LIS-0016").replace(b"|LIS-0016|", b"|LIS-0016\x00|", 1))
+        assert response.status_code == 400
+        assert segment(response.content, "MSA")[1] == "AR"
+        response = send(oru("LIS-0017").replace(b"PID|", b"PID|\x00", 1))
+        assert response.status_code == 400
+        assert segment(response.content, "MSA")[1:3] == ["AR", "LIS-0017"]
+        assert _counts(db) == before
+
     def test_a_bad_value_gets_ae_naming_the_field_and_writes_nothing(
         self, send: Send, db: Session
     ) -> None:

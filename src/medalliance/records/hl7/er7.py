@@ -236,7 +236,7 @@ def readable(body: bytes) -> Message | None:
         pass
     line = re.split(rb"[\r\n]", body.lstrip(), maxsplit=1)[0]
     try:
-        return parse(line.decode(codec_of(body), errors="replace"))
+        return parse(line.decode(codec_of(body), errors="replace").replace("\x00", "\ufffd"))
     except Hl7Error:
         return None
 
@@ -278,7 +278,7 @@ def decode(body: bytes) -> str:
     """Message bytes to text in the character set MSH-18 declares (UTF-8 when absent)."""
     codec = _codec(body)
     try:
-        return body.decode(codec)
+        text = body.decode(codec)
     except UnicodeDecodeError:
         raise Hl7Error(
             f"the message bytes are not valid {codec} (declare the character set in MSH-18)",
@@ -286,6 +286,11 @@ def decode(body: bytes) -> str:
             ack=AckCode.REJECT,
             location=Location("MSH", 1, 18),
         ) from None
+    if "\x00" in text:  # no HL7 value holds one, and PostgreSQL text cannot store it
+        raise Hl7Error(
+            "the message contains a NUL character", code=ErrorCode.DATA_TYPE, ack=AckCode.REJECT
+        )
+    return text
 
 
 def _declared_charset(msh: str, repetition: str) -> str:
