@@ -246,6 +246,7 @@ RECORDS: Final[dict[str, Row]] = {
     "GET /fhir/{resource_type}/_history": signed_in().at(resource_type="Observation"),
     "POST /fhir/{resource_type}": only(*WRITERS).at(resource_type="Observation"),
     "PUT /fhir/{resource_type}": only(*WRITERS).at(resource_type="Observation"),
+    "DELETE /fhir/{resource_type}": only(*WRITERS).at(resource_type="Observation"),
     "POST /fhir": only(*WRITERS),
     # Without ?patient= only the administrator reads the whole log.
     "GET /fhir/AuditEvent": only("admin"),

@@ -96,6 +96,8 @@ def test_a_date_at_the_end_of_the_calendar_is_stored_and_found(
         "date=lt0001-01-01T00:00:00%2B14:00",
         "date=gt9999-12-31T23:59:59-14:00",
         "_lastUpdated=gt9999-12-31T23:59:59-14:00",
+        "date=ap0001",  # the approximate margin reaches before year 1
+        "date=ap9999-06-01",
     ],
 )
 def test_a_search_at_the_end_of_the_calendar_answers(
@@ -115,10 +117,19 @@ def test_a_version_past_the_integers_is_not_found(
     assert str(version) in diagnostics(response)
 
 
-@pytest.mark.parametrize("url", ["/fhir/Observation/_history", "/fhir/Observation/{id}/_history"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/fhir/Observation/_history",
+        "/fhir/Observation/{id}/_history",
+        "/fhir/Observation",
+        "/fhir/Patient/{patient}/$everything",
+    ],
+)
 def test_a_history_count_in_non_ascii_digits_is_a_400(
     client: TestClient, his: dict[str, str], created: dict[str, Any], url: str
 ) -> None:
-    response = client.get(url.format(id=created["id"]) + "?_count=²", headers=his)
+    patient = created["subject"]["reference"].split("/")[-1]
+    response = client.get(url.format(id=created["id"], patient=patient) + "?_count=²", headers=his)
     assert response.status_code == 400
     assert "_count" in diagnostics(response)

@@ -424,3 +424,65 @@ def test_a_transaction_put_bringing_back_a_deleted_resource_answers_201(
     assert response.status_code == 200, response.text
     entry = response.json()["entry"][0]["response"]
     assert (entry["status"], entry["location"]) == ("201 Created", f"{url}/_history/3")
+
+
+@pytest.mark.usefixtures("related")
+class TestConditionalDelete:
+    """DELETE Type?criteria deletes the one match; a lab withdrawing a result knows it by
+    its own number, not by the store's id."""
+
+    def stored(self, client: TestClient, his: dict[str, str], identifier: str) -> str:
+        response = client.post("/fhir/Observation", json=tagged(identifier), headers=his)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def test_the_one_match_is_deleted(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        gone, kept = self.stored(client, his, "d-1"), self.stored(client, his, "d-2")
+        response = client.delete("/fhir/Observation?identifier=urn:test|d-1", headers=his)
+        assert response.status_code == 204
+        assert client.get(f"/fhir/Observation/{gone}", headers=his).status_code == 410
+        assert client.get(f"/fhir/Observation/{kept}", headers=his).status_code == 200
+        again = client.delete("/fhir/Observation?identifier=urn:test|d-1", headers=his)
+        assert again.status_code == 204  # nothing matches any more: nothing to delete
+
+    def test_several_matches_are_a_412_and_delete_nothing(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        self.stored(client, his, "d-3")
+        self.stored(client, his, "d-3")
+        response = client.delete("/fhir/Observation?identifier=urn:test|d-3", headers=his)
+        assert response.status_code == 412
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert with_identifier(db, "d-3") == 2
+
+    def test_criteria_are_required(self, client: TestClient, his: dict[str, str]) -> None:
+        response = client.delete("/fhir/Observation", headers=his)
+        assert response.status_code == 400
+        assert "criteria" in response.json()["issue"][0]["diagnostics"]
+
+    def test_in_a_transaction(self, client: TestClient, db: Session, his: dict[str, str]) -> None:
+        self.stored(client, his, "d-4")
+        bundle = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": "Observation?identifier=urn:test|d-4"}},
+            {"resource": tagged("d-5"), "request": {"method": "POST", "url": "Observation"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        assert (with_identifier(db, "d-4"), with_identifier(db, "d-5")) == (0, 1)
+
+    def test_touching_its_match_again_fails_the_transaction(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        match = self.stored(client, his, "d-6")
+        amended = {**tagged("d-6"), "id": match, "status": "amended"}
+        bundle = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": "Observation?identifier=urn:test|d-6"}},
+            {"resource": amended, "request": {"method": "PUT", "url": f"Observation/{match}"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        assert client.get(f"/fhir/Observation/{match}", headers=his).json()["status"] == "final"

@@ -14,6 +14,8 @@ from medalliance.access import service as access
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.tokens import read_token
 from medalliance.kit.clock import utcnow
+from medalliance.patients.enums import RESIDENT_ID_SYSTEM
+from medalliance.patients.models import Person
 from records.factories import encounter, ensure_person, observation
 
 P = "p00000004"
@@ -88,6 +90,20 @@ class TestInteractions:
         assert client.delete(url, headers=his).status_code == 204
         assert client.get(url, headers=his).status_code == 410
 
+    def test_delete_with_a_stale_if_match_is_412_and_deletes_nothing(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        amended = client.put(url, json={**obs, "status": "amended"}, headers=his)
+        assert amended.status_code == 200
+        stale = client.delete(url, headers={**his, "If-Match": 'W/"1"'})
+        assert stale.status_code == 412
+        assert client.get(url, headers=his).status_code == 200
+        current = client.delete(url, headers={**his, "If-Match": 'W/"2"'})
+        assert current.status_code == 204
+        assert client.get(url, headers=his).status_code == 410
+
     def test_conditional_create_returns_the_existing_match(
         self, client: TestClient, db: Session, his: dict[str, str]
     ) -> None:
@@ -121,6 +137,17 @@ class TestInteractions:
         ).json()
         assert [e["resource"]["id"] for e in by_get["entry"]] == [visit["observation"]["id"]]
         assert [e["resource"]["id"] for e in by_post["entry"]] == [visit["observation"]["id"]]
+
+    def test_search_by_the_patients_id_number(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        person = db.get(Person, P)
+        assert person is not None
+        chain = f"patient.identifier={RESIDENT_ID_SYSTEM}|{person.id_number}"
+        bundle = client.get(f"/fhir/Observation?{chain}", headers=his).json()
+        assert [e["resource"]["id"] for e in bundle["entry"]] == [visit["observation"]["id"]]
+        refused = client.get(f"/fhir/Observation?{chain}", headers=bearer(client, "doctor"))
+        assert refused.status_code == 403
 
     def test_unknown_parameter_warns_or_fails_when_strict(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]

@@ -9,15 +9,31 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from medalliance.errors import DomainError
+from medalliance.errors import DomainError, Forbidden
+from medalliance.patients.enums import RESIDENT_ID_SYSTEM
+from medalliance.patients.models import Person
 from medalliance.records import service
 from medalliance.records.models import FhirResource
 from medalliance.records.search import engine
 from medalliance.records.search.criteria import parse
-from records.factories import COUNTY_HIS, TOWNSHIP_HIS, admitted, observation, resident
+from records.factories import (
+    COUNTY_HIS,
+    TOWNSHIP_DOCTOR,
+    TOWNSHIP_HIS,
+    admitted,
+    observation,
+    resident,
+)
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 P, Q = "p00000002", "p00000003"
+
+
+def id_number(db: Session, person_id: str) -> str:
+    person = db.get(Person, person_id)
+    assert person is not None
+    assert person.id_number
+    return person.id_number
 
 
 def ids(
@@ -115,6 +131,85 @@ class TestResultControl:
             now=NOW,
         )
         assert {i.id for i in rev.included} == {three["hr"], three["bp"]}
+
+
+class TestChainedParameters:
+    """Members know a patient by ID number or their own MRN, not by the MPI's id."""
+
+    def test_patient_by_id_number(self, db: Session, three: dict[str, str]) -> None:
+        number = f"{RESIDENT_ID_SYSTEM}|{id_number(db, P)}"
+        assert set(ids(db, [("patient.identifier", number)])) == {three["hr"], three["bp"]}
+        assert set(ids(db, [("subject:Patient.identifier", number)])) == {three["hr"], three["bp"]}
+        assert ids(db, [("patient.identifier", number), ("code", "8480-6")]) == [three["bp"]]
+        either = f"{number},{RESIDENT_ID_SYSTEM}|{id_number(db, Q)}"
+        assert set(ids(db, [("patient.identifier", either)])) == {
+            three["hr"],
+            three["bp"],
+            three["q"],
+        }
+
+    def test_an_identifier_no_one_holds_finds_nothing(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        nobody = [("patient.identifier", f"{RESIDENT_ID_SYSTEM}|11010119900307451X")]
+        assert ids(db, nobody) == []
+        counted = service.search(
+            db, COUNTY_HIS, "Observation", [*nobody, ("_summary", "count")], now=NOW
+        )
+        assert counted.total == 0
+
+    def test_naming_a_patient_by_identifier_needs_access(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        number = f"{RESIDENT_ID_SYSTEM}|{id_number(db, P)}"
+        with pytest.raises(Forbidden):
+            service.search(
+                db, TOWNSHIP_DOCTOR, "Observation", [("patient.identifier", number)], now=NOW
+            )
+
+    def test_chain_into_a_stored_type(self, db: Session, three: dict[str, str]) -> None:
+        on_visit = {three["hr"], three["bp"]}
+        assert set(ids(db, [("encounter.status", "finished")])) == on_visit
+        assert ids(db, [("encounter.status", "cancelled")]) == []
+        assert set(ids(db, [("encounter._id", three["enc"])])) == on_visit
+        assert set(ids(db, [("encounter.service-provider", "Organization/county-hospital")])) == (
+            on_visit
+        )
+        counted = service.search(
+            db,
+            COUNTY_HIS,
+            "Observation",
+            [("encounter.status", "finished"), ("_summary", "count")],
+            now=NOW,
+        )
+        assert counted.total == 2
+
+    def test_a_deleted_target_no_longer_matches(self, db: Session, three: dict[str, str]) -> None:
+        service.delete(db, COUNTY_HIS, "Encounter", three["enc"], now=NOW)
+        assert ids(db, [("encounter.status", "finished")]) == []
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "subject.identifier",  # several target types: name one
+            "patient.organization.identifier",  # two levels
+            "patient.name",  # the MPI is searched by identifier here
+            "encounter._lastUpdated",
+            "encounter.status:not",
+            "code.identifier",  # not a reference
+            "encounter:Patient.identifier",  # not a target of encounter
+        ],
+    )
+    def test_chains_that_cannot_be_answered(
+        self, db: Session, three: dict[str, str], key: str
+    ) -> None:
+        with pytest.raises(DomainError) as caught:
+            service.search(db, COUNTY_HIS, "Observation", [(key, "x")], now=NOW, strict=True)
+        assert caught.value.status == 400
+        assert key in str(caught.value)
+        lenient = service.search(db, COUNTY_HIS, "Observation", [(key, "x")], now=NOW)
+        assert len(lenient.matches) == 3
+        assert key in lenient.warnings[0]
 
 
 class TestUnknownParameters:

@@ -151,6 +151,12 @@ def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
             ids[entry.full_url] = entry.target
         if entry.target and not entry.full_url and resource.get("id"):
             ids[f"{resource_type}/{resource['id']}"] = entry.target
+    elif entry.method == "DELETE" and (condition := _condition_of(entry.url)) is not None:
+        # Resolved now, so that another entry touching the same resource is an overlap.
+        resource_type = _url_type(entry.url)
+        match = service._conditional_match(db, resource_type, condition, field="url")
+        if match is not None:
+            entry.url = f"{resource_type}/{match.id}"
 
 
 def _refuse_overlaps(entries: list[Entry]) -> None:
@@ -363,9 +369,17 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
 
 def _delete(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     literal = _LITERAL.match(entry.url)
-    if literal is None:
-        raise InvalidResource(f"DELETE url {entry.url} must be Type/id")
-    service.delete(db, actor, literal.group(1), literal.group(2), now=now)
+    condition = _condition_of(entry.url)
+    if literal is not None:
+        service.delete(
+            db, actor, literal.group(1), literal.group(2), now=now, if_match=entry.if_match
+        )
+    elif condition is not None:
+        service.conditional_delete(
+            db, actor, _url_type(entry.url), condition, now=now, if_match=entry.if_match
+        )
+    else:
+        raise InvalidResource(f"DELETE url {entry.url} must be Type/id or Type?criteria")
     entry.response = {"status": "204 No Content"}
 
 

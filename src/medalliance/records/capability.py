@@ -3,14 +3,18 @@ search parameter registry the indexes are built from."""
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 
 from medalliance import __version__
 from medalliance.kit.fhir import FHIR_VERSION
 from medalliance.records.links import HOMES
-from medalliance.records.searchparams import SearchParam, all_resource_types, params_for
+from medalliance.records.searchparams import (
+    SearchParam,
+    all_resource_types,
+    params_for,
+    reference_targets,
+)
 
 INTERACTIONS = (
     "read",
@@ -140,7 +144,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "updateCreate": True,
         "conditionalCreate": True,
         "conditionalUpdate": True,
-        "conditionalDelete": "not-supported",
+        "conditionalDelete": "single",
         "searchInclude": _includes(resource_type),
         "searchRevInclude": _revincludes().get(resource_type, []),
         "searchParam": sorted(search, key=lambda p: p["name"]),
@@ -157,28 +161,10 @@ def _owned(resource_type: str, params: tuple[tuple[str, str], ...]) -> dict[str,
     }
 
 
-_RESOLVES_TO = re.compile(r"\.where\(resolve\(\) is (\w+)\)\s*$")
-
-
-def _targets(param: SearchParam) -> tuple[str, ...]:
-    """The types a reference parameter can point at from its own resource type: a shared
-    definition (``patient``: Patient, Group) narrows per type with ``where(resolve() is X)``
-    (Observation's is ``Observation.subject.where(resolve() is Patient)``)."""
-    narrowed: list[str] = []
-    for part in (p.strip() for p in param.expression.split("|")):
-        if not part.lstrip("(").startswith(f"{param.resource_type}."):
-            continue
-        match = _RESOLVES_TO.search(part)
-        if match is None:
-            return param.targets
-        narrowed.append(match.group(1))
-    return tuple(narrowed) or param.targets
-
-
 def _stored(param: SearchParam) -> bool:
     """Whether the reference can point into this store (no targets: any type).
     ``_include`` and ``_revinclude`` reach stored resources only, not the MPI or registry."""
-    targets = _targets(param)
+    targets = reference_targets(param)
     return not targets or any(t not in HOMES for t in targets)
 
 
@@ -199,7 +185,7 @@ def _revincludes() -> dict[str, list[str]]:
         for p in params_for(source).values():
             if p.type != "reference":
                 continue
-            for target in _targets(p) or stored:
+            for target in reference_targets(p) or stored:
                 if target not in HOMES:
                     found.setdefault(target, []).append(f"{source}:{p.code}")
     return {t: sorted(set(refs)) for t, refs in found.items()}

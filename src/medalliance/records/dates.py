@@ -69,6 +69,14 @@ def _end(start: datetime, length: timedelta) -> datetime:
         return _LAST
 
 
+def moved(moment: datetime, by: timedelta) -> datetime:
+    """``moment + by``, kept within the ends of time (``ap`` margins around year 1)."""
+    try:
+        return moment + by
+    except OverflowError:
+        return _LAST if by > timedelta(0) else _FIRST
+
+
 def _utc(local: datetime) -> datetime:
     try:
         return local.astimezone(UTC)

@@ -231,6 +231,21 @@ def conditional_update(
     return render.resource_response(item, request, status=201 if item.created else 200)
 
 
+@router.delete("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+def conditional_delete(
+    request: Request,
+    db: DbSession,
+    actor: Writer,
+    resource_type: str,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    condition = request.url.query
+    if not condition:
+        raise DomainError("a conditional delete needs search criteria in the URL", field="url")
+    service.conditional_delete(db, actor, resource_type, condition, now=utcnow(), if_match=if_match)
+    return PlainResponse(status_code=204)
+
+
 @router.get("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
 @direct
 def read(
@@ -279,8 +294,14 @@ def patch(
 
 @router.delete("/{resource_type}/{resource_id}", response_class=FhirResponse, responses=ERRORS)
 @direct
-def delete(db: DbSession, actor: Writer, resource_type: str, resource_id: str) -> Response:
-    service.delete(db, actor, resource_type, resource_id, now=utcnow())
+def delete(
+    db: DbSession,
+    actor: Writer,
+    resource_type: str,
+    resource_id: str,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    service.delete(db, actor, resource_type, resource_id, now=utcnow(), if_match=if_match)
     return PlainResponse(status_code=204)
 
 

@@ -315,3 +315,32 @@ def warm() -> None:
     """Load the definitions before the first request needs them (called at startup)."""
     registry()
     resource_type_set()
+
+
+_RESOLVES_TO = re.compile(r"\.where\(resolve\(\) is (\w+)\)\s*$")
+
+
+def reference_targets(param: SearchParam) -> tuple[str, ...]:
+    """The types a reference parameter can point at from its own resource type: a shared
+    definition (``patient``: Patient, Group) narrows per type with ``where(resolve() is X)``
+    (Observation's is ``Observation.subject.where(resolve() is Patient)``)."""
+    narrowed: list[str] = []
+    for part in (p.strip() for p in param.expression.split("|")):
+        if not part.lstrip("(").startswith(f"{param.resource_type}."):
+            continue
+        match = _RESOLVES_TO.search(part)
+        if match is None:
+            return param.targets
+        narrowed.append(match.group(1))
+    return tuple(narrowed) or param.targets
+
+
+def chain_target(param: SearchParam) -> str | None:
+    """The type a chain through ``param`` searches when the client names none: its only
+    target, or the one it is named after (``encounter``: Encounter, not EpisodeOfCare);
+    None when that is ambiguous (``performer``, ``subject`` of a Condition)."""
+    targets = reference_targets(param)
+    if len(targets) == 1:
+        return targets[0]
+    named = param.code.capitalize()
+    return named if named in targets else None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, true
 from sqlalchemy.orm import Session
 
 from medalliance.access import service as access
@@ -28,7 +28,7 @@ from medalliance.patients import service as patients
 from medalliance.records import links, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
 from medalliance.records.models import FhirResource, FhirResourceVersion
-from medalliance.records.search import engine
+from medalliance.records.search import chains, engine
 from medalliance.records.search.criteria import parse
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump, from_row
@@ -146,7 +146,7 @@ def search(
     """Lenient by default: unknown parameters come back as warnings in the result."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
-    query = parse(resource_type, params, strict=strict)
+    query = chains.resolve_owned(db, parse(resource_type, params, strict=strict))
     persons: dict[str, str | None] = {}  # patient reference -> MPI person, resolved once
     related: dict[str, bool | None] = {}  # person -> live relationship with the institution
 
@@ -367,24 +367,53 @@ def patch(
 
 
 def delete(
-    db: Session, actor: Actor, resource_type: str, resource_id: str, *, now: datetime
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str,
+    *,
+    now: datetime,
+    if_match: str | None = None,
 ) -> StoredResource | None:
-    """Soft delete: a new version marks it deleted; reads then answer 410."""
+    """Soft delete: a new version marks it deleted; reads then answer 410. With
+    ``If-Match``, only the version named (412 otherwise), as an update."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     row = repository.current_for_actor(
         db, resource_type, resource_id, actor.institution_id, now, lock=True
     )
     if row is None:
+        _check_if_match(if_match, None)
         return None  # idempotent (R4: deleting nothing is a success)
     ctx = writes.WriteContext(actor, now)
     current = from_row(row)
     # Checked before the "already deleted" answer: it must not tell outsiders either.
     _check_write_allowed(db, ctx, current, related=row.related)
+    _check_if_match(if_match, current)
     if row.deleted:
         return None
     prepared = writes.tombstone(current, ctx)
     return writes.commit_writes(db, ctx, [prepared])[0]
+
+
+def conditional_delete(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    condition: str,
+    *,
+    now: datetime,
+    if_match: str | None = None,
+) -> StoredResource | None:
+    """DELETE Type?criteria: deletes the one match (R4 "single"); several matches are a
+    412 and delete nothing, no match deletes nothing (as deleting a deleted resource)."""
+    require_type(resource_type)
+    writes.refuse_foreign_type(resource_type)
+    match = _conditional_match(db, resource_type, condition, field="url")
+    if match is None:
+        _check_if_match(if_match, None)
+        return None
+    return delete(db, actor, resource_type, match.id, now=now, if_match=if_match)
 
 
 def transaction(
@@ -475,21 +504,19 @@ def _check_if_match(if_match: str | None, current: StoredResource | None) -> Non
 
 
 def _conditional_match(
-    db: Session, resource_type: str, condition: str
+    db: Session, resource_type: str, condition: str, *, field: str = "If-None-Exist"
 ) -> repository.CurrentRow | None:
     """The single resource matching search criteria (any patient: the write is then
     access-checked on it); several matches are a 412 as R4 requires."""
     from urllib.parse import parse_qsl
 
     params = parse_qsl(condition.lstrip("?"), keep_blank_values=True)
-    query = parse(resource_type, params, strict=True)
+    query = chains.resolve_owned(db, parse(resource_type, params, strict=True))
     query.count = 2
-    result = engine.run(
-        db, query, lambda: FhirResource.pid.is_not(None), lambda v: links.person_id(db, v)
-    )
+    result = engine.run(db, query, true, lambda v: links.person_id(db, v))
     if len(result.matches) > 1:
         raise PreconditionFailed(
-            f"{resource_type}?{condition} matches more than one resource", field="If-None-Exist"
+            f"{resource_type}?{condition} matches more than one resource", field=field
         )
     if not result.matches:
         return None

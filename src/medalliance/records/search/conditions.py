@@ -8,9 +8,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+from sqlalchemy.orm import aliased
 
 from medalliance.errors import DomainError
-from medalliance.records.dates import parse_range
+from medalliance.records.dates import moved, parse_range
 from medalliance.records.indexing import MAX_TEXT
 from medalliance.records.models import (
     DateIndex,
@@ -23,6 +24,8 @@ from medalliance.records.models import (
 from medalliance.records.search.criteria import Criterion, split_prefix
 
 PatientResolver = Callable[[str], str | None]
+# The access condition on a patient column (the chained targets' own patients).
+ReadableOn = Callable[[Any], ColumnElement[bool]]
 _TABLES: dict[str, Any] = {
     "token": TokenIndex,
     "uri": TokenIndex,
@@ -53,16 +56,21 @@ def _is_patient_criterion(c: Criterion) -> bool:
         c.name == "patient"
         and c.param is not None
         and c.param.type == "reference"
-        and not (c.modifier)
+        and not c.modifier
+        and c.chain is None
     )
 
 
 def condition(
-    resource_type: str, c: Criterion, patients: Sequence[str] | None
+    resource_type: str, c: Criterion, patients: Sequence[str] | None, readable_on: ReadableOn
 ) -> ColumnElement[bool]:
     """``patients``: the search's patient scope (see ``patient_scope``). Index rows carry
     the patient too, so each index subquery is narrowed to it: within one record that is
     a few hundred rows instead of every patient's matches of, say, a common LOINC code."""
+    if c.chain is not None:
+        return _chained(resource_type, c, patients, readable_on)
+    if not c.values:  # a chain into the MPI or the registry that found no one
+        return false()
     if c.param is None:
         return _column_condition(c)
     if _is_patient_criterion(c):
@@ -80,12 +88,44 @@ def condition(
     return FhirResource.pid.in_(subquery)
 
 
+def _chained(
+    resource_type: str, c: Criterion, patients: Sequence[str] | None, readable_on: ReadableOn
+) -> ColumnElement[bool]:
+    """References (of ``c``) to live stored resources that meet the chained criterion and
+    that the reader may read: a chain must not tell what an unreadable record holds."""
+    assert c.chain is not None
+    target_type, inner = c.chain.target_type, c.chain.criterion
+    target = aliased(FhirResource)  # fresh aliases: the outer query has these tables too
+    if inner.param is None:  # _id
+        meets = target.id.in_(inner.values)
+    else:
+        rows = aliased(index_table(inner))
+        meets = target.pid.in_(select(rows.pid).where(index_match(rows, target_type, inner, None)))
+    targets = select(target.id).where(
+        target.resource_type == target_type,
+        target.deleted.is_(False),
+        meets,
+        readable_on(target.patient_id),
+    )
+    refs = aliased(ReferenceIndex)
+    return FhirResource.pid.in_(
+        select(refs.pid).where(
+            _scope(refs, resource_type, c, patients),
+            refs.target_type == target_type,
+            refs.target_id.in_(targets),
+        )
+    )
+
+
 def can_drive(c: Criterion) -> bool:
     """Whether the index rows a criterion matches are exactly the resources it selects,
     so a query can start from them (a join, not ``pid IN``): not for the patient (a
-    resource column), not for :missing and :not (the resources without such rows)."""
+    resource column), not for :missing and :not (the resources without such rows), not
+    for a chain (rows of its targets' indexes)."""
     return (
         c.param is not None
+        and c.chain is None
+        and bool(c.values)
         and not _is_patient_criterion(c)
         and c.modifier not in ("missing", "not")
     )
@@ -217,7 +257,7 @@ def _date_match(low: Any, high: Any, raw: str) -> ColumnElement[bool]:
         return high < start  # type: ignore[no-any-return]
     # ap: within 10% of the distance from now (at least a day) around the value
     margin = max(abs(datetime.now(UTC) - start) * 0.1, timedelta(days=1))
-    return and_(low <= end + margin, high >= start - margin)
+    return and_(low <= moved(end, margin), high >= moved(start, -margin))
 
 
 def _quantity(table: Any, raw: str, modifier: str | None) -> ColumnElement[bool]:

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 
 from medalliance.errors import DomainError
 from medalliance.kit.fhir import DEFAULT_COUNT, MAX_COUNT
-from medalliance.records.searchparams import SearchParam, params_for
+from medalliance.records.links import HOMES
+from medalliance.records.searchparams import (
+    SearchParam,
+    chain_target,
+    params_for,
+    reference_targets,
+)
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MODIFIERS = {
@@ -24,6 +30,13 @@ RESULT_PARAMS = frozenset(
 )
 IGNORED_PARAMS = frozenset({"_format", "_pretty"})
 SORT_TYPES = frozenset({"date", "string", "token"})
+# What a chain into a type another domain owns can ask: the MPI and the registry find
+# their rows by identifier (ID number, MRN, licence, institution code) or id.
+OWNED_CHAIN_PARAMS = {
+    "Patient": ("identifier", "_id"),
+    "Organization": ("identifier", "_id"),
+    "Practitioner": ("identifier", "_id"),
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,16 @@ class Criterion:
     name: str
     modifier: str | None
     values: tuple[str, ...]
+    chain: Chain | None = None  # subject:Patient.identifier=…: values unused
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The criterion a chained reference's targets must meet (one level, as R4 servers
+    commonly support)."""
+
+    target_type: str
+    criterion: Criterion
 
 
 @dataclass(frozen=True)
@@ -76,8 +99,8 @@ class Parser:
         if name in RESULT_PARAMS:
             self.result_param(name, modifier, value)
             return
-        if "." in name:
-            self.problem(f"chained parameter {key} is not supported; it was ignored", key)
+        if "." in key:
+            self.chained(key, value)
             return
         if name in ("_id", "_lastUpdated"):
             self.column_param(name, modifier, value)
@@ -99,6 +122,33 @@ class Parser:
             return
         self.query.criteria.append(Criterion(param, name, modifier or None, values))
 
+    def chained(self, key: str, value: str) -> None:
+        """``name[:Type].param=value``: resources whose ``name`` reference points at a
+        ``Type`` matching ``param=value``."""
+        head, _, inner = key.partition(".")
+        name, _, target = head.partition(":")
+        param = self.params.get(name)
+        if param is None or param.type != "reference":
+            self.problem(f"{key}: {name} is not a reference parameter; ignored", key)
+            return
+        if "." in inner:
+            self.problem(f"{key}: only one level of chaining is supported; ignored", key)
+            return
+        target = target or chain_target(param) or ""
+        if not target:
+            example = _typed(key)
+            self.problem(f"{key}: {name} can refer to several types; name one, as {example}", key)
+            return
+        if target not in reference_targets(param) or not _chainable(target, inner):
+            self.problem(f"{key}: cannot search {target} by {inner} through {name}; ignored", key)
+            return
+        nested = Parser(target, strict=self.strict)
+        nested.add(inner, value)
+        self.query.warnings += [f"{key}: {w}" for w in nested.query.warnings]
+        if nested.query.criteria:
+            chain = Chain(target, nested.query.criteria[0])
+            self.query.criteria.append(Criterion(param, name, None, (), chain))
+
     def column_param(self, name: str, modifier: str, value: str) -> None:
         if modifier:
             self.problem(f"modifier :{modifier} is not supported on {name}; ignored", name)
@@ -110,7 +160,7 @@ class Parser:
     def result_param(self, name: str, modifier: str, value: str) -> None:
         q = self.query
         if name == "_count":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # int() refuses "²"
                 raise DomainError("_count must be a non-negative integer", field="_count")
             q.count = min(int(value), MAX_COUNT)
         elif name == "_sort":
@@ -163,6 +213,24 @@ class Parser:
             self.query.includes.append(include)
         else:
             self.query.revincludes.append(include)
+
+
+def _chainable(target: str, inner: str) -> bool:
+    """Whether a chain into ``target`` can ask ``inner``: the owned types answer what
+    their domains can find; stored types any search parameter but ``_lastUpdated`` and the
+    :missing and :not modifiers (matches of an index, not the resources without them)."""
+    name, _, modifier = inner.partition(":")
+    if target in OWNED_CHAIN_PARAMS:
+        return name in OWNED_CHAIN_PARAMS[target] and not modifier
+    if target in HOMES or name in RESULT_PARAMS or name == "_lastUpdated":
+        return False
+    return modifier not in ("missing", "not")
+
+
+def _typed(key: str) -> str:
+    """The chain with its reference typed, as an example (``subject:Patient.name``)."""
+    head, _, inner = key.partition(".")
+    return f"{head.partition(':')[0]}:Patient.{inner}"
 
 
 def _split_values(raw: str) -> list[str]:

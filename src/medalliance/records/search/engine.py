@@ -82,7 +82,13 @@ def run(
     patients = patient_scope(query.criteria, resolve_patient)
     rule = cache(readable)
     checked = bool(patients) and set(patients or ()) <= set(granted)
-    criteria = [(c, condition(query.resource_type, c, patients)) for c in query.criteria]
+
+    def readable_on(column: Any) -> ColumnElement[bool]:
+        return _on_columns(rule(), {"patient_id": column})
+
+    criteria = [
+        (c, condition(query.resource_type, c, patients, readable_on)) for c in query.criteria
+    ]
     result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
     if query.summary_count or query.total:
         result.total = count(db, query, criteria, patients, None if checked else rule())
