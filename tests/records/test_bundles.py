@@ -404,6 +404,45 @@ class TestReadEntries:
             assert top.status_code == 200, top.text
             assert entry["resource"]["id"] == top.json()["id"]
 
+    def test_a_search_entry_answers_as_the_search_at_the_top_level(
+        self, client: TestClient, his: dict[str, str], related: None
+    ) -> None:
+        from records.factories import observation
+
+        visit = client.get(f"/fhir/Encounter?patient={P}", headers=his).json()["entry"][0]
+        for _ in range(2):
+            made = observation(P, visit["resource"]["id"])
+            assert client.post("/fhir/Observation", json=made, headers=his).status_code == 201
+        urls = [
+            f"Observation?patient={P}&_count=1&_include=Observation:encounter",
+            f"Observation?patient={P}&_summary=count",
+            f"Observation?patient={P}&shoe-size=42",
+        ]
+        bundle = bundle_of("batch", *({"request": {"method": "GET", "url": u}} for u in urls))
+        response = client.post("/fhir", json=bundle, headers=his)
+        paged, counted, warned = (e["response"]["resource"] for e in response.json()["entry"])
+        modes = [e["search"]["mode"] for e in paged["entry"]]
+        assert modes == ["match", "include"]
+        assert paged["entry"][1]["resource"]["id"] == visit["resource"]["id"]
+        following = next(link["url"] for link in paged["link"] if link["relation"] == "next")
+        assert following.startswith("Observation?")
+        assert "_cursor=" in following
+        assert counted["total"] == 2
+        assert warned["entry"][-1]["search"]["mode"] == "outcome"
+
+    def test_a_patient_search_entry_asks_the_master_patient_index(
+        self, client: TestClient, db: Session, his: dict[str, str], related: None
+    ) -> None:
+        person = db.get(Person, P)
+        assert person is not None
+        url = f"Patient?identifier={RESIDENT_ID_SYSTEM}|{person.id_number}"
+        bundle = bundle_of("batch", {"request": {"method": "GET", "url": url}})
+        response = client.post("/fhir", json=bundle, headers=his)
+        entry = response.json()["entry"][0]["response"]
+        assert entry["status"] == "200 OK", entry
+        assert entry["resource"]["total"] == 1
+        assert [e["resource"]["id"] for e in entry["resource"]["entry"]] == [P]
+
     def test_an_unknown_patient_fails_its_batch_entry_with_404(
         self, client: TestClient, his: dict[str, str]
     ) -> None:

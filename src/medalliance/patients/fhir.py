@@ -6,6 +6,8 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
@@ -70,11 +72,8 @@ def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
 
 @router.get("/Patient", responses=_ERRORS)
 def search(request: Request, db: DbSession, actor: StaffOrResident) -> FhirResponse:
-    params = request.query_params
-    page = page_from(params)
-    criteria = _criteria(db, request)
-    persons, total = service.search_patients(db, actor, criteria, page)
-    resources = [service.patient_resource(db, p) for p in persons]
+    page = page_from(request.query_params)
+    resources, total = search_resources(db, actor, request.query_params)
     return FhirResponse(
         searchset(
             request,
@@ -86,8 +85,16 @@ def search(request: Request, db: DbSession, actor: StaffOrResident) -> FhirRespo
     )
 
 
-def _criteria(db: DbSession, request: Request) -> PersonFilter:
-    params = request.query_params
+def search_resources(
+    db: Session, actor: Actor, params: QueryParams
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of Patient resources matching ``params`` and the number of all matches
+    (for ``GET /fhir/Patient`` and a bundle's GET entries)."""
+    persons, total = service.search_patients(db, actor, _criteria(db, params), page_from(params))
+    return [service.patient_resource(db, p) for p in persons], total
+
+
+def _criteria(db: Session, params: QueryParams) -> PersonFilter:
     criteria = PersonFilter()
     if "identifier" in params:
         system, _, value = params["identifier"].rpartition("|")

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
@@ -27,8 +28,9 @@ from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
+from medalliance.patients import fhir as patients_fhir
 from medalliance.patients import service as patients
-from medalliance.records import links, repository, service, writes
+from medalliance.records import links, render, repository, service, writes
 from medalliance.records.dates import instant
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
@@ -411,15 +413,23 @@ def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
         entry.response = {**_write_response(item), "status": "200 OK", "resource": item.content}
         return
     resource_type, _, query = entry.url.partition("?")
-    result = service.search(db, actor, resource_type, parse_qsl(query), now=now)
+    if resource_type == "Patient":  # the master patient index answers its own searches
+        found, total = patients_fhir.search_resources(db, actor, QueryParams(query))
+        entry.response = {"status": "200 OK", "resource": _patients(found, total)}
+        return
+    params = parse_qsl(query, keep_blank_values=True)
+    result = service.search(db, actor, resource_type, params, now=now)
     entry.response = {
         "status": "200 OK",
-        "resource": {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "entry": [{"resource": m.content, "search": {"mode": "match"}} for m in result.matches],
-        },
+        "resource": render.searchset_resource(resource_type, params, result),
     }
+
+
+def _patients(found: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    entries = [
+        {"fullUrl": f"Patient/{p['id']}", "resource": p, "search": {"mode": "match"}} for p in found
+    ]
+    return {"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries}
 
 
 def _read_patient(db: Session, actor: Actor, person_id: str) -> dict[str, Any]:

@@ -98,13 +98,7 @@ def searchset(
     entries = [_entry(base, m, "match", result.elements) for m in result.matches]
     entries += [_entry(base, m, "include", result.elements) for m in result.included]
     if result.warnings:
-        outcome = {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {"severity": "warning", "code": "not-supported", "diagnostics": w}
-                for w in result.warnings
-            ],
-        }
+        outcome = _warnings(result.warnings)
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
     if search is None:
         url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
@@ -121,6 +115,41 @@ def searchset(
     head["link"] = links
     body = _dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}"
     return FhirResponse(body)
+
+
+def searchset_resource(
+    resource_type: str, params: Sequence[tuple[str, str]], result: SearchResult
+) -> dict[str, Any]:
+    """A search's Bundle as a batch or transaction entry's resource: ``searchset``'s
+    matches, includes, total, warnings and links, the links relative to the server."""
+
+    def entry(item: StoredResource, mode: str) -> dict[str, Any]:
+        elements = result.elements
+        content = item.content if elements is None else _subset(item.content, elements)
+        return {"fullUrl": item.reference, "resource": content, "search": {"mode": mode}}
+
+    entries = [entry(m, "match") for m in result.matches]
+    entries += [entry(m, "include") for m in result.included]
+    if result.warnings:
+        entries.append({"resource": _warnings(result.warnings), "search": {"mode": "outcome"}})
+    cursor = next((v for k, v in reversed(params) if k == "_cursor"), None)
+    links = [{"relation": "self", "url": page_url(resource_type, params, cursor)}]
+    if result.next_cursor:
+        following = page_url(resource_type, params, result.next_cursor)
+        links.append({"relation": "next", "url": following})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if result.total is not None:
+        bundle["total"] = result.total
+    return {**bundle, "link": links, "entry": entries}
+
+
+def _warnings(warnings: Sequence[str]) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {"severity": "warning", "code": "not-supported", "diagnostics": w} for w in warnings
+        ],
+    }
 
 
 def history_bundle(
