@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -85,7 +87,7 @@ class BodySizeLimit:
 
 # A NUL as a JSON body writes it: ``\u0000`` not itself escaped (``\\u0000`` is text).
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-_FORM_NUL = re.compile(rb"%00")
+_FORM_NUL = re.compile(rb"%00|\x00")
 
 
 def _nul_pattern(media: str) -> re.Pattern[bytes] | None:
@@ -95,6 +97,15 @@ def _nul_pattern(media: str) -> re.Pattern[bytes] | None:
     if not media or media in JSON_TYPES or media.endswith("+json"):
         return _JSON_NUL
     return None
+
+
+def _carried(text: bytes) -> bytes:
+    """What a body chunk leaves for the next one to be scanned with: a mark may straddle
+    the two (its last 5 bytes), and whether it is escaped depends on the parity of the
+    backslashes before it, kept as one backslash or none (a run may be any length)."""
+    window = max(len(text) - 5, 0)
+    run = window - len(text[:window].rstrip(b"\\"))
+    return b"\\" * (run % 2) + text[window:]
 
 
 class RejectNul:
@@ -137,7 +148,7 @@ class RejectNul:
             # HTTPException, which FastAPI's body parsing passes on rather than hiding).
             if pattern.search(text):
                 raise StarletteHTTPException(400, "the request body contains a NUL character")
-            tail = text[-64:]  # a mark may straddle two chunks
+            tail = _carried(text)
             return message
 
         await self.app(scope, checked, send)
@@ -179,6 +190,17 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         actor=actor,
         status_code=exc.status,
     )
+
+
+async def nul_error_handler(request: Request, exc: Exception) -> Response:
+    """A NUL character that reached the database past ``RejectNul`` (a multipart form, a
+    raw byte): PostgreSQL text cannot hold one, and the request's transaction is already
+    rolled back. Any other data error is a server error."""
+    text = str(exc)
+    if "NUL (0x00)" not in text and "unsupported Unicode escape sequence" not in text:
+        raise exc
+    error = DomainError("the request contains a NUL character, which no text field may hold")
+    return await domain_error_handler(request, error)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
@@ -264,6 +286,8 @@ def create_app(
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(psycopg.DataError, nul_error_handler)
+    app.add_exception_handler(sqlalchemy.exc.DataError, nul_error_handler)
     _add_middleware(app, settings)
     _mount_static(app, settings)
     return app

@@ -5,6 +5,7 @@ nothing), or, when it is valid FHIR, an ordinary success."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -133,3 +134,40 @@ def test_a_history_count_in_non_ascii_digits_is_a_400(
     response = client.get(url.format(id=created["id"], patient=patient) + "?_count=²", headers=his)
     assert response.status_code == 400
     assert "_count" in diagnostics(response)
+
+
+def _cursor(value: Any, pid: Any) -> str:
+    raw = json.dumps([value, pid]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"/fhir/Patient/{P}/$everything?_cursor=²",
+        f"/fhir/Patient/{P}/$everything?_cursor=99999999999999999999999",
+        f"/fhir/Patient/{P}/$everything?_cursor=abc",
+        f"/fhir/Observation?_cursor={_cursor(1, 10**23)}",
+        f"/fhir/Observation?_cursor={_cursor(1, -1)}",
+        f"/fhir/Observation?_sort=_id&_cursor={_cursor(5, 1)}",
+        f"/fhir/Observation?_sort=-date&_cursor={_cursor(None, 1)}",
+    ],
+)
+def test_a_cursor_this_server_did_not_issue_is_a_400(
+    client: TestClient, his: dict[str, str], created: dict[str, Any], query: str
+) -> None:
+    response = client.get(query, headers=his)
+    assert response.status_code == 400, response.text
+    assert "_cursor" in diagnostics(response)
+
+
+def test_a_valid_resource_nested_past_the_stack_is_a_400(
+    client: TestClient, his: dict[str, str]
+) -> None:
+    nested: dict[str, Any] = {"url": "urn:x", "valueString": "leaf"}
+    for _ in range(150):
+        nested = {"url": "urn:x", "extension": [nested]}
+    resource = {**observation(P), "extension": [nested]}
+    response = client.post("/fhir/Observation", json=resource, headers=his)
+    assert response.status_code == 400, response.text
+    assert "nested" in diagnostics(response)

@@ -158,3 +158,14 @@ def _pid(db: Session, observation_id: str) -> int:
         )
     ).one()
     return int(row)
+
+
+def test_a_chain_through_a_subject_reference_finds_what_was_written_under_the_merged_id(
+    db: Session,
+) -> None:
+    county, township = _two_records(db)
+    _merge(db, SURVIVOR, MERGED)
+    for chain in (f"subject:Patient._id={SURVIVOR}", f"subject:Patient._id={MERGED}"):
+        key, _, value = chain.partition("=")
+        result = service.search(db, COUNTY_HIS, "Observation", [(key, value)], now=NOW)
+        assert sorted(m.id for m in result.matches) == sorted([county, township]), chain

@@ -212,6 +212,35 @@ class TestChainedParameters:
         assert key in lenient.warnings[0]
 
 
+class TestConditionalMatchAccess:
+    """A conditional write finds its match among what the writer may read: the answer
+    (deleted, 403, 412) must not tell what another record holds."""
+
+    @pytest.mark.parametrize("code", ["9999-9", "8480-6"])  # one held by P, one not
+    def test_naming_an_unreadable_patient_is_refused_whatever_the_record_holds(
+        self, db: Session, three: dict[str, str], code: str
+    ) -> None:
+        with pytest.raises(Forbidden):
+            service.conditional_delete(
+                db, TOWNSHIP_HIS, "Observation", f"patient=Patient/{P}&code={code}", now=NOW
+            )
+
+    def test_unreadable_resources_do_not_match(self, db: Session, three: dict[str, str]) -> None:
+        for condition in ("code=8867-4", "encounter.status=finished&code=8867-4"):
+            gone = service.conditional_delete(db, TOWNSHIP_HIS, "Observation", condition, now=NOW)
+            assert gone is None
+        assert ids(db, [("code", "8867-4")]) == [three["hr"]]
+
+    @pytest.mark.parametrize("condition", ["_pretty=true", "_count=1", "_summary=count", ""])
+    def test_a_condition_without_criteria_is_refused(
+        self, db: Session, three: dict[str, str], condition: str
+    ) -> None:
+        with pytest.raises(DomainError) as caught:
+            service.conditional_delete(db, COUNTY_HIS, "Observation", condition, now=NOW)
+        assert caught.value.status == 400
+        assert len(ids(db, [])) == 3
+
+
 class TestUnknownParameters:
     def test_lenient_search_ignores_and_warns(self, db: Session, three: dict[str, str]) -> None:
         result = service.search(db, COUNTY_HIS, "Observation", [("colour", "blue")], now=NOW)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
@@ -9,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from helpers import bearer, csrf_from, page_login, system_bearer
+from medalliance.app import _JSON_NUL, _carried
 from medalliance.auth.policy import public
 from medalliance.config import get_settings
 from medalliance.kit.http import TransactionalRoute
@@ -161,6 +165,46 @@ class TestNulCharacters:
         assert response.status_code == 400
         assert "NUL" in response.text
         assert db.scalar(select(func.count()).select_from(Consortium)) == before
+
+    def test_nul_in_a_multipart_form_is_refused_where_it_cannot_be_stored(
+        self, client: TestClient, db: Session
+    ) -> None:
+        # Multipart bodies may carry binary files, so no middleware scans them: the NUL
+        # reaches the database, which refuses it, and the refusal is the caller's 400.
+        response = client.post(
+            "/fhir/Observation/_search",
+            files={"attachment": (None, "")},
+            data={"code": "a\x00"},
+            headers=system_bearer(client),
+        )
+        if db.get_bind().dialect.name == "sqlite":  # SQLite text holds a NUL
+            assert response.status_code == 200
+            return
+        assert response.status_code == 400, response.text
+        assert "NUL" in response.json()["issue"][0]["diagnostics"]
+
+
+def _scanned_in_chunks(body: bytes, cuts: tuple[int, ...]) -> bool:
+    """Whether the NUL check finds a mark in ``body`` arriving cut at ``cuts``."""
+    bounds = [0, *cuts, len(body)]
+    tail = b""
+    for start, end in itertools.pairwise(bounds):
+        text = tail + body[start:end]
+        if _JSON_NUL.search(text):
+            return True
+        tail = _carried(text)
+    return False
+
+
+@pytest.mark.parametrize("backslashes", [1, 2, 64, 65])
+def test_a_nul_mark_split_across_body_chunks_is_found_as_in_one(backslashes: int) -> None:
+    # An even run of backslashes escapes itself: the mark is text, not a NUL.
+    body = b'{"a": "' + b"\\" * backslashes + b'u0000"}'
+    whole = bool(_JSON_NUL.search(body))
+    assert whole == (backslashes % 2 == 1)
+    for cut in range(1, len(body)):
+        assert _scanned_in_chunks(body, (cut,)) == whole, cut
+    assert _scanned_in_chunks(body, (len(body) - 9, len(body) - 5)) == whole
 
 
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -281,6 +281,11 @@ class PatientCard:
     reviews: Sequence[MatchReview]
 
 
+def absorbed_ids(db: Session, person_id: str) -> list[str]:
+    """Every person merged (directly or through a chain) into ``person_id``."""
+    return repository.absorbed_ids(db, person_id)
+
+
 def patient_card(db: Session, actor: Actor, person_id: str) -> PatientCard:
     person = read_patient(db, actor, person_id)
     ids = [person.id, *repository.absorbed_ids(db, person.id)]

@@ -106,9 +106,9 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
     ctx = writes.WriteContext(actor, now)
     ids: dict[str, str] = {}
     for entry in entries:
-        _at(entry, lambda e=entry: _assign(db, e, ids))
+        _at(entry, lambda e=entry: _assign(db, actor, now, e, ids))
     _refuse_overlaps(entries)
-    resolver = _References(db, ids)
+    resolver = _References(db, actor, now, ids)
     for entry in entries:
         if entry.resource is not None and not entry.skip:
             _at(entry, lambda e=entry: resolver.rewrite(e))
@@ -137,7 +137,7 @@ def _at(entry: Entry, step: Any) -> None:
         raise type(exc)(f"{entry.where}: {exc.message}", field=field) from None
 
 
-def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
+def _assign(db: Session, actor: Actor, now: datetime, entry: Entry, ids: dict[str, str]) -> None:
     """Decide the id of every entry before any reference is rewritten."""
     resource = entry.resource
     if entry.method in ("POST", "PUT") and resource is not None:
@@ -146,9 +146,9 @@ def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
             entry.target, entry.skip = _owned_target(db, entry, resource_type), True
             entry.response = {"status": "200 OK", "location": entry.target}
         elif entry.method == "POST":
-            entry.target = _post_target(db, entry, resource_type)
+            entry.target = _post_target(db, actor, now, entry, resource_type)
         else:
-            entry.target = _put_target(db, entry, resource_type)
+            entry.target = _put_target(db, actor, now, entry, resource_type)
         if entry.full_url:
             ids[entry.full_url] = entry.target
         if entry.target and not entry.full_url and resource.get("id"):
@@ -156,7 +156,7 @@ def _assign(db: Session, entry: Entry, ids: dict[str, str]) -> None:
     elif entry.method == "DELETE" and (condition := _condition_of(entry.url)) is not None:
         # Resolved now, so that another entry touching the same resource is an overlap.
         resource_type = _url_type(entry.url)
-        match = service._conditional_match(db, resource_type, condition, field="url")
+        match = service.conditional_match(db, actor, resource_type, condition, now=now, field="url")
         if match is not None:
             entry.url = f"{resource_type}/{match.id}"
 
@@ -257,9 +257,9 @@ def _condition_of(url: str) -> str | None:
     return match.group(2) if match else None
 
 
-def _post_target(db: Session, entry: Entry, resource_type: str) -> str:
+def _post_target(db: Session, actor: Actor, now: datetime, entry: Entry, resource_type: str) -> str:
     if entry.if_none_exist:
-        match = service._conditional_match(db, resource_type, entry.if_none_exist)
+        match = service.conditional_match(db, actor, resource_type, entry.if_none_exist, now=now)
         if match is not None:
             entry.skip = True
             entry.response = {
@@ -270,7 +270,7 @@ def _post_target(db: Session, entry: Entry, resource_type: str) -> str:
     return f"{resource_type}/{new_id()}"
 
 
-def _put_target(db: Session, entry: Entry, resource_type: str) -> str:
+def _put_target(db: Session, actor: Actor, now: datetime, entry: Entry, resource_type: str) -> str:
     literal = _LITERAL.match(entry.url)
     if literal and literal.group(1) == resource_type:
         given = (entry.resource or {}).get("id")
@@ -285,7 +285,7 @@ def _put_target(db: Session, entry: Entry, resource_type: str) -> str:
         raise InvalidResource(
             f"PUT url {entry.url} must be {resource_type}/id or {resource_type}?criteria"
         )
-    match = service._conditional_match(db, resource_type, condition)
+    match = service.conditional_match(db, actor, resource_type, condition, now=now, field="url")
     given = (entry.resource or {}).get("id")
     if match is not None:
         service.require_match_id(resource_type, entry.resource or {}, match.id)
@@ -299,8 +299,8 @@ def _put_target(db: Session, entry: Entry, resource_type: str) -> str:
 class _References:
     """Rewrites ``urn:uuid:`` and conditional references to ``Type/id``."""
 
-    def __init__(self, db: Session, ids: dict[str, str]) -> None:
-        self.db, self.ids = db, ids
+    def __init__(self, db: Session, actor: Actor, now: datetime, ids: dict[str, str]) -> None:
+        self.db, self.actor, self.now, self.ids = db, actor, now, ids
         self.conditional: dict[str, str] = {}
 
     def rewrite(self, entry: Entry) -> None:
@@ -337,7 +337,9 @@ class _References:
         if resource_type in links.RESOLVABLE:
             owned = links.conditional_owned(self.db, resource_type, condition, where=where)
             return f"{resource_type}/{owned}"
-        found = service._conditional_match(self.db, resource_type, condition)
+        found = service.conditional_match(
+            self.db, self.actor, resource_type, condition, now=self.now, field=where
+        )
         if found is None:
             raise ValidationFailed(
                 f"{where}: {resource_type}?{condition} matches nothing", field=where

@@ -23,6 +23,7 @@ from medalliance.kit.http import MAX_INTEGER, DbSession, TransactionalRoute, aut
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
+from medalliance.records.search.engine import MAX_PID
 
 router = APIRouter(
     prefix="/fhir",
@@ -120,6 +121,8 @@ def everything(
 ) -> FhirResponse:
     params = request.query_params
     cursor = params.get("_cursor", "0")
+    if not (cursor.isascii() and cursor.isdigit() and int(cursor) <= MAX_PID):
+        raise DomainError("_cursor is not a cursor this server issued", field="_cursor")
     result = service.patient_everything(
         db,
         actor,
@@ -127,7 +130,7 @@ def everything(
         now=utcnow(),
         since=_since(params.get("_since")),
         count=_count(params.get("_count"), 100),
-        cursor=int(cursor) if cursor.isdigit() else 0,
+        cursor=int(cursor),
     )
     return render.searchset(request, result)
 

@@ -9,13 +9,13 @@ Encounter at its institution creates the care relationship it then writes under.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import jsonpatch
-from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import Session
 
 from medalliance.access import service as access
@@ -29,7 +29,7 @@ from medalliance.records import links, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import chains, engine
-from medalliance.records.search.criteria import parse
+from medalliance.records.search.criteria import Query, parse
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump, from_row
 from medalliance.records.validation import require_type
@@ -147,6 +147,24 @@ def search(
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     query = chains.resolve_owned(db, parse(resource_type, params, strict=strict))
+    person_of, bases = _named_patients(db, actor, query, now)
+    result = engine.run(
+        db,
+        query,
+        lambda: _readable(actor, FhirResource.patient_id, now),
+        person_of,
+        granted=bases,
+    )
+    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
+    return result
+
+
+def _named_patients(
+    db: Session, actor: Actor, query: Query, now: datetime
+) -> tuple[Callable[[str], str | None], dict[str, AccessBasis]]:
+    """The resolver of patient references to MPI persons, and the access basis to each
+    patient the query names: naming a patient one may not read is a refusal (audited),
+    not an empty page, nor a probe of what the record holds."""
     persons: dict[str, str | None] = {}  # patient reference -> MPI person, resolved once
     related: dict[str, bool | None] = {}  # person -> live relationship with the institution
 
@@ -167,22 +185,13 @@ def search(
     bases: dict[str, AccessBasis] = {}
     for criterion in query.criteria:
         if criterion.name == "patient" and criterion.param is not None:
-            # Naming a patient one may not read is a refusal (audited), not an empty page.
             for value in criterion.values:
                 person = person_of(value.split("/")[-1])
                 if person is not None:
                     bases[person] = access.require_clinical_access(
                         db, actor, person, now, related=related.get(person)
                     )
-    result = engine.run(
-        db,
-        query,
-        lambda: _readable(actor, FhirResource.patient_id, now),
-        person_of,
-        granted=bases,
-    )
-    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
-    return result
+    return person_of, bases
 
 
 def patient_everything(
@@ -241,7 +250,7 @@ def create(
     ctx = writes.WriteContext(actor, now)
     if if_none_exist:
         resource_type = expected_type or str(resource.get("resourceType"))
-        existing = _conditional_match(db, resource_type, if_none_exist)
+        existing = conditional_match(db, actor, resource_type, if_none_exist, now=now)
         if existing is not None:
             return read(db, actor, resource_type, existing.id, now=now)
     prepared = writes.prepare(db, ctx, resource, method="create", expected_type=expected_type)
@@ -302,7 +311,7 @@ def conditional_update(
 ) -> StoredResource:
     """PUT Type?criteria: no match creates, one match updates, several are a 412."""
     require_type(resource_type)
-    match = _conditional_match(db, resource_type, condition)
+    match = conditional_match(db, actor, resource_type, condition, now=now, field="url")
     if match is None:
         if resource.get("id"):
             refuse_unmatched_id(db, resource_type, str(resource["id"]), condition)
@@ -409,7 +418,7 @@ def conditional_delete(
     412 and delete nothing, no match deletes nothing (as deleting a deleted resource)."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
-    match = _conditional_match(db, resource_type, condition, field="url")
+    match = conditional_match(db, actor, resource_type, condition, now=now, field="url")
     if match is None:
         _check_if_match(if_match, None)
         return None
@@ -503,17 +512,35 @@ def _check_if_match(if_match: str | None, current: StoredResource | None) -> Non
         )
 
 
-def _conditional_match(
-    db: Session, resource_type: str, condition: str, *, field: str = "If-None-Exist"
+def conditional_match(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    condition: str,
+    *,
+    now: datetime,
+    field: str = "If-None-Exist",
 ) -> repository.CurrentRow | None:
-    """The single resource matching search criteria (any patient: the write is then
-    access-checked on it); several matches are a 412 as R4 requires."""
+    """The single resource matching search criteria among those the actor may read;
+    several matches are a 412 as R4 requires. A named patient the actor may not read is
+    a 403 (audited), and unreadable resources do not match: the answer must not tell
+    what another record holds."""
     from urllib.parse import parse_qsl
 
     params = parse_qsl(condition.lstrip("?"), keep_blank_values=True)
     query = chains.resolve_owned(db, parse(resource_type, params, strict=True))
+    if not query.criteria or query.summary_count:
+        # _pretty or _count alone would match every resource of the type.
+        raise DomainError(f"{resource_type}?{condition} has no search criteria", field=field)
     query.count = 2
-    result = engine.run(db, query, true, lambda v: links.person_id(db, v))
+    person_of, bases = _named_patients(db, actor, query, now)
+    result = engine.run(
+        db,
+        query,
+        lambda: _readable(actor, FhirResource.patient_id, now),
+        person_of,
+        granted=bases,
+    )
     if len(result.matches) > 1:
         raise PreconditionFailed(
             f"{resource_type}?{condition} matches more than one resource", field=field

@@ -88,6 +88,10 @@ def _validate_model(model: Any, resource: dict[str, Any], resource_type: str) ->
         ) from None
     except (TypeError, ValueError) as exc:
         raise InvalidResource(f"{resource_type}: {exc}", field=resource_type) from None
+    except RecursionError:  # JSON that parses, nested past the models' stack (extensions)
+        raise InvalidResource(
+            f"{resource_type}: the resource is nested too deeply", field=resource_type
+        ) from None
 
 
 __all__ = ["InvalidResource", "ValidationFailed", "require_type", "validate"]

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
+from medalliance.patients import service as patients
 from medalliance.records import links
 from medalliance.records.search.criteria import OWNED_CHAIN_PARAMS, Criterion, Query
 
@@ -37,4 +38,8 @@ def _resolved(db: Session, c: Criterion) -> Criterion:
         else:  # identifier: system|value, |value or value
             system, _, code = value.rpartition("|")
             found |= set(links.identifier_matches(db, target_type, system or None, code))
+    if target_type == "Patient" and c.name != "patient":
+        # Other references keep the id they were written with: after a merge, the ids
+        # merged into the person name them too (``patient`` follows merges by itself).
+        found |= {m for p in list(found) for m in patients.absorbed_ids(db, p)}
     return Criterion(c.param, c.name, None, tuple(f"{target_type}/{i}" for i in sorted(found)))

@@ -271,13 +271,22 @@ def _encode(key: Any, pid: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+MAX_PID = 2**63 - 1  # a BIGINT
+
+
 def _decode(cursor: str, query: Query) -> tuple[Any, int]:
+    """The sort key and pid a cursor carries, checked against the query's sort: a value
+    of another type than the sort column's would fail in the database, not here."""
     try:
         value, pid = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(value, str) and query.sort and _is_date_sort(query):
+        if not isinstance(pid, int) or not 0 <= pid <= MAX_PID:
+            raise ValueError(pid)
+        if query.sort is not None and not isinstance(value, str):
+            raise TypeError(value)
+        if query.sort is not None and _is_date_sort(query):
             value = datetime.fromisoformat(value)
-        return value, int(pid)
-    except (ValueError, TypeError):
+        return value, pid
+    except (ValueError, TypeError, RecursionError):
         raise DomainError("_cursor is not a cursor this server issued", field="_cursor") from None
 
 
