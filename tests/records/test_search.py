@@ -16,7 +16,10 @@ from medalliance.records import service
 from medalliance.records.models import FhirResource
 from medalliance.records.search import engine
 from medalliance.records.search.criteria import parse
+from medalliance.registry.fhir_map import SYSTEMS
+from medalliance.registry.models import Institution
 from records.factories import (
+    COUNTY,
     COUNTY_HIS,
     TOWNSHIP_DOCTOR,
     TOWNSHIP_HIS,
@@ -147,6 +150,16 @@ class TestChainedParameters:
             three["bp"],
             three["q"],
         }
+
+    def test_identifier_systems_are_matched(self, db: Session, three: dict[str, str]) -> None:
+        assert ids(db, [("patient.identifier", f"|{id_number(db, P)}")]) == []  # no system
+        county = db.get(Institution, COUNTY)
+        assert county is not None
+        code = f"{SYSTEMS['institution-code']}|{county.code}"
+        by_code = ids(db, [("service-provider.identifier", code)], "Encounter")
+        assert set(by_code) == {three["enc"], *ids(db, [("patient", Q)], "Encounter")}
+        wrong_system = [("service-provider.identifier", f"urn:other|{county.code}")]
+        assert ids(db, wrong_system, "Encounter") == []
 
     def test_an_identifier_no_one_holds_finds_nothing(
         self, db: Session, three: dict[str, str]

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from medalliance.errors import NotFound, ValidationFailed
 from medalliance.patients import service as patients
+from medalliance.registry import fhir_map, staff
 from medalliance.registry import service as registry
-from medalliance.registry import staff
 from medalliance.registry.repository import InstitutionFilter, PractitionerFilter
 
 # Types other domains own: never written into this store.
@@ -88,11 +88,15 @@ def identifier_matches(
     if resource_type == "Patient":
         return patients.identifier_person_ids(db, system or None, value)
     if resource_type == "Organization":
+        if system and system != fhir_map.SYSTEMS["institution-code"]:
+            return []
         found, _ = registry.find_institutions(
             db, InstitutionFilter(codes=(value,)), limit=2, offset=0
         )
         return [i.id for i in found]
     if resource_type == "Practitioner":
+        if system and system != fhir_map.SYSTEMS["licence"]:
+            return []
         people, _ = staff.search_practitioners(
             db, PractitionerFilter(licences=(value,)), limit=2, offset=0
         )

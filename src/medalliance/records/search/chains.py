@@ -35,8 +35,10 @@ def _resolved(db: Session, c: Criterion) -> Criterion:
         if inner.name == "_id":
             owned = links.resolve_owned(db, target_type, value)
             found |= {owned} if owned else set()
-        else:  # identifier: system|value, |value or value
-            system, _, code = value.rpartition("|")
+        else:  # identifier: system|value, value (any system) or |value (no system)
+            system, bar, code = value.rpartition("|")
+            if bar and not system:
+                continue  # every identifier of the MPI and the registry has a system
             found |= set(links.identifier_matches(db, target_type, system or None, code))
     if target_type == "Patient" and c.name != "patient":
         # Other references keep the id they were written with: after a merge, the ids
