@@ -64,3 +64,43 @@ def test_two_updates_with_the_same_version_one_wins_one_412(own_engine: Engine) 
     assert sorted(outcomes) == ["200", "412"]
     with unit_of_work(factory) as db:
         assert service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW).version == 2
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
+    own_engine: Engine,
+) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": "race-1"}]}
+    with unit_of_work(factory) as db:
+        admitted(db, P, NOW)
+        created = service.create(db, COUNTY_HIS, tagged, now=NOW)
+    locked, done = threading.Event(), threading.Event()
+
+    def relabel() -> None:
+        # Holds the row (an update) while the delete finds it by its old identifier.
+        with unit_of_work(factory) as db:
+            content = {**created.content, "identifier": [{"system": "urn:test", "value": "r-2"}]}
+            service.update(db, COUNTY_HIS, "Observation", created.id, content, now=NOW)
+            locked.set()
+            done.wait(timeout=0.5)  # the delete has matched and waits for the lock
+
+    def delete() -> None:
+        locked.wait()
+        with unit_of_work(factory) as db:
+            service.conditional_delete(
+                db, COUNTY_HIS, "Observation", "identifier=urn:test|race-1", now=NOW
+            )
+
+    threads = [threading.Thread(target=relabel), threading.Thread(target=delete)]
+    for t in threads:
+        t.start()
+    threads[1].join(timeout=0.2)
+    done.set()
+    for t in threads:
+        t.join()
+    with unit_of_work(factory) as db:
+        kept = service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW)
+    assert kept.content["identifier"][0]["value"] == "r-2"

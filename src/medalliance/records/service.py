@@ -418,11 +418,20 @@ def conditional_delete(
     412 and delete nothing, no match deletes nothing (as deleting a deleted resource)."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
-    match = conditional_match(db, actor, resource_type, condition, now=now, field="url")
-    if match is None:
-        _check_if_match(if_match, None)
-        return None
-    return delete(db, actor, resource_type, match.id, now=now, if_match=if_match)
+    for _ in range(3):
+        match = conditional_match(db, actor, resource_type, condition, now=now, field="url")
+        if match is None:
+            _check_if_match(if_match, None)
+            return None
+        # Locked, then asked again: an update committed since the match (seen once the
+        # lock is ours) may have made it stop matching, and it must not be deleted then.
+        repository.current_for_actor(
+            db, resource_type, match.id, actor.institution_id, now, lock=True
+        )
+        again = conditional_match(db, actor, resource_type, condition, now=now, field="url")
+        if again is not None and again.id == match.id:
+            return delete(db, actor, resource_type, match.id, now=now, if_match=if_match)
+    raise Conflict(f"{resource_type}?{condition} kept changing while it was being deleted")
 
 
 def transaction(
