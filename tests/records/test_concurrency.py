@@ -104,3 +104,36 @@ def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
     with unit_of_work(factory) as db:
         kept = service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW)
     assert kept.content["identifier"][0]["value"] == "r-2"
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_two_conditional_creates_of_one_criteria_at_once_make_one_resource(
+    own_engine: Engine,
+) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import sessionmaker
+
+    from medalliance.records.models import TokenIndex
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    with unit_of_work(factory) as db:
+        admitted(db, P, NOW)
+    tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": "twice-1"}]}
+    barrier = threading.Barrier(4)
+
+    def create() -> None:
+        barrier.wait()
+        with unit_of_work(factory) as db:
+            service.create(
+                db, COUNTY_HIS, tagged, now=NOW, if_none_exist="identifier=urn:test|twice-1"
+            )
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with unit_of_work(factory) as db:
+        same = (TokenIndex.name == "identifier", TokenIndex.code == "twice-1")
+        stored = db.scalar(select(func.count()).where(*same))
+    assert stored == 1

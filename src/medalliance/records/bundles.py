@@ -338,7 +338,7 @@ class _References:
             owned = links.conditional_owned(self.db, resource_type, condition, where=where)
             return f"{resource_type}/{owned}"
         found = service.conditional_match(
-            self.db, self.actor, resource_type, condition, now=self.now, field=where
+            self.db, self.actor, resource_type, condition, now=self.now, field=where, lock=False
         )
         if found is None:
             raise ValidationFailed(

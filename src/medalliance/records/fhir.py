@@ -208,8 +208,8 @@ def create(
     body: Body,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
-    if writes.create_is_one_statement(resource_type):
-        autocommit(db)
+    if writes.create_is_one_statement(resource_type) and not if_none_exist:
+        autocommit(db)  # a conditional create matches, then writes: one transaction
     item = service.create(
         db, actor, body, now=utcnow(), if_none_exist=if_none_exist, expected_type=resource_type
     )

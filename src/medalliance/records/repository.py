@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
@@ -179,3 +179,11 @@ def by_ids(db: Session, resource_type: str, ids: Sequence[str]) -> Sequence[Fhir
         FhirResource.resource_type == resource_type, FhirResource.id.in_(ids)
     )
     return db.scalars(stmt).all()
+
+
+def lock_criteria(db: Session, key: str) -> None:
+    """Conditional writes of the same criteria, one at a time until the transaction ends:
+    two at once would both find no match and both create. PostgreSQL only (SQLite writes
+    one transaction at a time)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})

@@ -529,18 +529,22 @@ def conditional_match(
     *,
     now: datetime,
     field: str = "If-None-Exist",
+    lock: bool = True,
 ) -> repository.CurrentRow | None:
     """The single resource matching search criteria among those the actor may read;
     several matches are a 412 as R4 requires. A named patient the actor may not read is
     a 403 (audited), and unreadable resources do not match: the answer must not tell
-    what another record holds."""
-    from urllib.parse import parse_qsl
+    what another record holds. ``lock``: for a write, which then holds the criteria until
+    its transaction ends."""
+    from urllib.parse import parse_qsl, urlencode
 
     params = parse_qsl(condition.lstrip("?"), keep_blank_values=True)
     query = chains.resolve_owned(db, parse(resource_type, params, strict=True))
     if not query.criteria or query.summary_count:
         # _pretty or _count alone would match every resource of the type.
         raise DomainError(f"{resource_type}?{condition} has no search criteria", field=field)
+    if lock:
+        repository.lock_criteria(db, f"{resource_type}?{urlencode(sorted(params))}")
     query.count = 2
     person_of, bases = _named_patients(db, actor, query, now)
     result = engine.run(
