@@ -147,6 +147,16 @@ def search(
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     query = chains.resolve_owned(db, parse(resource_type, params, strict=strict))
+    result, bases = _run_as(db, actor, query, now)
+    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
+    return result
+
+
+def _run_as(
+    db: Session, actor: Actor, query: Query, now: datetime
+) -> tuple[SearchResult, dict[str, AccessBasis]]:
+    """The query over what the actor may read, and the basis to each patient it names
+    (checked first: see ``_named_patients``)."""
     person_of, bases = _named_patients(db, actor, query, now)
     result = engine.run(
         db,
@@ -155,8 +165,7 @@ def search(
         person_of,
         granted=bases,
     )
-    _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
-    return result
+    return result, bases
 
 
 def _named_patients(
@@ -546,14 +555,7 @@ def conditional_match(
     if lock:
         repository.lock_criteria(db, f"{resource_type}?{urlencode(sorted(params))}")
     query.count = 2
-    person_of, bases = _named_patients(db, actor, query, now)
-    result = engine.run(
-        db,
-        query,
-        lambda: _readable(actor, FhirResource.patient_id, now),
-        person_of,
-        granted=bases,
-    )
+    result, _ = _run_as(db, actor, query, now)
     if len(result.matches) > 1:
         raise PreconditionFailed(
             f"{resource_type}?{condition} matches more than one resource", field=field
