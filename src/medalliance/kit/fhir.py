@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from medalliance.errors import DomainError, NotAcceptable, UnsupportedMediaType
 from medalliance.kit import fhirjson
-from medalliance.kit.http import MAX_OFFSET
+from medalliance.kit.http import MAX_OFFSET, TransactionalRoute
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
@@ -192,3 +192,13 @@ async def negotiate(request: Request) -> None:
         raise UnsupportedMediaType(
             f"a {media} body is not read here; send application/fhir+json", field="Content-Type"
         )
+
+
+def fhir_router() -> APIRouter:
+    """A domain's ``/fhir`` router: transactional, and negotiating JSON on every route."""
+    return APIRouter(
+        prefix="/fhir",
+        tags=["fhir"],
+        route_class=TransactionalRoute,
+        dependencies=[Depends(negotiate)],
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import Body, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
@@ -13,20 +13,15 @@ from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
-from medalliance.kit.fhir import MAX_COUNT, FhirResponse, Page, negotiate, page_from, searchset
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.fhir import MAX_COUNT, FhirResponse, Page, fhir_router, page_from, searchset
+from medalliance.kit.http import DbSession
 from medalliance.patients import service
 from medalliance.patients.enums import MATCH_GRADE_URL, RESIDENT_ID_SYSTEM
 from medalliance.patients.matching import Demographics
 from medalliance.patients.repository import PersonFilter
 from medalliance.patients.service import IDENTIFYING_ROLES
 
-router = APIRouter(
-    prefix="/fhir",
-    tags=["fhir"],
-    route_class=TransactionalRoute,
-    dependencies=[Depends(negotiate)],
-)
+router = fhir_router()
 
 Staff = Annotated[Actor, allow(*IDENTIFYING_ROLES, scope=Scope.CARE_RELATIONSHIP)]
 StaffOrResident = Annotated[

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.responses import Response as PlainResponse
 
 from medalliance.access.service import CLINICAL_ROLES
@@ -18,19 +18,14 @@ from medalliance.errors import DomainError, NotFound
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
-from medalliance.kit.fhir import FORM_TYPES, FhirResponse, media_type, negotiate
-from medalliance.kit.http import MAX_INTEGER, DbSession, TransactionalRoute, autocommit
+from medalliance.kit.fhir import FORM_TYPES, FhirResponse, fhir_router, media_type
+from medalliance.kit.http import MAX_INTEGER, DbSession, autocommit
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
 from medalliance.records.search.engine import MAX_PID
 
-router = APIRouter(
-    prefix="/fhir",
-    tags=["fhir"],
-    route_class=TransactionalRoute,
-    dependencies=[Depends(negotiate)],
-)
+router = fhir_router()
 Reader = Annotated[Actor, allow(scope=Scope.CARE_RELATIONSHIP)]
 Writer = Annotated[Actor, allow(*sorted(CLINICAL_ROLES), scope=Scope.CARE_RELATIONSHIP)]
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -5,24 +5,19 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
 
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, negotiate, page_from, searchset
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.fhir import FhirResponse, fhir_router, page_from, searchset
+from medalliance.kit.http import DbSession
 from medalliance.referrals import interop
 from medalliance.referrals.api import REFERRAL_ROLES
 
-router = APIRouter(
-    prefix="/fhir",
-    tags=["fhir"],
-    route_class=TransactionalRoute,
-    dependencies=[Depends(negotiate)],
-)
+router = fhir_router()
 Reader = Annotated[Actor, allow(*REFERRAL_ROLES, scope=Scope.CARE_RELATIONSHIP)]
 
 

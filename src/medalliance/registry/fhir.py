@@ -10,25 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from starlette.datastructures import QueryParams
 
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, NotFound
-from medalliance.kit.fhir import FhirResponse, Page, negotiate, page_from, searchset
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.fhir import FhirResponse, Page, fhir_router, page_from, searchset
+from medalliance.kit.http import DbSession
 from medalliance.registry import centres, fhir_map, service, staff
 from medalliance.registry.enums import InstitutionKind, InstitutionLevel
 from medalliance.registry.fhir_map import SYSTEMS
 from medalliance.registry.repository import InstitutionFilter, PractitionerFilter, RoleFilter
 
-router = APIRouter(
-    prefix="/fhir",
-    tags=["fhir"],
-    route_class=TransactionalRoute,
-    dependencies=[Depends(negotiate)],
-)
+router = fhir_router()
 Reader = Annotated[Actor, allow(scope=Scope.CONSORTIUM)]
 LEVELS = frozenset(InstitutionLevel)
 KINDS = frozenset(InstitutionKind)

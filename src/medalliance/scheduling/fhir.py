@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, negotiate, page_from, searchset
-from medalliance.kit.http import DbSession, TransactionalRoute
+from medalliance.kit.fhir import FhirResponse, fhir_router, page_from, searchset
+from medalliance.kit.http import DbSession
 from medalliance.scheduling import service
 
-router = APIRouter(
-    prefix="/fhir",
-    tags=["fhir"],
-    route_class=TransactionalRoute,
-    dependencies=[Depends(negotiate)],
-)
+router = fhir_router()
 STAFF = (Role.COORDINATOR, Role.DOCTOR, Role.SPECIALIST, Role.FAMILY_DOCTOR, Role.SYSTEM)
 SlotReader = Annotated[Actor, allow(*STAFF, scope=Scope.CONSORTIUM)]
 AppointmentReader = Annotated[Actor, allow(*STAFF, scope=Scope.CARE_RELATIONSHIP)]
