@@ -154,11 +154,11 @@ def _assign(db: Session, actor: Actor, now: datetime, entry: Entry, ids: dict[st
         if entry.target and not entry.full_url and resource.get("id"):
             ids[f"{resource_type}/{resource['id']}"] = entry.target
     elif entry.method == "DELETE" and (condition := _condition_of(entry.url)) is not None:
-        # Resolved now, so that another entry touching the same resource is an overlap.
+        # Its match now, so that another entry touching the same resource is an overlap;
+        # the delete itself still goes by the criteria (locked, then asked again).
         resource_type = _url_type(entry.url)
         match = service.conditional_match(db, actor, resource_type, condition, now=now, field="url")
-        if match is not None:
-            entry.url = f"{resource_type}/{match.id}"
+        entry.target = f"{resource_type}/{match.id}" if match is not None else None
 
 
 def _refuse_overlaps(entries: list[Entry]) -> None:
@@ -192,7 +192,8 @@ def _identities(entry: Entry) -> list[str]:
     if entry.method == "GET":
         return []
     if entry.method in ("DELETE", "PATCH"):
-        return [entry.url] if _LITERAL.match(entry.url) else []
+        literal = entry.url if _LITERAL.match(entry.url) else None
+        return [t for t in (entry.target or literal,) if t]
     if entry.target is None or entry.target.partition("/")[0] in links.HOMES:
         return []  # MPI/registry entries name existing persons or institutions: no write
     resource_type = entry.target.partition("/")[0]

@@ -102,13 +102,9 @@ def searchset(
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
     if search is None:
         url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
-        links = [{"relation": "self", "url": str(request.url)}]
+        links = _links(url, params, result.next_cursor, self_url=str(request.url))
     else:
-        url, params = f"{base}/{search[0]}", list(search[1])
-        cursor = next((v for k, v in reversed(params) if k == "_cursor"), None)
-        links = [{"relation": "self", "url": page_url(url, params, cursor)}]
-    if result.next_cursor:
-        links.append({"relation": "next", "url": page_url(url, params, result.next_cursor)})
+        links = _links(f"{base}/{search[0]}", search[1], result.next_cursor)
     head: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:
         head["total"] = result.total
@@ -132,15 +128,26 @@ def searchset_resource(
     entries += [entry(m, "include") for m in result.included]
     if result.warnings:
         entries.append({"resource": _warnings(result.warnings), "search": {"mode": "outcome"}})
-    cursor = next((v for k, v in reversed(params) if k == "_cursor"), None)
-    links = [{"relation": "self", "url": page_url(resource_type, params, cursor)}]
-    if result.next_cursor:
-        following = page_url(resource_type, params, result.next_cursor)
-        links.append({"relation": "next", "url": following})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:
         bundle["total"] = result.total
+    links = _links(resource_type, params, result.next_cursor)
     return {**bundle, "link": links, "entry": entries}
+
+
+def _links(
+    url: str,
+    params: Sequence[tuple[str, str]],
+    next_cursor: str | None,
+    *,
+    self_url: str | None = None,
+) -> list[dict[str, str]]:
+    """``self`` (the search as it ran, its own cursor included) and ``next``."""
+    cursor = next((v for k, v in reversed(params) if k == "_cursor"), None)
+    links = [{"relation": "self", "url": self_url or page_url(url, params, cursor)}]
+    if next_cursor:
+        links.append({"relation": "next", "url": page_url(url, params, next_cursor)})
+    return links
 
 
 def _warnings(warnings: Sequence[str]) -> dict[str, Any]:
