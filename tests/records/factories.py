@@ -65,6 +65,18 @@ def ensure_person(db: Session, person_id: str) -> str:
     return person_id
 
 
+def related_system(client: Any, db: Session, patient_id: str) -> dict[str, str]:
+    """The county HIS's FHIR headers, after an encounter of the patient it records (the
+    care relationship its writes of that record need)."""
+    from helpers import system_bearer
+
+    ensure_person(db, patient_id)
+    headers = {**system_bearer(client), "Content-Type": "application/fhir+json"}
+    visit = client.post("/fhir/Encounter", json=encounter(patient_id), headers=headers)
+    assert visit.status_code == 201, visit.text
+    return headers
+
+
 def encounter(
     patient_id: str, *, institution: str = COUNTY, start: str = "2026-10-01T08:00:00Z"
 ) -> dict[str, Any]:

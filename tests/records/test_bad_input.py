@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from helpers import system_bearer
-from records.factories import encounter, ensure_person, observation
+from records.factories import observation, related_system
 
 P = "p00000004"
 FHIR = "application/fhir+json"
@@ -22,11 +21,7 @@ FHIR = "application/fhir+json"
 
 @pytest.fixture
 def his(client: TestClient, db: Session) -> dict[str, str]:
-    ensure_person(db, P)
-    headers = {**system_bearer(client), "Content-Type": FHIR}
-    visit = client.post("/fhir/Encounter", json=encounter(P), headers=headers)  # the relationship
-    assert visit.status_code == 201, visit.text
-    return headers
+    return related_system(client, db, P)
 
 
 @pytest.fixture

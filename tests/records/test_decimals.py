@@ -11,9 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from helpers import system_bearer
 from medalliance.kit import fhirjson
-from records.factories import encounter, ensure_person, observation
+from records.factories import observation, related_system
 
 P = "p00000004"
 FHIR = "application/fhir+json"
@@ -23,11 +22,7 @@ BODY = json.dumps(observation(P, value=1)).replace('"value": 1', '"value": 5.60'
 
 @pytest.fixture
 def his(client: TestClient, db: Session) -> dict[str, str]:
-    ensure_person(db, P)
-    headers = {**system_bearer(client), "Content-Type": FHIR}
-    visit = client.post("/fhir/Encounter", json=encounter(P), headers=headers)  # the relationship
-    assert visit.status_code == 201, visit.text
-    return headers
+    return related_system(client, db, P)
 
 
 def values(text: str) -> list[str]:

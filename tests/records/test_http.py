@@ -34,6 +34,16 @@ def post(client: TestClient, headers: dict[str, str], resource: dict[str, Any]) 
     return body
 
 
+def amend_with_if_match(
+    client: TestClient, headers: dict[str, str], resource: dict[str, Any], etag: str
+) -> Any:
+    return client.put(
+        f"/fhir/{resource['resourceType']}/{resource['id']}",
+        json={**resource, "status": "amended"},
+        headers={**headers, "If-Match": etag},
+    )
+
+
 @pytest.fixture
 def visit(client: TestClient, db: Session, his: dict[str, str]) -> dict[str, Any]:
     ensure_person(db, P)
@@ -483,12 +493,7 @@ class TestPreferences:
     def test_a_malformed_if_match_is_a_400(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any], etag: str
     ) -> None:
-        obs = visit["observation"]
-        response = client.put(
-            f"/fhir/Observation/{obs['id']}",
-            json={**obs, "status": "amended"},
-            headers={**his, "If-Match": etag},
-        )
+        response = amend_with_if_match(client, his, visit["observation"], etag)
         assert response.status_code == 400, response.text
         assert response.json()["issue"][0]["expression"] == ["If-Match"]
 
@@ -496,12 +501,7 @@ class TestPreferences:
     def test_a_well_formed_current_if_match_updates(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any], etag: str
     ) -> None:
-        obs = visit["observation"]
-        response = client.put(
-            f"/fhir/Observation/{obs['id']}",
-            json={**obs, "status": "amended"},
-            headers={**his, "If-Match": etag},
-        )
+        response = amend_with_if_match(client, his, visit["observation"], etag)
         assert response.status_code == 200, response.text
 
     def test_put_recreating_a_deleted_resource_answers_201_with_location(
