@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +20,7 @@ from medalliance.auth.principal import Actor
 from medalliance.config import get_settings
 from medalliance.errors import Forbidden, ValidationFailed
 from medalliance.kit.clock import utcnow
+from medalliance.kit.hot import session_connection
 
 # Roles that treat patients and so may hold a care relationship or break the glass.
 CLINICAL_ROLES = frozenset(
@@ -308,12 +309,28 @@ def audit_read(
 
 
 def audit_reads(
-    db: Session, actor: Actor, bases: dict[str, AccessBasis], *, resource_type: str
+    db: Session,
+    actor: Actor,
+    patient_ids: Sequence[str],
+    known: Mapping[str, AccessBasis],
+    *,
+    resource_type: str,
+    now: datetime,
 ) -> None:
-    """``audit_read`` of each patient a list showed (patient -> basis), inserted at once in
-    one statement."""
+    """``audit_read`` of each patient a list showed under ``readable_patients``, inserted at
+    once in one statement, each with its basis: ``known``'s (established before the list),
+    else the one ``listed_bases`` gives, decided in the INSERT itself on PostgreSQL."""
+    unknown = [p for p in patient_ids if p not in known]
+    bases: dict[str, AccessBasis | None] = {**dict.fromkeys(unknown), **known}
+    raw = session_connection(db).raw
+    decide_in_sql = raw is not None and actor.role != Role.RESIDENT
+    if unknown and not decide_in_sql:
+        bases |= listed_bases(db, actor, unknown, now)
     rows = [
-        audit.event_row(actor, "read", resource_type=resource_type, patient_id=p, basis=basis)
-        for p, basis in bases.items()
+        audit.event_row(actor, "read", resource_type=resource_type, patient_id=p, basis=bases[p])
+        for p in patient_ids
     ]
-    audit.record_all_now(db, rows)
+    if unknown and decide_in_sql:
+        repository.insert_listed_reads(raw, db, rows, now)
+    else:
+        audit.record_all_now(db, rows)

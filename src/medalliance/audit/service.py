@@ -104,12 +104,14 @@ _TYPED = {"occurred_at": "timestamptz", "detail": "json"}
 _RECORDSET_TYPES = ", ".join(f"{name} {_TYPED.get(name, 'text')}" for name in _EVENT_COLUMNS)
 
 
-def insert_events_sql(param: str) -> str:
+def insert_events_sql(param: str, *, basis: str = "basis") -> str:
     """PostgreSQL ``INSERT`` of the events (``event_row``s) in the ``%(param)s`` parameter,
-    given as ``events_json``: for a statement of the caller's own (a FHIR write's)."""
+    given as ``events_json``: for a statement of the caller's own (a FHIR write's).
+    ``basis``: SQL for each event's basis over the events ``e`` (by default their own)."""
     names = ", ".join(_EVENT_COLUMNS)
+    values = ", ".join(basis if name == "basis" else name for name in _EVENT_COLUMNS)
     return (
-        f"INSERT INTO audit_event ({names}) SELECT {names} "
+        f"INSERT INTO audit_event ({names}) SELECT {values} "
         f"FROM jsonb_to_recordset(%({param})s::jsonb) AS e({_RECORDSET_TYPES})"
     )
 

@@ -580,9 +580,7 @@ def _audit_results(
     """One audit row per patient whose data a search returned, with its basis (the one
     already established for a patient the search named, else looked up for the page)."""
     patients = list(dict.fromkeys(r.patient_id for r in found if r.patient_id))
-    unknown = [p for p in patients if p not in known]
-    bases = {**access.listed_bases(db, actor, unknown, now), **known} if unknown else known
-    access.audit_reads(db, actor, {p: bases[p] for p in patients}, resource_type=resource_type)
+    access.audit_reads(db, actor, patients, known, resource_type=resource_type, now=now)
 
 
 # --- feeds for derived data (indicators) -------------------------------------------------
