@@ -107,6 +107,50 @@ def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
 
 
 @pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_a_conditional_update_spares_what_stopped_matching_while_it_waited(
+    own_engine: Engine,
+) -> None:
+    from sqlalchemy.orm import sessionmaker
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": "race-u1"}]}
+    with unit_of_work(factory) as db:
+        admitted(db, P, NOW)
+        created = service.create(db, COUNTY_HIS, tagged, now=NOW)
+    locked, done = threading.Event(), threading.Event()
+    written: list[str] = []
+
+    def relabel() -> None:
+        with unit_of_work(factory) as db:
+            content = {**created.content, "identifier": [{"system": "urn:test", "value": "u-2"}]}
+            service.update(db, COUNTY_HIS, "Observation", created.id, content, now=NOW)
+            locked.set()
+            done.wait(timeout=0.5)  # the conditional update has matched and waits
+
+    def conditional_update() -> None:
+        locked.wait()
+        with unit_of_work(factory) as db:
+            stored = service.conditional_update(
+                db, COUNTY_HIS, "Observation", "identifier=urn:test|race-u1", tagged, now=NOW
+            )
+            written.append(stored.id)
+
+    threads = [threading.Thread(target=relabel), threading.Thread(target=conditional_update)]
+    for t in threads:
+        t.start()
+    threads[1].join(timeout=0.2)
+    done.set()
+    for t in threads:
+        t.join()
+    with unit_of_work(factory) as db:
+        kept = service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW)
+    assert kept.content["identifier"][0]["value"] == "u-2"
+    # Nothing matched any longer: the conditional update created its own resource (R4).
+    assert len(written) == 1
+    assert written[0] != created.id
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
 def test_two_conditional_creates_of_one_criteria_at_once_make_one_resource(
     own_engine: Engine,
 ) -> None:

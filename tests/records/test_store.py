@@ -100,6 +100,22 @@ class TestAccess:
         ).one()
         assert (row.patient_id, row.basis) == (P, "care_relationship")
 
+    def test_a_search_naming_a_patient_is_audited_even_when_it_finds_nothing(
+        self, db: Session
+    ) -> None:
+        admitted(db, P, NOW)
+        found = service.search(db, COUNTY_HIS, "Observation", [("patient", P)], now=NOW)
+        assert found.matches == []
+        db.flush()
+        reads = db.scalars(
+            select(AuditEvent.basis).where(
+                AuditEvent.action == "read",
+                AuditEvent.resource_type == "Observation",
+                AuditEvent.patient_id == P,
+            )
+        ).all()
+        assert reads == ["care_relationship"]
+
     def test_a_search_across_patients_audits_each_with_its_own_basis(self, db: Session) -> None:
         treated, consenting = P, ensure_person(db, "p00000004")
         admitted(db, treated, NOW, actor=TOWNSHIP_HIS)

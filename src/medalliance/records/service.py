@@ -320,7 +320,7 @@ def conditional_update(
 ) -> StoredResource:
     """PUT Type?criteria: no match creates, one match updates, several are a 412."""
     require_type(resource_type)
-    match = conditional_match(db, actor, resource_type, condition, now=now, field="url")
+    match = _settled_match(db, actor, resource_type, condition, now)
     if match is None:
         if resource.get("id"):
             refuse_unmatched_id(db, resource_type, str(resource["id"]), condition)
@@ -427,20 +427,30 @@ def conditional_delete(
     412 and delete nothing, no match deletes nothing (as deleting a deleted resource)."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
+    match = _settled_match(db, actor, resource_type, condition, now)
+    if match is None:
+        _check_if_match(if_match, None)
+        return None
+    return delete(db, actor, resource_type, match.id, now=now, if_match=if_match)
+
+
+def _settled_match(
+    db: Session, actor: Actor, resource_type: str, condition: str, now: datetime
+) -> repository.CurrentRow | None:
+    """The one match of a conditional write's criteria, locked, then asked again: an
+    update committed since the match (seen once the lock is ours) may have made it stop
+    matching, and then it must not be written. None: nothing matches (any longer)."""
     for _ in range(3):
         match = conditional_match(db, actor, resource_type, condition, now=now, field="url")
         if match is None:
-            _check_if_match(if_match, None)
             return None
-        # Locked, then asked again: an update committed since the match (seen once the
-        # lock is ours) may have made it stop matching, and it must not be deleted then.
         repository.current_for_actor(
             db, resource_type, match.id, actor.institution_id, now, lock=True
         )
         again = conditional_match(db, actor, resource_type, condition, now=now, field="url")
-        if again is not None and again.id == match.id:
-            return delete(db, actor, resource_type, match.id, now=now, if_match=if_match)
-    raise Conflict(f"{resource_type}?{condition} kept changing while it was being deleted")
+        if again is None or again.id == match.id:
+            return again
+    raise Conflict(f"{resource_type}?{condition} kept changing while it was being written")
 
 
 def transaction(
@@ -578,8 +588,10 @@ def _audit_results(
     known: dict[str, AccessBasis],
 ) -> None:
     """One audit row per patient whose data a search returned, with its basis (the one
-    already established for a patient the search named, else looked up for the page)."""
-    patients = list(dict.fromkeys(r.patient_id for r in found if r.patient_id))
+    already established for a patient the search named, else looked up for the page).
+    A patient the search named is audited whatever it found: naming them read their
+    record, if only to learn that it holds nothing of the kind."""
+    patients = list(dict.fromkeys([*known, *(r.patient_id for r in found if r.patient_id)]))
     access.audit_reads(db, actor, patients, known, resource_type=resource_type, now=now)
 
 
