@@ -419,7 +419,8 @@ def via_engine(db: Session, case: Case, values: dict[str, Any]) -> list[str] | i
 
     def run(params: list[tuple[str, str]]) -> engine.SearchResult:
         query = parse(case.resource_type, params, strict=False)
-        return engine.run(db, query, lambda: readable, lambda v: links.person_id(db, v))
+        rule = engine.Readable(readable, {})
+        return engine.run(db, query, rule, lambda v: links.person_id(db, v))
 
     params = list(case.params)
     if any(k == "_cursor" for k, _ in params):

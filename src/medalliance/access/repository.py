@@ -126,13 +126,14 @@ def live_relationship_of(patient_column: ColumnElement[str]) -> ColumnElement[bo
 
 
 def relationship_clause(
-    patient_column: ColumnElement[str], institution_id: str, now: datetime
+    patient_column: ColumnElement[str], institution_id: Any, now: Any
 ) -> ColumnElement[bool]:
-    """SQL condition: the row's patient has a live care relationship with the institution."""
+    """SQL condition: the row's patient has a live care relationship with the institution
+    (``institution_id`` and ``now``: values or bound parameters)."""
     return exists().where(_live_relationship(patient_column, institution_id, now))
 
 
-def consent_clause(patient_column: ColumnElement[str], institution_id: str) -> ColumnElement[bool]:
+def consent_clause(patient_column: ColumnElement[str], institution_id: Any) -> ColumnElement[bool]:
     """SQL condition: the newest consent row of the patient that covers the institution
     is a 'given' one (a later withdrawal of the same scope overrides it)."""
     newest = (

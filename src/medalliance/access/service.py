@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy import ColumnElement, bindparam, false, func, or_
 from sqlalchemy.orm import Session
 
 from medalliance.access import merges as _merges  # noqa: F401  (registers its merge step)
@@ -92,13 +94,81 @@ def readable_patients(
     actor: Actor, patient_column: ColumnElement[str], now: datetime
 ) -> ColumnElement[bool]:
     """SQL condition for list queries: rows of patients the actor may read (no count leaks)."""
+    return _readable_condition(
+        _reader_kind(actor),
+        get_settings().consent_default,
+        patient_column,
+        person=actor.person_id,
+        institution=actor.institution_id,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class ReadableRule:
+    """``readable_patients`` built once per kind of reader and column, with the reader's
+    values bound when a statement with it runs (``params``): building the condition for
+    each query took a fifth of a search over all patients."""
+
+    condition: ColumnElement[bool]
+    params: dict[str, Any]
+
+
+def readable_rule(actor: Actor, patient_column: ColumnElement[str], now: datetime) -> ReadableRule:
+    condition = _parametrised_condition(
+        _reader_kind(actor), get_settings().consent_default, patient_column
+    )
+    params = {
+        "reader_person": actor.person_id,
+        "related_institution": actor.institution_id,
+        "related_now": now,
+    }
+    return ReadableRule(condition, params)
+
+
+@cache
+def _parametrised_condition(
+    kind: str, consent_default: ConsentDefault, patient_column: ColumnElement[str]
+) -> ColumnElement[bool]:
+    # The names of repository.live_relationship_of's parameters, for the same values.
+    return _readable_condition(
+        kind,
+        consent_default,
+        patient_column,
+        person=bindparam("reader_person"),
+        institution=bindparam("related_institution"),
+        now=bindparam("related_now"),
+    )
+
+
+def _reader_kind(actor: Actor) -> str:
     if actor.role == Role.RESIDENT:
-        return patient_column == actor.person_id if actor.person_id else false()
+        return "own" if actor.person_id else "none"
     if actor.role not in CLINICAL_ROLES or actor.institution_id is None:
+        return "none"
+    return "clinical"
+
+
+def _readable_condition(
+    kind: str,
+    consent_default: ConsentDefault,
+    patient_column: ColumnElement[str],
+    *,
+    person: Any,
+    institution: Any,
+    now: Any,
+) -> ColumnElement[bool]:
+    """Who may read which patient, said once; each of ``person``, ``institution`` and
+    ``now`` is a value or a bound parameter. Residents read their own record, clinical
+    roles what a care relationship or consent opens."""
+    if kind == "own":
+        own: ColumnElement[bool] = patient_column == person
+        return own
+    if kind == "none":
         return false()
-    conditions = [repository.relationship_clause(patient_column, actor.institution_id, now)]
-    consent = repository.consent_clause(patient_column, actor.institution_id)
-    if get_settings().consent_default == ConsentDefault.OPT_OUT:
+    conditions = [repository.relationship_clause(patient_column, institution, now)]
+    consent = repository.consent_clause(patient_column, institution)
+    if consent_default == ConsentDefault.OPT_OUT:
         conditions.append(func.coalesce(consent, True))
     else:
         conditions.append(consent)

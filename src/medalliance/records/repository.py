@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -89,9 +89,13 @@ def by_pids(db: Session, pids: Sequence[int]) -> Sequence[FhirResource]:
 
 
 def by_references(
-    db: Session, refs: Sequence[tuple[str, str]], readable: ColumnElement[bool]
+    db: Session,
+    refs: Sequence[tuple[str, str]],
+    readable: ColumnElement[bool],
+    params: Mapping[str, Any],
 ) -> Sequence[FhirResource]:
-    """Live resources among (type, id) pairs that the actor may read."""
+    """Live resources among (type, id) pairs that the actor may read (``params``: the
+    values of ``readable``'s bound parameters)."""
     found: list[FhirResource] = []
     by_type: dict[str, list[str]] = {}
     for resource_type, resource_id in refs:
@@ -103,7 +107,7 @@ def by_references(
             FhirResource.deleted.is_(False),
             readable,
         )
-        found += db.scalars(stmt).all()
+        found += db.scalars(stmt, params).all()
     return found
 
 
@@ -114,6 +118,7 @@ def history(
     pid: int | None,
     since: datetime | None,
     readable: ColumnElement[bool],
+    params: Mapping[str, Any],
     limit: int,
     before: tuple[datetime, int, int] | None = None,
 ) -> Sequence[FhirResourceVersion]:
@@ -139,7 +144,7 @@ def history(
             )
         )
     stmt = stmt.order_by(v.last_updated.desc(), v.pid.desc(), v.version.desc())
-    return db.scalars(stmt.limit(limit)).all()
+    return db.scalars(stmt.limit(limit), params).all()
 
 
 def patient_resources(

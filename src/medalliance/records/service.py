@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import jsonpatch
@@ -105,7 +106,8 @@ def history(
         resource_type=resource_type,
         pid=pid,
         since=since,
-        readable=readable,
+        readable=readable.condition,
+        params=readable.params,
         limit=count + 1,
         before=_history_key(cursor),
     )
@@ -161,7 +163,7 @@ def _run_as(
     result = engine.run(
         db,
         query,
-        lambda: _readable(actor, FhirResource.patient_id, now),
+        _readable(actor, FhirResource.patient_id, now),
         person_of,
         granted=bases,
     )
@@ -575,8 +577,16 @@ def conditional_match(
     return repository.current(db, resource_type, result.matches[0].id)
 
 
-def _readable(actor: Actor, column: Any, now: datetime) -> ColumnElement[bool]:
-    return or_(column.is_(None), access.readable_patients(actor, column, now))
+def _readable(actor: Actor, column: Any, now: datetime) -> engine.Readable:
+    """Rows of no patient (a Practitioner's own data) and those of patients the actor
+    may read."""
+    rule = access.readable_rule(actor, column, now)
+    return engine.Readable(_or_of_no_patient(rule.condition, column), rule.params)
+
+
+@cache
+def _or_of_no_patient(condition: ColumnElement[bool], column: Any) -> ColumnElement[bool]:
+    return or_(column.is_(None), condition)
 
 
 def _audit_results(
