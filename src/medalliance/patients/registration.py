@@ -161,13 +161,19 @@ def update(
     date is applied without the similarity check a re-registration gets. The resident ID
     number stays the index's strong key: one that another person holds, or that differs
     from the person's own, is a conflict for a reviewer, never a silent relink or merge.
-    Empty fields keep what the record had (HL7: an absent value is no change).
+    Empty fields keep what the record had (HL7: an absent value is no change). An update
+    captured before the one the record holds (``recorded_at``: messages arrive out of
+    order when an engine resends) changes nothing: the newest demographics win.
     """
     institution_id = _member_of(db, actor, data.institution_id)
-    existing = repository.local_record(db, institution_id, data.mrn)
+    # Locked: of two updates at once, the later one decides against the other's result.
+    existing = repository.local_record(db, institution_id, data.mrn, lock=True)
     if existing is None:
         return register(db, actor, data, new_person_id=new_person_id)
     person = _survivor(db, _person(db, existing.person_id))
+    if _older_than_record(data, existing):
+        _audit_update(db, actor, person, data, institution_id, changed=[], stale=existing)
+        return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
     id_number = validated_id_number(data.id_number, sex=data.sex.value, birth_date=data.birth_date)
     if id_number is None and person.id_number is not None:
         # The person's own number must still agree with the new sex and birth date.
@@ -176,6 +182,42 @@ def update(
     if id_number is not None and id_number != person.id_number:
         _check_new_id_number(db, person, id_number)
     changed = _apply_demographics(db, existing, person, d, data)
+    if data.recorded_at is not None:
+        # Untimed updates (the API's) leave the time alone: clocks are not mixed.
+        existing.recorded_at = data.recorded_at
+    _audit_update(db, actor, person, data, institution_id, changed=changed)
+    return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
+
+
+def _older_than_record(data: LocalRecordIn, record: LocalRecord) -> bool:
+    return (
+        data.recorded_at is not None
+        and record.recorded_at is not None
+        and data.recorded_at < record.recorded_at
+    )
+
+
+def _audit_update(
+    db: Session,
+    actor: Actor | None,
+    person: Person,
+    data: LocalRecordIn,
+    institution_id: str,
+    *,
+    changed: list[str],
+    stale: LocalRecord | None = None,
+) -> None:
+    detail: dict[str, object] = {
+        "institution_id": institution_id,
+        "mrn": data.mrn,
+        "changed": changed,
+    }
+    if stale is not None and data.recorded_at and stale.recorded_at:
+        # Kept out, and said so: a reviewer can see which update lost and why.
+        detail["older_than_record"] = {
+            "update": data.recorded_at.isoformat(),
+            "record": stale.recorded_at.isoformat(),
+        }
     audit.record(
         db,
         actor,
@@ -183,9 +225,8 @@ def update(
         resource_type="Patient",
         resource_id=person.id,
         patient_id=person.id,
-        detail={"institution_id": institution_id, "mrn": data.mrn, "changed": changed},
+        detail=detail,
     )
-    return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
 
 
 def _demographics(db: Session, data: LocalRecordIn, id_number: str | None) -> Demographics:
@@ -374,6 +415,7 @@ def _add_record(
         address=data.address,
         outcome=outcome.value,
         score=score,
+        recorded_at=data.recorded_at,
     )
     try:
         with db.begin_nested():

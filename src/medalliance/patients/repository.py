@@ -161,11 +161,13 @@ def _same_birth_date_and_name_part(db: Session, pinyin: str, born: date) -> list
     return list(db.scalars(stmt.limit(_SAME_DAY_LIMIT)))
 
 
-def local_record(db: Session, institution_id: str, mrn: str) -> LocalRecord | None:
+def local_record(
+    db: Session, institution_id: str, mrn: str, *, lock: bool = False
+) -> LocalRecord | None:
     stmt = select(LocalRecord).where(
         LocalRecord.institution_id == institution_id, LocalRecord.mrn == mrn
     )
-    return db.scalars(stmt).first()
+    return db.scalars(stmt.with_for_update() if lock else stmt).first()
 
 
 def local_records_of(db: Session, person_ids: Collection[str]) -> Sequence[LocalRecord]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from medalliance.access.enums import ConsentStatus
 from medalliance.patients.enums import LinkOutcome, ReviewDecision
@@ -28,6 +28,11 @@ class LocalRecordIn(BaseModel):
     phone: str | None = Field(default=None, max_length=20)
     address: str = Field(default="", max_length=300)
     division_code: str = Field(default="", max_length=12, pattern=r"^[0-9]*$")
+    recorded_at: AwareDatetime | None = Field(
+        default=None,
+        description="when the member captured these demographics; an update older than "
+        "the record's last one leaves the record as it is",
+    )
 
 
 class RegistrationRead(BaseModel):

@@ -47,10 +47,11 @@ def adt(
     discharge: str = "",
     extra: tuple[str, ...] = (),
     patient: str | None = None,
+    recorded: str = "20261105092800",
 ) -> bytes:
     segments = [
         msh(f"ADT^{trigger}^ADT_A01", control_id),
-        f"EVN|{trigger}|20261105092800",
+        f"EVN|{trigger}|{recorded}",
         patient or pid(),
         pv1(visit, admit="20261105092800", discharge=discharge),
         "PV2|||I63.9^脑梗死^I10",

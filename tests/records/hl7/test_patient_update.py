@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from medalliance.audit.models import AuditEvent
 from medalliance.patients.models import LocalRecord, Person
 from records.hl7.conftest import Send
 from records.hl7.hl7_samples import ID_NUMBER, adt, pid, resident_id, segment
@@ -100,3 +101,56 @@ class TestPatientUpdate:
         assert segment(response.content, "ERR")[2] == "PID^1^7^1"
         _, person = _record(db)
         assert person.birth_date == date(1990, 2, 15)
+
+    def test_an_a08_older_than_the_last_one_applied_changes_nothing(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)  # recorded 09:28
+        newest = _patient(phone="13800000002")
+        response = send(adt("A08", "UPD-0008", patient=newest, recorded="20261105101500"))
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+
+        # Sent at 10:00, resent by the member's engine after the 10:15 update went through.
+        late = _patient(phone="13800000001", name="王^晓虹")
+        response = send(adt("A08", "UPD-0009", patient=late, recorded="20261105100000"))
+
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        record, person = _record(db)
+        for row in (record, person):
+            assert (row.phone, row.name) == ("13800000002", "王小红")
+        kept_out = db.scalars(
+            select(AuditEvent.detail)
+            .where(AuditEvent.action == "patient.update", AuditEvent.patient_id == person.id)
+            .order_by(AuditEvent.id.desc())
+        ).first()
+        assert kept_out is not None
+        assert kept_out["changed"] == []
+        # 10:15 in the consortium's time zone (Asia/Shanghai), kept in UTC.
+        assert kept_out["older_than_record"]["record"] == "2026-11-05T02:15:00+00:00"
+
+    def test_an_a08_recorded_later_is_applied_even_when_an_older_one_follows_it(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        for control, phone, recorded in (
+            ("UPD-0010", "13800000003", "20261105110000"),
+            ("UPD-0011", "13800000004", "20261105120000"),
+            ("UPD-0012", "13800000005", "20261105113000"),
+        ):
+            update = _patient(phone=phone)
+            response = send(adt("A08", control, patient=update, recorded=recorded))
+            assert segment(response.content, "MSA")[1] == "AA", response.text
+        record, person = _record(db)
+        assert record.phone == person.phone == "13800000004"
+
+    def test_a_malformed_event_time_is_an_error_naming_evn_2(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        update = _patient(phone="13800000006")
+        response = send(adt("A08", "UPD-0013", patient=update, recorded="2026-11-05 10:00"))
+
+        assert segment(response.content, "MSA")[1] == "AE"
+        assert segment(response.content, "ERR")[2].startswith("EVN^1^2")
+        record, _ = _record(db)
+        assert record.phone != "13800000006"

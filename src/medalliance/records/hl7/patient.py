@@ -8,6 +8,8 @@ PID-19 is read as the resident ID number when PID-3 has none.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import ValidationError
 
 from medalliance.patients.enums import RESIDENT_ID_SYSTEM
@@ -90,8 +92,11 @@ def _sex_of_id_number(number: str | None) -> Sex | None:
     return Sex.MALE if int(number[digit]) % 2 else Sex.FEMALE
 
 
-def local_record(pid: Segment, institution_id: str) -> LocalRecordIn:
-    """The member's local record as the MPI registers it; a bad field is an AE naming it."""
+def local_record(
+    pid: Segment, institution_id: str, recorded_at: datetime | None = None
+) -> LocalRecordIn:
+    """The member's local record as the MPI registers it, captured at ``recorded_at``; a
+    bad field is an AE naming it."""
     name = datatypes.person_name(pid.repetitions(5))
     if not name:
         location = pid.at(5)
@@ -110,6 +115,7 @@ def local_record(pid: Segment, institution_id: str) -> LocalRecordIn:
             id_number=resident_id(pid),
             phone=datatypes.phone(pid.repetitions(13)),
             address=datatypes.address(pid.repetitions(11)),
+            recorded_at=recorded_at,
         )
     except ValidationError as exc:
         error = exc.errors()[0]

@@ -27,6 +27,7 @@ from medalliance.records import service as records
 from medalliance.records.hl7 import ack as acks
 from medalliance.records.hl7 import (
     adapters,
+    datatypes,
     diagnoses,
     encounter,
     er7,
@@ -371,7 +372,7 @@ def _apply(
 ) -> tuple[str, list[StoredResource]]:
     institution_id = actor.institution_id or ""
     pid = message.require_segment("PID", "patient identification")
-    record = patient.local_record(pid, institution_id)
+    record = patient.local_record(pid, institution_id, _recorded_at(message))
     # A08 is the member changing its record: the MPI takes the new demographics. Other
     # events only name the patient they are about.
     register = patients.update_local_record if trigger == "A08" else patients.register_local_record
@@ -383,6 +384,15 @@ def _apply(
     else:
         _visit(writer, message, trigger, person_id, institution_id)
     return person_id, writer.written
+
+
+def _recorded_at(message: Message) -> datetime | None:
+    """When the member recorded the event (EVN-2), else sent the message (MSH-7): what
+    orders a member's updates of one patient when they arrive out of order."""
+    evn = message.first("EVN")
+    if evn is not None and evn.get(2):
+        return datatypes.moment(evn.get(2), evn.at(2), "recorded date/time")
+    return datatypes.moment(message.msh.get(7), message.msh.at(7), "date/time of message")
 
 
 def _token(system: str, value: str) -> str:
