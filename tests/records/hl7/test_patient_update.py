@@ -143,9 +143,7 @@ class TestPatientUpdate:
         record, person = _record(db)
         assert record.phone == person.phone == "13800000004"
 
-    def test_a_malformed_event_time_is_an_error_naming_evn_2(
-        self, send: Send, db: Session
-    ) -> None:
+    def test_a_malformed_event_time_is_an_error_naming_evn_2(self, send: Send, db: Session) -> None:
         _admit(send)
         update = _patient(phone="13800000006")
         response = send(adt("A08", "UPD-0013", patient=update, recorded="2026-11-05 10:00"))
