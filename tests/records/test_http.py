@@ -356,6 +356,24 @@ class TestHistory:
         assert [e["response"]["etag"] for e in second["entry"]] == ['W/"1"']
         assert link(second, "next") is None
 
+    def test_history_tells_a_create_by_put_from_one_by_post(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        # A client replaying the history must create this one at its own id again.
+        by_put = {**observation(P, visit["encounter"]["id"]), "id": "client-chosen-1"}
+        created = client.put("/fhir/Observation/client-chosen-1", json=by_put, headers=his)
+        assert created.status_code == 201, created.text
+        bundle = client.get("/fhir/Observation/_history", headers=his).json()
+        requests = {
+            e["resource"]["id"]: (e["request"], e["response"]["status"]) for e in bundle["entry"]
+        }
+        put_request = {"method": "PUT", "url": "Observation/client-chosen-1"}
+        assert requests["client-chosen-1"] == (put_request, "201")
+        posted = visit["observation"]["id"]
+        assert requests[posted] == ({"method": "POST", "url": "Observation"}, "201")
+        action = select(AuditEvent.action).where(AuditEvent.resource_id == "client-chosen-1")
+        assert db.scalars(action).all() == ["fhir.create"]
+
     def test_instance_history_honours_since(
         self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
     ) -> None:

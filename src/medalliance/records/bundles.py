@@ -360,7 +360,7 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
             entry.revives = current.deleted
         service._check_if_match(entry.if_match, current)
     resource = {**(entry.resource or {}), "id": resource_id}
-    method = "update" if current is not None else "create"
+    method = "update" if current is not None else writes.creating(entry.method)
     return writes.prepare(
         db,
         ctx,

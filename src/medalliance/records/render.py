@@ -167,10 +167,10 @@ def history_bundle(
     for item in items:
         if item.deleted:
             method, url, status = "DELETE", item.reference, "200"
-        elif item.created:
+        elif item.created and not item.by_put:
             method, url, status = "POST", item.resource_type, "201"
         else:
-            method, url, status = "PUT", item.reference, "200"
+            method, url, status = "PUT", item.reference, "201" if item.created else "200"
         response_part = {"status": status, "etag": item.etag}
         full_url = _dumps(f"{base}/{item.reference}")
         body = b"" if item.deleted else b',"resource":' + item.raw

@@ -32,7 +32,7 @@ from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import chains, engine
 from medalliance.records.search.criteria import Query, parse
 from medalliance.records.search.engine import SearchResult
-from medalliance.records.store import StoredResource, dump, from_row
+from medalliance.records.store import CREATES, StoredResource, dump, from_row
 from medalliance.records.validation import require_type
 
 __all__ = [
@@ -112,7 +112,7 @@ def history(
         before=_history_key(cursor),
     )
     page = rows[:count]
-    found = [replace(from_row(r), created=r.method == "create") for r in page]
+    found = [_history_entry(r) for r in page]
     if pid is None:
         _audit_results(db, actor, resource_type or "history", found, now, {})
     last = page[-1] if page else None
@@ -120,6 +120,10 @@ def history(
     if last is not None and len(rows) > count:
         following = f"{last.last_updated.isoformat()}|{last.pid}|{last.version}"
     return found, following
+
+
+def _history_entry(row: FhirResourceVersion) -> StoredResource:
+    return replace(from_row(row), created=row.method in CREATES, by_put=row.method == "put")
 
 
 def _history_key(cursor: str | None) -> tuple[datetime, int, int] | None:
@@ -295,7 +299,7 @@ def update(
         if current.patient_id is not None:
             ctx.knows(current.patient_id, related=row.related)
     _check_if_match(if_match, current)
-    method = "update" if current is not None else "create"
+    method = "update" if current is not None else writes.creating("PUT")
     prepared = writes.prepare(
         db,
         ctx,

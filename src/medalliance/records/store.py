@@ -44,6 +44,11 @@ _INDEX_TABLES: tuple[tuple[str, Any], ...] = (
 INDEX_MODELS: tuple[Any, ...] = tuple(table for _, table in _INDEX_TABLES)
 
 
+# A version's write: "create" (POST, the server's id), "put" (a create by PUT at the
+# client's id), "update" (PUT or PATCH) or "delete". History tells POST from PUT by it.
+CREATES = frozenset({"create", "put"})
+
+
 @dataclass
 class StoredResource:
     """One version of a resource as stored; ``raw`` is sent to clients unparsed."""
@@ -58,6 +63,7 @@ class StoredResource:
     deleted: bool = False
     pid: int = 0
     created: bool = False  # a create (201) rather than an update or a conditional match
+    by_put: bool = False  # a create by PUT at the client's id (history: PUT, not POST)
 
     @cached_property
     def content(self) -> dict[str, Any]:
@@ -81,7 +87,7 @@ class Prepared:
     patient_id: str | None
     institution_id: str | None
     index: IndexRows
-    method: str  # create | update | delete
+    method: str  # create | put | update | delete (see CREATES)
     version: int = 1
     pid: int | None = None  # set for existing resources
     raw: bytes = b""
@@ -378,7 +384,7 @@ def _stored(w: Prepared, now: datetime) -> StoredResource:
         raw=w.raw,
         deleted=w.method == "delete",
         pid=w.pid,
-        created=w.method == "create",
+        created=w.method in CREATES,
     )
 
 

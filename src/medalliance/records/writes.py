@@ -19,7 +19,7 @@ from medalliance.kit.ids import new_id
 from medalliance.records import links, store
 from medalliance.records.indexing import build_index
 from medalliance.records.searchparams import params_for
-from medalliance.records.store import Prepared, StoredResource
+from medalliance.records.store import CREATES, Prepared, StoredResource
 from medalliance.records.validation import validate
 
 
@@ -198,11 +198,17 @@ def commit_writes(
     return store.persist(db, writes, ctx.now, events=events)
 
 
+def creating(http_method: str) -> str:
+    """The stored write of a create by this HTTP method (see ``store.CREATES``)."""
+    return "put" if http_method == "PUT" else "create"
+
+
 def write_event(actor: Actor, write: Prepared, basis: AccessBasis | None) -> dict[str, Any]:
-    """The audit event of one write (``fhir.create``, ``fhir.update`` or ``fhir.delete``)."""
+    """The audit event of one write (``fhir.create``, ``fhir.update`` or ``fhir.delete``;
+    a create by PUT is a ``fhir.create``)."""
     return audit.event_row(
         actor,
-        f"fhir.{write.method}",
+        "fhir.create" if write.method in CREATES else f"fhir.{write.method}",
         resource_type=write.resource["resourceType"],
         resource_id=write.resource["id"],
         patient_id=write.patient_id,
