@@ -12,6 +12,7 @@ from medalliance.patients.matching import (
     DIFFERENT_ID_NUMBERS,
     M_FLOOR,
     POSSIBLE_TWINS,
+    PROVISIONAL_NAME,
     WEIGHTS,
     Demographics,
     M,
@@ -24,7 +25,7 @@ from medalliance.patients.matching import (
     phone_level,
     shares_a_name_part,
 )
-from medalliance.patients.names import to_pinyin
+from medalliance.patients.names import is_provisional, to_pinyin
 
 BASE = Demographics(
     name="王晓明",
@@ -206,6 +207,37 @@ class TestShippedThreshold:
             assert result.probability >= threshold  # the score alone would link them
             assert result.hold == POSSIBLE_TWINS
             assert not result.links_automatically(threshold)
+
+    def test_two_unidentified_patients_of_one_sex_and_estimated_age_are_not_linked(
+        self,
+    ) -> None:
+        threshold = get_settings().mpi_link_threshold
+        for first, second in (("无名氏", "无名氏"), ("无名氏1", "无名氏2"), ("未知", "无名氏")):
+            unknown = Demographics(name=first, sex="male", birth_date=date(1980, 1, 1))
+            result = compare(unknown, _with(name=second, phone=None, address="", id_number=None))
+            assert "name" not in result.as_dict()  # the placeholder weighs nothing
+            assert result.hold == PROVISIONAL_NAME
+            assert not result.links_automatically(threshold)
+
+    def test_newborn_twins_named_after_the_mother_are_held_for_review(self) -> None:
+        threshold = get_settings().mpi_link_threshold
+        twin = _with(name="王芳之子", id_number=None)  # the mother's phone and address
+        result = compare(twin, _with(name="王芳之子", id_number=None))
+        assert result.probability >= threshold  # the score alone would link them
+        assert result.hold == PROVISIONAL_NAME
+        assert not result.links_automatically(threshold)
+
+    def test_the_same_resident_id_number_links_a_provisional_name(self) -> None:
+        number = "130125196803071234"
+        identified = _with(id_number=number)  # identified later by the ID card
+        found = compare(_with(name="无名氏", id_number=number), identified)
+        assert found.hold is None
+
+    def test_only_placeholders_count_as_provisional_names(self) -> None:
+        placeholders = ("无名氏", "无名氏 甲", "未知", "王芳之女", "李娜男婴", "UNKNOWN")
+        assert all(is_provisional(n) for n in placeholders)
+        names = ("王晓明", "吴明", "婴宁", "李淑子", "John Smith")
+        assert not any(is_provisional(n) for n in names)
 
     def test_a_twin_whose_birth_date_a_clerk_mistyped_is_held_too(self) -> None:
         result = compare(BASE, _with(name="王晓东", birth_date=date(1968, 7, 3)))

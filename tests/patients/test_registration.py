@@ -150,6 +150,21 @@ class TestProbabilisticLinking:
         page = client.get(f"/patients/reviews/{review.id}", headers=bearer(client, "admin"))
         assert "可能是双胞胎" in page.text
 
+    def test_two_unidentified_emergency_patients_stay_two_people(
+        self, client: TestClient, db: Session
+    ) -> None:
+        unknown = {"name": "无名氏", "sex": "male", "birth_date": "1980-01-01", "address": ""}
+        first = record(mrn="JZ-0001", id_number=None, phone=None, **unknown)
+        second = record(mrn="JZ-0002", id_number=None, phone=None, **unknown)
+        headers = bearer(client, "doctor")
+        one = client.post(URL, json=first, headers=headers).json()
+        other = client.post(URL, json=second, headers=headers).json()
+        assert other["outcome"] == "review"
+        assert other["person_id"] != one["person_id"]
+        review = db.get(MatchReview, other["review_id"])
+        assert review is not None
+        assert review.comparison["hold"] == "provisional_name"
+
 
 class TestBadInput:
     def _refused(

@@ -22,7 +22,13 @@ from typing import Final
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from rapidfuzz.fuzz import ratio
 
-from medalliance.patients.names import compact, normalise_name, surname_key, to_pinyin
+from medalliance.patients.names import (
+    compact,
+    is_provisional,
+    normalise_name,
+    surname_key,
+    to_pinyin,
+)
 
 
 def _w(m: float, u: float) -> float:
@@ -162,6 +168,7 @@ def compare(a: Demographics, b: Demographics) -> MatchResult:
 # Reasons a pair is never linked without a person's decision, however high its score.
 DIFFERENT_ID_NUMBERS: Final = "different_id_numbers"
 POSSIBLE_TWINS: Final = "possible_twins"  # same surname and birth date, another given name
+PROVISIONAL_NAME: Final = "provisional_name"  # 无名氏, 王芳之子: not the person's own name
 # One twin's record may carry a clerk's slip in the birth date.
 TWIN_BIRTH_DATES: Final = frozenset({"exact", "swapped", "transposed"})
 
@@ -169,9 +176,13 @@ TWIN_BIRTH_DATES: Final = frozenset({"exact", "swapped", "transposed"})
 def hold_reason(a: Demographics, b: Demographics, levels: dict[str, str | None]) -> str | None:
     """Shared phone and address weigh so much that twins (and a mother registering both
     children) would otherwise link automatically; two different ID numbers are two people
-    unless a clerk mistyped one, which only a person can tell."""
+    unless a clerk mistyped one, which only a person can tell. Two unidentified patients
+    of one sex and estimated age, or newborn twins with the mother's phone and address,
+    would link on everything but a name neither has yet."""
     if levels["id_number"] == "different":
         return DIFFERENT_ID_NUMBERS
+    if levels["id_number"] != "exact" and (is_provisional(a.name) or is_provisional(b.name)):
+        return PROVISIONAL_NAME
     if (
         _twin_names(a, b, levels["name"])
         and levels["birth_date"] in TWIN_BIRTH_DATES
@@ -208,8 +219,8 @@ def id_level(a: str | None, b: str | None) -> str | None:
 
 
 def name_level(a: Demographics, b: Demographics) -> str | None:
-    if not a.name or not b.name:
-        return None
+    if not a.name or not b.name or is_provisional(a.name) or is_provisional(b.name):
+        return None  # a placeholder says nothing about who the person is
     if a.name == b.name:
         return "exact"
     pa, pb = compact(a.pinyin), compact(b.pinyin)

@@ -18,6 +18,14 @@ _SURNAME_READINGS: Final = {"曾": "zeng", "覃": "qin", "单": "shan", "解": "
 # Two-character surnames: the first token of the pinyin covers both characters.
 _COMPOUND_SURNAMES: Final = frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟"})
 _NOT_LETTERS: Final = re.compile(r"[^a-z ]+")
+# Names a clerk gives before the person's own is known: an unidentified emergency patient
+# (无名氏, 无名氏2, 未知) or a newborn named after the mother (王芳之子, 王芳之女, 王芳男婴).
+# Two such records share the name without being one person.
+_UNIDENTIFIED: Final = re.compile(
+    r"^(无名氏?|未知|不详|未名|姓名不详|unknown|john doe|jane doe)"
+    r"[\s\-_#]*([0-9a-z]+|[甲乙丙丁一二三四五六七八九十]+)?$"
+)
+_NEWBORN: Final = re.compile(r"(之子|之女|之婴|婴儿?|新生儿)[0-9一二三大小]*$")
 
 
 def normalise_name(raw: str) -> str:
@@ -63,3 +71,9 @@ def _syllables(text: str) -> tuple[str, ...]:
 
 def _is_latin(text: str) -> bool:
     return all(ord(ch) < 0x2E80 for ch in text)
+
+
+def is_provisional(name: str) -> bool:
+    """A placeholder name (see ``_UNIDENTIFIED``, ``_NEWBORN``), not the person's own."""
+    folded = normalise_name(name).lower()
+    return bool(_UNIDENTIFIED.match(folded) or _NEWBORN.search(folded))
