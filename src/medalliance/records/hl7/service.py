@@ -372,9 +372,10 @@ def _apply(
 ) -> tuple[str, list[StoredResource]]:
     institution_id = actor.institution_id or ""
     pid = message.require_segment("PID", "patient identification")
-    record = patient.local_record(pid, institution_id, _recorded_at(message))
-    # A08 is the member changing its record: the MPI takes the new demographics. Other
-    # events only name the patient they are about.
+    # A08 is the member changing its record: the MPI takes the new demographics, unless a
+    # later update of theirs came first. Other events only name the patient they are about.
+    recorded_at = _recorded_at(message) if trigger == "A08" else None
+    record = patient.local_record(pid, institution_id, recorded_at)
     register = patients.update_local_record if trigger == "A08" else patients.register_local_record
     registration = register(db, actor, record)
     person_id = registration.person.id
