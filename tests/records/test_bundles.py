@@ -264,6 +264,36 @@ class TestOverlappingIdentities:
         assert url in response.json()["issue"][0]["diagnostics"]
         assert client.get(f"/fhir/{url}", headers=his).json()["status"] == "final"
 
+    @pytest.mark.parametrize("conditional", [True, False])
+    def test_a_reference_to_what_the_transaction_deletes_fails_it(
+        self, client: TestClient, db: Session, his: dict[str, str], conditional: bool
+    ) -> None:
+        stored = client.post("/fhir/Observation", json=tagged("gone-1"), headers=his).json()
+        target = f"Observation/{stored['id']}"
+        named = "Observation?identifier=urn:test|gone-1" if conditional else target
+        report = {
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1"}]},
+            "subject": {"reference": f"Patient/{P}"},
+            "result": [{"reference": named}],
+        }
+        bundle = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": named}},
+            {"resource": report, "request": {"method": "POST", "url": "DiagnosticReport"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 422, response.text
+        diagnostics = response.json()["issue"][0]["diagnostics"]
+        assert target in diagnostics
+        assert "deleted by this transaction" in diagnostics
+        assert with_identifier(db, "gone-1") == 1
+        reports = db.scalar(
+            select(func.count()).where(FhirResource.resource_type == "DiagnosticReport")
+        )
+        assert reports == 0
+
     def test_two_conditional_creates_of_one_criteria_fail_the_transaction(
         self, client: TestClient, db: Session, his: dict[str, str]
     ) -> None:

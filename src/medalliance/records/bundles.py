@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -108,7 +108,8 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
     for entry in entries:
         _at(entry, lambda e=entry: _assign(db, actor, now, e, ids))
     _refuse_overlaps(entries)
-    resolver = _References(db, actor, now, ids)
+    deleted = {t for e in entries if e.method == "DELETE" for t in _identities(e)}
+    resolver = _References(db, actor, now, ids, deleted)
     for entry in entries:
         if entry.resource is not None and not entry.skip:
             _at(entry, lambda e=entry: resolver.rewrite(e))
@@ -298,10 +299,19 @@ def _put_target(db: Session, actor: Actor, now: datetime, entry: Entry, resource
 
 
 class _References:
-    """Rewrites ``urn:uuid:`` and conditional references to ``Type/id``."""
+    """Rewrites ``urn:uuid:`` and conditional references to ``Type/id``; a reference to a
+    resource the transaction deletes (``deleted``) fails it: it would point at nothing."""
 
-    def __init__(self, db: Session, actor: Actor, now: datetime, ids: dict[str, str]) -> None:
+    def __init__(
+        self,
+        db: Session,
+        actor: Actor,
+        now: datetime,
+        ids: dict[str, str],
+        deleted: Collection[str] = (),
+    ) -> None:
         self.db, self.actor, self.now, self.ids = db, actor, now, ids
+        self.deleted = deleted
         self.conditional: dict[str, str] = {}
 
     def rewrite(self, entry: Entry) -> None:
@@ -311,7 +321,7 @@ class _References:
     def _walk(self, node: Any, path: str) -> Any:
         if isinstance(node, dict):
             return {
-                k: self._resolve(v, f"{path}.{k}")
+                k: self._live(self._resolve(v, f"{path}.{k}"), v, f"{path}.{k}")
                 if k == "reference" and isinstance(v, str)
                 else self._walk(v, f"{path}.{k}")
                 for k, v in node.items()
@@ -319,6 +329,14 @@ class _References:
         if isinstance(node, list):
             return [self._walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
         return node
+
+    def _live(self, resolved: str, ref: str, where: str) -> str:
+        if resolved.split("/_history/")[0] in self.deleted:
+            said = "" if resolved == ref else f" ({ref})"
+            raise ValidationFailed(
+                f"{where}: {resolved}{said} is deleted by this transaction", field=where
+            )
+        return resolved
 
     def _resolve(self, ref: str, where: str) -> str:
         if ref in self.ids:
