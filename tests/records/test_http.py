@@ -532,3 +532,6 @@ class TestPreferences:
         assert again.status_code == 201, again.text
         assert again.headers["location"].endswith(f"{url}/_history/3")
         assert client.get(url, headers=his).status_code == 200
+        history = client.get(f"{url}/_history", headers=his).json()["entry"]
+        said = [(e["request"]["method"], e["response"]["status"]) for e in history]
+        assert said == [("PUT", "201"), ("DELETE", "200"), ("POST", "201")]

@@ -14,7 +14,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -55,7 +55,6 @@ class Entry:
     if_match: str | None
     target: str | None = None  # "Type/id" this entry resolves to
     skip: bool = False  # resolved to an existing resource: nothing to write
-    revives: bool = False  # a PUT of a deleted resource: it is created again (201)
     response: dict[str, Any] | None = None
 
     @property
@@ -121,7 +120,7 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
         _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e))))
     stored = writes.commit_writes(db, ctx, [p for _, p in prepared], audit_each=False)
     for (entry, _), item in zip(prepared, stored, strict=True):
-        entry.response = _write_response(replace(item, created=True) if entry.revives else item)
+        entry.response = _write_response(item)
     for entry in (e for e in entries if e.method == "PATCH"):
         _at(entry, lambda e=entry: _patch(db, actor, e, now))
     for entry in (e for e in entries if e.method == "GET"):
@@ -375,10 +374,11 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
         current = from_row(row) if row is not None else None
         if current is not None:
             service._check_write_allowed(db, ctx, current, related=None)
-            entry.revives = current.deleted
         service._check_if_match(entry.if_match, current)
     resource = {**(entry.resource or {}), "id": resource_id}
-    method = "update" if current is not None else writes.creating(entry.method)
+    # A PUT of a deleted resource creates it again (201), as a new version of its id.
+    revived = current is not None and current.deleted
+    method = "update" if current is not None and not revived else writes.creating(entry.method)
     return writes.prepare(
         db,
         ctx,

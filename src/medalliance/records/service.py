@@ -299,7 +299,8 @@ def update(
         if current.patient_id is not None:
             ctx.knows(current.patient_id, related=row.related)
     _check_if_match(if_match, current)
-    method = "update" if current is not None else writes.creating("PUT")
+    # Bringing a deleted resource back creates it again (201), as a new version of its id.
+    method = "update" if current is not None and not current.deleted else writes.creating("PUT")
     prepared = writes.prepare(
         db,
         ctx,
@@ -309,9 +310,7 @@ def update(
         current=current,
         resource_id=resource_id,
     )
-    stored = writes.commit_writes(db, ctx, [prepared])[0]
-    # Bringing a deleted resource back creates it again (201), as a new version of its id.
-    return replace(stored, created=True) if current is not None and current.deleted else stored
+    return writes.commit_writes(db, ctx, [prepared])[0]
 
 
 def conditional_update(
