@@ -212,7 +212,9 @@ class TestShippedThreshold:
         self,
     ) -> None:
         threshold = get_settings().mpi_link_threshold
-        for first, second in (("无名氏", "无名氏"), ("无名氏1", "无名氏2"), ("未知", "无名氏")):
+        pairs = [("无名氏", "无名氏"), ("无名氏1", "无名氏2"), ("未知", "无名氏")]
+        pairs.append(("无名男", "无名男"))
+        for first, second in pairs:
             unknown = Demographics(name=first, sex="male", birth_date=date(1980, 1, 1))
             result = compare(unknown, _with(name=second, phone=None, address="", id_number=None))
             assert "name" not in result.as_dict()  # the placeholder weighs nothing
@@ -234,10 +236,13 @@ class TestShippedThreshold:
         assert found.hold is None
 
     def test_only_placeholders_count_as_provisional_names(self) -> None:
-        placeholders = ("无名氏", "无名氏 甲", "未知", "王芳之女", "李娜男婴", "UNKNOWN")
-        assert all(is_provisional(n) for n in placeholders)
-        names = ("王晓明", "吴明", "婴宁", "李淑子", "John Smith")
-        assert not any(is_provisional(n) for n in names)
+        placeholders = (
+            *("无名氏", "无名氏 甲", "无名男", "无名氏(女)", "急诊无名氏", "未知男性", "UNKNOWN"),
+            *("王芳之女", "李娜男婴", "王芳之子（大）", "王芳大宝", "王芳双胎1"),
+        )
+        assert [n for n in placeholders if not is_provisional(n)] == []
+        names = ("王晓明", "吴明", "婴宁", "刘婴", "李淑子", "王大宝", "李无名", "John Smith")
+        assert [n for n in names if is_provisional(n)] == []
 
     def test_a_twin_whose_birth_date_a_clerk_mistyped_is_held_too(self) -> None:
         result = compare(BASE, _with(name="王晓东", birth_date=date(1968, 7, 3)))

@@ -264,6 +264,27 @@ class TestOverlappingIdentities:
         assert url in response.json()["issue"][0]["diagnostics"]
         assert client.get(f"/fhir/{url}", headers=his).json()["status"] == "final"
 
+    def test_a_reference_to_a_version_of_what_the_transaction_deletes_is_kept(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        stored = client.post("/fhir/Observation", json=tagged("kept-1"), headers=his).json()
+        target = f"Observation/{stored['id']}"
+        report = {
+            "resourceType": "DiagnosticReport",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1"}]},
+            "subject": {"reference": f"Patient/{P}"},
+            "result": [{"reference": f"{target}/_history/1"}],  # stays readable (vread)
+        }
+        bundle = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": target}},
+            {"resource": report, "request": {"method": "POST", "url": "DiagnosticReport"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        assert client.get(f"/fhir/{target}/_history/1", headers=his).status_code == 200
+
     @pytest.mark.parametrize("conditional", [True, False])
     def test_a_reference_to_what_the_transaction_deletes_fails_it(
         self, client: TestClient, db: Session, his: dict[str, str], conditional: bool

@@ -198,6 +198,16 @@ class TestChainedParameters:
         )
         assert counted.total == 2
 
+    @pytest.mark.parametrize("summary", [("_summary", "count"), ("_total", "accurate")])
+    def test_a_count_of_a_named_patient_with_a_chain(
+        self, db: Session, three: dict[str, str], summary: tuple[str, str]
+    ) -> None:
+        # The patient is checked up front, yet the chain's targets keep their access rule.
+        params = [("patient", P), ("encounter.status", "finished"), summary]
+        for actor in (COUNTY_HIS, resident(P)):
+            counted = service.search(db, actor, "Observation", params, now=NOW)
+            assert counted.total == 2
+
     def test_a_deleted_target_no_longer_matches(self, db: Session, three: dict[str, str]) -> None:
         service.delete(db, COUNTY_HIS, "Encounter", three["enc"], now=NOW)
         assert ids(db, [("encounter.status", "finished")]) == []

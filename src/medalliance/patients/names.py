@@ -19,13 +19,18 @@ _SURNAME_READINGS: Final = {"曾": "zeng", "覃": "qin", "单": "shan", "解": "
 _COMPOUND_SURNAMES: Final = frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟"})
 _NOT_LETTERS: Final = re.compile(r"[^a-z ]+")
 # Names a clerk gives before the person's own is known: an unidentified emergency patient
-# (无名氏, 无名氏2, 未知) or a newborn named after the mother (王芳之子, 王芳之女, 王芳男婴).
-# Two such records share the name without being one person.
+# (无名氏, 无名男2, 无名氏(女), 急诊无名氏, 未知男性) or a newborn named after the mother
+# (王芳之子, 王芳之女, 王芳男婴, 王芳大宝, 王芳双胎1). Two such records share the name
+# without being one person. Matched after brackets and spaces are taken out.
 _UNIDENTIFIED: Final = re.compile(
-    r"^(无名氏?|未知|不详|未名|姓名不详|unknown|john doe|jane doe)"
-    r"[\s\-_#]*([0-9a-z]+|[甲乙丙丁一二三四五六七八九十]+)?$"
+    r"^(急诊|门诊|住院)?(无名氏?|未知|不详|未名|姓名不详|unknown|johndoe|janedoe)"
+    r"(男性?|女性?)?([0-9a-z]+|[甲乙丙丁一二三四五六七八九十]+)?(男性?|女性?)?$"
 )
-_NEWBORN: Final = re.compile(r"(之子|之女|之婴|婴儿?|新生儿)[0-9一二三大小]*$")
+_NEWBORN: Final = re.compile(
+    r"(之子|之女|之婴|男婴|女婴|婴儿|新生儿|双胎|双胞胎)[0-9一二三大小]*$"
+    r"|^..+(大宝|二宝|小宝)[0-9]*$"  # the mother's full name first: 王大宝 is a name
+)
+_BRACKETED: Final = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]|[\s\-_#.·]")
 
 
 def normalise_name(raw: str) -> str:
@@ -75,5 +80,5 @@ def _is_latin(text: str) -> bool:
 
 def is_provisional(name: str) -> bool:
     """A placeholder name (see ``_UNIDENTIFIED``, ``_NEWBORN``), not the person's own."""
-    folded = normalise_name(name).lower()
+    folded = _BRACKETED.sub("", normalise_name(name).lower())
     return bool(_UNIDENTIFIED.match(folded) or _NEWBORN.search(folded))

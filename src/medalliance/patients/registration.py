@@ -55,6 +55,8 @@ class Registration:
     outcome: LinkOutcome
     score: float | None
     review: MatchReview | None
+    # An update captured before the one the record holds: nothing of it was applied.
+    superseded: bool = False
 
 
 def validated_id_number(raw: str | None, *, sex: str | None, birth_date: date | None) -> str | None:
@@ -171,9 +173,10 @@ def update(
     if existing is None:
         return register(db, actor, data, new_person_id=new_person_id)
     person = _survivor(db, _person(db, existing.person_id))
+    data = _capped(data)
     if _older_than_record(data, existing):
         _audit_update(db, actor, person, data, institution_id, changed=[], stale=existing)
-        return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
+        return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None, True)
     id_number = validated_id_number(data.id_number, sex=data.sex.value, birth_date=data.birth_date)
     if id_number is None and person.id_number is not None:
         # The person's own number must still agree with the new sex and birth date.
@@ -187,6 +190,15 @@ def update(
         existing.recorded_at = data.recorded_at
     _audit_update(db, actor, person, data, institution_id, changed=changed)
     return Registration(person, existing, LinkOutcome.KNOWN_RECORD, None, None)
+
+
+def _capped(data: LocalRecordIn) -> LocalRecordIn:
+    """A capture time no later than now: one in the future (a sender's clock or time zone
+    set wrong) would otherwise make every later update of the record look older."""
+    now = utcnow()
+    if data.recorded_at is None or data.recorded_at <= now:
+        return data
+    return data.model_copy(update={"recorded_at": now})
 
 
 def _older_than_record(data: LocalRecordIn, record: LocalRecord) -> bool:
@@ -415,7 +427,7 @@ def _add_record(
         address=data.address,
         outcome=outcome.value,
         score=score,
-        recorded_at=data.recorded_at,
+        recorded_at=_capped(data).recorded_at,
     )
     try:
         with db.begin_nested():

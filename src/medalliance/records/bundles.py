@@ -330,7 +330,8 @@ class _References:
         return node
 
     def _live(self, resolved: str, ref: str, where: str) -> str:
-        if resolved.split("/_history/")[0] in self.deleted:
+        # A versioned reference (Type/id/_history/n) names a version that stays readable.
+        if resolved in self.deleted:
             said = "" if resolved == ref else f" ({ref})"
             raise ValidationFailed(
                 f"{where}: {resolved}{said} is deleted by this transaction", field=where

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent
 from medalliance.patients.models import LocalRecord, Person
+from medalliance.records.models import FhirResource
 from records.hl7.conftest import Send
 from records.hl7.hl7_samples import ID_NUMBER, adt, pid, resident_id, segment
 
@@ -152,3 +153,43 @@ class TestPatientUpdate:
         assert segment(response.content, "ERR")[2].startswith("EVN^1^2")
         record, _ = _record(db)
         assert record.phone != "13800000006"
+
+    def test_a_late_a08_leaves_the_visit_as_the_newer_one_left_it(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        newer = send(adt("A08", "UPD-0014", patient=_patient(), recorded="20261105101500"))
+        assert segment(newer.content, "MSA")[1] == "AA", newer.text
+        before = _stored(db)
+
+        pneumonia = "DG1|2||J18.9^肺炎^I10||20261105093000|A"
+        late = adt(
+            "A08", "UPD-0015", patient=_patient(), recorded="20261105100000", extra=(pneumonia,)
+        )
+        response = send(late)
+
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        assert _stored(db) == before  # no new version of the visit, no new diagnosis
+
+    def test_an_event_time_of_a_day_alone_does_not_order_updates(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        for control, phone, recorded in (
+            ("UPD-0016", "13800000007", "20261105120000"),
+            ("UPD-0017", "13800000008", "20261106"),  # no time: applied as it arrives
+        ):
+            response = send(adt("A08", control, patient=_patient(phone=phone), recorded=recorded))
+            assert segment(response.content, "MSA")[1] == "AA", response.text
+        record, _ = _record(db)
+        assert record.phone == "13800000008"
+
+
+def _stored(db: Session) -> list[tuple[str, str, int]]:
+    db.expire_all()
+    rows = db.execute(
+        select(FhirResource.resource_type, FhirResource.id, FhirResource.version).order_by(
+            FhirResource.pid
+        )
+    ).all()
+    return [(r.resource_type, r.id, r.version) for r in rows]

@@ -75,13 +75,6 @@ def fhir_instant(value: str, location: Location, what: str) -> str | None:
     return datetime(day.year, day.month, day.day, tzinfo=_zone(None)).isoformat()
 
 
-def moment(value: str, location: Location, what: str) -> datetime | None:
-    """A TS to the second or the day as an aware datetime (a date alone: local midnight);
-    None when empty or coarser than a day."""
-    converted = fhir_instant(value, location, what)
-    return datetime.fromisoformat(converted) if converted else None
-
-
 def birth_date(value: str, location: Location) -> date:
     converted = fhir_datetime(value[:8], location, "date of birth")
     if converted is None or len(converted) < 10:

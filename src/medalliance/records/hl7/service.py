@@ -380,6 +380,8 @@ def _apply(
     registration = register(db, actor, record)
     person_id = registration.person.id
     writer = _Writer(db, actor, now)
+    if registration.superseded:
+        return person_id, []  # its visit is as old as its demographics: the newer one stands
     if trigger == "R01":
         _results(writer, message, person_id, institution_id)
     else:
@@ -388,12 +390,14 @@ def _apply(
 
 
 def _recorded_at(message: Message) -> datetime | None:
-    """When the member recorded the event (EVN-2), else sent the message (MSH-7): what
-    orders a member's updates of one patient when they arrive out of order."""
+    """When the member recorded the event (EVN-2, to the minute at least): what orders a
+    member's updates of one patient when they arrive out of order. Not MSH-7: an engine
+    stamps it again when it resends. None when EVN-2 is absent or only a date."""
     evn = message.first("EVN")
-    if evn is not None and evn.get(2):
-        return datatypes.moment(evn.get(2), evn.at(2), "recorded date/time")
-    return datatypes.moment(message.msh.get(7), message.msh.at(7), "date/time of message")
+    if evn is None or not evn.get(2):
+        return None
+    recorded = datatypes.fhir_datetime(evn.get(2), evn.at(2), "recorded date/time")
+    return datetime.fromisoformat(recorded) if recorded and "T" in recorded else None
 
 
 def _token(system: str, value: str) -> str:

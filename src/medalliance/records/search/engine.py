@@ -101,8 +101,7 @@ def run(
     ]
     result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
     if query.summary_count or query.total:
-        rule = None if checked else readable
-        result.total = count(db, query, criteria, patients, rule)
+        result.total = count(db, query, criteria, patients, readable, checked=checked)
     if query.summary_count or query.count == 0:
         return result
     key, descending = _sort_key(query)
@@ -165,15 +164,19 @@ def count(
     query: Query,
     criteria: Criteria,
     patients: list[str] | None,
-    readable: Readable | None,
+    readable: Readable,
+    *,
+    checked: bool = False,
 ) -> int:
     """The exact number of matches the reader may see.
 
     Access is decided per patient, not per match: the matches are counted per patient
-    and the access rule (``readable``, None when already checked) keeps the readable
-    patients' counts. A code over all patients is 333,000 matches but 2,000 patients."""
-    params = readable.params if readable is not None else {}
-    rule = readable.condition if readable is not None else None
+    and the access rule keeps the readable patients' counts (``checked``: the search's
+    patients are already known readable, no rule). A code over all patients is 333,000
+    matches but 2,000 patients. The rule's parameters go with the count either way: a
+    chained criterion carries the rule on its targets."""
+    params = readable.params
+    rule = None if checked else readable.condition
     if rule is not None and _resource_columns(rule) - {"patient_id"}:
         # A rule on more than the patient can only be decided per resource row.
         rows = _resource_rows(query, criteria).where(rule).subquery()
