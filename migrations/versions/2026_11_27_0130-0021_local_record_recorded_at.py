@@ -1,4 +1,4 @@
-"""patients: when the member captured a local record's demographics (HL7 EVN-2 or MSH-7),
+"""patients: when the member captured a local record's demographics (an HL7 A08's EVN-2),
 so that an update older than the record's last one does not overwrite it
 
 Revision ID: 0021

@@ -88,8 +88,8 @@ class LocalRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # When the member captured the demographics above, if it said (an HL7 A08's EVN-2 or
-    # MSH-7): an update captured earlier that arrives late must not overwrite them.
+    # When the member captured the demographics above, if it said (an HL7 A08's EVN-2):
+    # an update captured earlier that arrives late must not overwrite them.
     recorded_at: Mapped[datetime | None] = mapped_column()
 
 
