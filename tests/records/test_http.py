@@ -114,6 +114,19 @@ class TestInteractions:
         assert current.status_code == 204
         assert client.get(url, headers=his).status_code == 410
 
+    def test_a_conditional_update_with_if_match_that_matches_nothing_is_412(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        body = {
+            **observation(P, visit["encounter"]["id"]),
+            "identifier": [{"system": "urn:test", "value": "none-1"}],
+        }
+        url = "/fhir/Observation?identifier=urn:test|none-1"
+        refused = client.put(url, json=body, headers={**his, "If-Match": 'W/"1"'})
+        assert refused.status_code == 412, refused.text
+        assert client.get(url, headers=his).json().get("entry", []) == []
+        assert client.put(url, json=body, headers=his).status_code == 201  # without: creates
+
     def test_conditional_create_returns_the_existing_match(
         self, client: TestClient, db: Session, his: dict[str, str]
     ) -> None:

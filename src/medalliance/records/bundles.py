@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, ValidationFailed
+from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import operation_outcome
@@ -399,9 +399,16 @@ def _delete(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
             db, actor, literal.group(1), literal.group(2), now=now, if_match=entry.if_match
         )
     elif condition is not None:
-        service.conditional_delete(
+        gone = service.conditional_delete(
             db, actor, _url_type(entry.url), condition, now=now, if_match=entry.if_match
         )
+        deleted = gone.reference if gone is not None else None
+        if deleted != entry.target:
+            # The transaction was checked (overlaps, references) against the first match.
+            raise Conflict(
+                f"DELETE {entry.url} matched {entry.target or 'nothing'} when the "
+                f"transaction was checked and {deleted or 'nothing'} when it ran"
+            )
     else:
         raise InvalidResource(f"DELETE url {entry.url} must be Type/id or Type?criteria")
     entry.response = {"status": "204 No Content"}

@@ -323,10 +323,12 @@ def conditional_update(
     now: datetime,
     if_match: str | None = None,
 ) -> StoredResource:
-    """PUT Type?criteria: no match creates, one match updates, several are a 412."""
+    """PUT Type?criteria: no match creates, one match updates, several are a 412. With
+    If-Match, no match is a 412: the version it names is not there."""
     require_type(resource_type)
     match = _settled_match(db, actor, resource_type, condition, now)
     if match is None:
+        _check_if_match(if_match, None)
         if resource.get("id"):
             refuse_unmatched_id(db, resource_type, str(resource["id"]), condition)
             return update(
