@@ -171,6 +171,19 @@ class TestPatientUpdate:
         assert segment(response.content, "MSA")[1] == "AA", response.text
         assert _stored(db) == before  # no new version of the visit, no new diagnosis
 
+    def test_fractions_of_a_second_order_two_updates_in_one_second(
+        self, send: Send, db: Session
+    ) -> None:
+        _admit(send)
+        for control, phone, recorded in (
+            ("UPD-0018", "13800000009", "20261105130000.75"),
+            ("UPD-0019", "13800000010", "20261105130000.25"),  # earlier, arrives later
+        ):
+            response = send(adt("A08", control, patient=_patient(phone=phone), recorded=recorded))
+            assert segment(response.content, "MSA")[1] == "AA", response.text
+        record, _ = _record(db)
+        assert record.phone == "13800000009"
+
     def test_an_event_time_of_a_day_alone_does_not_order_updates(
         self, send: Send, db: Session
     ) -> None:

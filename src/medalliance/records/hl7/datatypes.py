@@ -14,7 +14,7 @@ from medalliance.records.hl7.er7 import Hl7Error, Location, Repetition
 
 _TS = re.compile(
     r"^(?P<y>\d{4})(?P<m>\d{2})?(?P<d>\d{2})?(?P<H>\d{2})?(?P<M>\d{2})?(?P<S>\d{2})?"
-    r"(?:\.\d{1,4})?(?P<tz>[+-]\d{4})?$"
+    r"(?:\.(?P<f>\d{1,4}))?(?P<tz>[+-]\d{4})?$"
 )
 # HL7 coding system names (table 0396) that have a FHIR URI.
 CODE_SYSTEMS = {
@@ -36,7 +36,8 @@ def _invalid(value: str, location: Location, what: str) -> Hl7Error:
 
 
 def fhir_datetime(value: str, location: Location, what: str) -> str | None:
-    """A TS/DTM as a FHIR dateTime; local times without an offset are the consortium's."""
+    """A TS/DTM as a FHIR dateTime; local times without an offset are the consortium's.
+    Fractions of a second are kept (two events in one second keep their order)."""
     value = value.strip()
     if not value:
         return None
@@ -57,6 +58,7 @@ def fhir_datetime(value: str, location: Location, what: str) -> str | None:
             int(parts["H"]),
             int(parts["M"] or 0),
             int(parts["S"] or 0),
+            int((parts["f"] or "0").ljust(6, "0")),
             tzinfo=_zone(parts["tz"]),
         )
     except ValueError:
