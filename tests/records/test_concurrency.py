@@ -181,3 +181,42 @@ def test_two_conditional_creates_of_one_criteria_at_once_make_one_resource(
         same = (TokenIndex.name == "identifier", TokenIndex.code == "twice-1")
         stored = db.scalar(select(func.count()).where(*same))
     assert stored == 1
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_two_a08s_at_once_for_a_record_the_index_lacks_keep_the_newer_one(
+    own_engine: Engine,
+) -> None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import sessionmaker
+
+    from medalliance.patients.models import LocalRecord
+    from medalliance.records.hl7 import service as hl7
+    from records.hl7.hl7_samples import adt, pid
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    barrier = threading.Barrier(2)
+    acks: list[str] = []
+    # Two names that do not sound alike, so the MPI's per-name lock does not queue them:
+    # the clerk corrected the given name between the two.
+    updates = (
+        ("A08-RACE-1", "赵^晓明", "20261105100000"),
+        ("A08-RACE-2", "赵^晓敏", "20261105101500"),
+    )
+
+    def send(control: str, name: str, recorded: str) -> None:
+        patient = pid(mrn="RACE-0001", id_number="", name=name, birth_date="19800101")
+        message = adt("A08", control, visit=f"V-{control}", patient=patient, recorded=recorded)
+        barrier.wait()
+        with unit_of_work(factory) as db:
+            acks.append(hl7.receive(db, COUNTY_HIS, message, now=NOW).ack.code.value)
+
+    threads = [threading.Thread(target=send, args=update) for update in updates]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert acks == ["AA", "AA"]
+    with unit_of_work(factory) as db:
+        record = db.scalars(select(LocalRecord).where(LocalRecord.mrn == "RACE-0001")).one()
+        assert record.name == "赵晓敏"  # the 10:15 one, whichever committed first

@@ -171,7 +171,13 @@ def update(
     # Locked: of two updates at once, the later one decides against the other's result.
     existing = repository.local_record(db, institution_id, data.mrn, lock=True)
     if existing is None:
-        return register(db, actor, data, new_person_id=new_person_id)
+        registered = _register_unless_raced(db, actor, data, new_person_id)
+        if registered is not None:
+            return registered
+        # Another registration of this MRN committed meanwhile: this update applies to it.
+        existing = repository.local_record(db, institution_id, data.mrn, lock=True)
+        if existing is None:
+            raise Conflict(f"medical record number {data.mrn} kept changing", field="mrn")
     person = _survivor(db, _person(db, existing.person_id))
     data = _capped(data)
     if _older_than_record(data, existing):
@@ -199,6 +205,23 @@ def _capped(data: LocalRecordIn) -> LocalRecordIn:
     if data.recorded_at is None or data.recorded_at <= now:
         return data
     return data.model_copy(update={"recorded_at": now})
+
+
+def _register_unless_raced(
+    db: Session, actor: Actor | None, data: LocalRecordIn, new_person_id: Callable[[], str]
+) -> Registration | None:
+    """An update's record registered as new, or None when a registration of the same MRN
+    committed while this one ran (it then finds the record, or its MRN is taken): the
+    update must then be applied to that record, not dropped or refused. In a savepoint, so
+    that a person made for the losing registration goes with it."""
+    try:
+        with db.begin_nested():
+            registration = register(db, actor, data, new_person_id=new_person_id)
+    except Conflict as exc:
+        if exc.field != "mrn":
+            raise
+        return None
+    return None if registration.outcome == LinkOutcome.KNOWN_RECORD else registration
 
 
 def _older_than_record(data: LocalRecordIn, record: LocalRecord) -> bool:
