@@ -221,6 +221,17 @@ def tagged(identifier: str) -> dict[str, Any]:
     return {**observation(P), "identifier": [{"system": "urn:test", "value": identifier}]}
 
 
+def report_on(result: str) -> dict[str, Any]:
+    """A lipid panel report of P whose result is the reference ``result``."""
+    return {
+        "resourceType": "DiagnosticReport",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1"}]},
+        "subject": {"reference": f"Patient/{P}"},
+        "result": [{"reference": result}],
+    }
+
+
 def with_identifier(db: Session, identifier: str) -> int:
     from medalliance.kit.clock import utcnow
     from medalliance.records import service
@@ -269,13 +280,7 @@ class TestOverlappingIdentities:
     ) -> None:
         stored = client.post("/fhir/Observation", json=tagged("kept-1"), headers=his).json()
         target = f"Observation/{stored['id']}"
-        report = {
-            "resourceType": "DiagnosticReport",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1"}]},
-            "subject": {"reference": f"Patient/{P}"},
-            "result": [{"reference": f"{target}/_history/1"}],  # stays readable (vread)
-        }
+        report = report_on(f"{target}/_history/1")  # a version stays readable (vread)
         bundle = bundle_of(
             "transaction",
             {"request": {"method": "DELETE", "url": target}},
@@ -292,13 +297,7 @@ class TestOverlappingIdentities:
         stored = client.post("/fhir/Observation", json=tagged("gone-1"), headers=his).json()
         target = f"Observation/{stored['id']}"
         named = "Observation?identifier=urn:test|gone-1" if conditional else target
-        report = {
-            "resourceType": "DiagnosticReport",
-            "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1"}]},
-            "subject": {"reference": f"Patient/{P}"},
-            "result": [{"reference": named}],
-        }
+        report = report_on(named)
         bundle = bundle_of(
             "transaction",
             {"request": {"method": "DELETE", "url": named}},

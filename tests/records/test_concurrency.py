@@ -4,17 +4,20 @@ exactly one wins, the other gets 412 (PostgreSQL, threads, real commits)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from conftest import PG_URL, side_database
 from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
 from medalliance.errors import PreconditionFailed
 from medalliance.records import service
+from medalliance.records.store import StoredResource
 from records.factories import COUNTY_HIS, admitted, observation
 
 pytestmark = pytest.mark.postgres
@@ -66,35 +69,34 @@ def test_two_updates_with_the_same_version_one_wins_one_412(own_engine: Engine) 
         assert service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW).version == 2
 
 
-@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
-def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
-    own_engine: Engine,
-) -> None:
+def _relabelled_while_written(
+    own_engine: Engine, old: str, new: str, write: Callable[[Session], Any]
+) -> tuple[StoredResource, StoredResource]:
+    """An Observation identified ``old``, relabelled ``new`` by an update that holds its
+    row while ``write`` (a conditional write by ``old``) has found it and waits for the
+    lock. The Observation as created, and as it is after both."""
     from sqlalchemy.orm import sessionmaker
 
     factory = sessionmaker(own_engine, expire_on_commit=False)
-    tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": "race-1"}]}
+    tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": old}]}
     with unit_of_work(factory) as db:
         admitted(db, P, NOW)
         created = service.create(db, COUNTY_HIS, tagged, now=NOW)
     locked, done = threading.Event(), threading.Event()
 
     def relabel() -> None:
-        # Holds the row (an update) while the delete finds it by its old identifier.
         with unit_of_work(factory) as db:
-            content = {**created.content, "identifier": [{"system": "urn:test", "value": "r-2"}]}
+            content = {**created.content, "identifier": [{"system": "urn:test", "value": new}]}
             service.update(db, COUNTY_HIS, "Observation", created.id, content, now=NOW)
             locked.set()
-            done.wait(timeout=0.5)  # the delete has matched and waits for the lock
+            done.wait(timeout=0.5)  # the conditional write has matched and waits
 
-    def delete() -> None:
+    def conditional_write() -> None:
         locked.wait()
         with unit_of_work(factory) as db:
-            service.conditional_delete(
-                db, COUNTY_HIS, "Observation", "identifier=urn:test|race-1", now=NOW
-            )
+            write(db)
 
-    threads = [threading.Thread(target=relabel), threading.Thread(target=delete)]
+    threads = [threading.Thread(target=relabel), threading.Thread(target=conditional_write)]
     for t in threads:
         t.start()
     threads[1].join(timeout=0.2)
@@ -102,7 +104,18 @@ def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
     for t in threads:
         t.join()
     with unit_of_work(factory) as db:
-        kept = service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW)
+        return created, service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW)
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
+    own_engine: Engine,
+) -> None:
+    def delete(db: Session) -> None:
+        condition = "identifier=urn:test|race-1"
+        service.conditional_delete(db, COUNTY_HIS, "Observation", condition, now=NOW)
+
+    _, kept = _relabelled_while_written(own_engine, "race-1", "r-2", delete)
     assert kept.content["identifier"][0]["value"] == "r-2"
 
 
@@ -110,40 +123,15 @@ def test_a_conditional_delete_spares_what_stopped_matching_while_it_waited(
 def test_a_conditional_update_spares_what_stopped_matching_while_it_waited(
     own_engine: Engine,
 ) -> None:
-    from sqlalchemy.orm import sessionmaker
-
-    factory = sessionmaker(own_engine, expire_on_commit=False)
-    tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": "race-u1"}]}
-    with unit_of_work(factory) as db:
-        admitted(db, P, NOW)
-        created = service.create(db, COUNTY_HIS, tagged, now=NOW)
-    locked, done = threading.Event(), threading.Event()
     written: list[str] = []
+    body = {**observation(P), "identifier": [{"system": "urn:test", "value": "race-u1"}]}
 
-    def relabel() -> None:
-        with unit_of_work(factory) as db:
-            content = {**created.content, "identifier": [{"system": "urn:test", "value": "u-2"}]}
-            service.update(db, COUNTY_HIS, "Observation", created.id, content, now=NOW)
-            locked.set()
-            done.wait(timeout=0.5)  # the conditional update has matched and waits
+    def conditional_update(db: Session) -> None:
+        condition = "identifier=urn:test|race-u1"
+        stored = service.conditional_update(db, COUNTY_HIS, "Observation", condition, body, now=NOW)
+        written.append(stored.id)
 
-    def conditional_update() -> None:
-        locked.wait()
-        with unit_of_work(factory) as db:
-            stored = service.conditional_update(
-                db, COUNTY_HIS, "Observation", "identifier=urn:test|race-u1", tagged, now=NOW
-            )
-            written.append(stored.id)
-
-    threads = [threading.Thread(target=relabel), threading.Thread(target=conditional_update)]
-    for t in threads:
-        t.start()
-    threads[1].join(timeout=0.2)
-    done.set()
-    for t in threads:
-        t.join()
-    with unit_of_work(factory) as db:
-        kept = service.read(db, COUNTY_HIS, "Observation", created.id, now=NOW)
+    created, kept = _relabelled_while_written(own_engine, "race-u1", "u-2", conditional_update)
     assert kept.content["identifier"][0]["value"] == "u-2"
     # Nothing matched any longer: the conditional update created its own resource (R4).
     assert len(written) == 1
