@@ -221,15 +221,21 @@ def tagged(identifier: str) -> dict[str, Any]:
     return {**observation(P), "identifier": [{"system": "urn:test", "value": identifier}]}
 
 
-def report_on(result: str) -> dict[str, Any]:
-    """A lipid panel report of P whose result is the reference ``result``."""
-    return {
+def delete_and_report(delete_url: str, *, report_on: str) -> dict[str, Any]:
+    """A transaction: DELETE ``delete_url``, and create a lipid panel report of P whose
+    result is the reference ``report_on``."""
+    report = {
         "resourceType": "DiagnosticReport",
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1"}]},
         "subject": {"reference": f"Patient/{P}"},
-        "result": [{"reference": result}],
+        "result": [{"reference": report_on}],
     }
+    return bundle_of(
+        "transaction",
+        {"request": {"method": "DELETE", "url": delete_url}},
+        {"resource": report, "request": {"method": "POST", "url": "DiagnosticReport"}},
+    )
 
 
 def with_identifier(db: Session, identifier: str) -> int:
@@ -280,12 +286,8 @@ class TestOverlappingIdentities:
     ) -> None:
         stored = client.post("/fhir/Observation", json=tagged("kept-1"), headers=his).json()
         target = f"Observation/{stored['id']}"
-        report = report_on(f"{target}/_history/1")  # a version stays readable (vread)
-        bundle = bundle_of(
-            "transaction",
-            {"request": {"method": "DELETE", "url": target}},
-            {"resource": report, "request": {"method": "POST", "url": "DiagnosticReport"}},
-        )
+        # A version stays readable (vread).
+        bundle = delete_and_report(target, report_on=f"{target}/_history/1")
         response = client.post("/fhir", json=bundle, headers=his)
         assert response.status_code == 200, response.text
         assert client.get(f"/fhir/{target}/_history/1", headers=his).status_code == 200
@@ -297,12 +299,7 @@ class TestOverlappingIdentities:
         stored = client.post("/fhir/Observation", json=tagged("gone-1"), headers=his).json()
         target = f"Observation/{stored['id']}"
         named = "Observation?identifier=urn:test|gone-1" if conditional else target
-        report = report_on(named)
-        bundle = bundle_of(
-            "transaction",
-            {"request": {"method": "DELETE", "url": named}},
-            {"resource": report, "request": {"method": "POST", "url": "DiagnosticReport"}},
-        )
+        bundle = delete_and_report(named, report_on=named)
         response = client.post("/fhir", json=bundle, headers=his)
         assert response.status_code == 422, response.text
         diagnostics = response.json()["issue"][0]["diagnostics"]

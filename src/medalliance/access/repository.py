@@ -13,7 +13,7 @@ from medalliance.access.enums import ConsentScope, RelationshipKind
 from medalliance.access.models import BreakGlassGrant, CareRelationship, Consent
 from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
-from medalliance.kit.hot import HotStatement, execute_native, flush_pending
+from medalliance.kit.hot import HotStatement, execute_native, flush_pending, session_connection
 
 _relationship = CareRelationship.__table__.c
 
@@ -168,12 +168,10 @@ _LISTED_BASIS = (
 _INSERT_LISTED_READS = audit.insert_events_sql("rows", basis=_LISTED_BASIS)
 
 
-def insert_listed_reads(
-    raw: Any, db: Session, rows: Sequence[dict[str, Any]], now: datetime
-) -> None:
-    """Audit rows (``audit.event_row``s, basis None where unknown) inserted on PostgreSQL's
-    connection ``raw`` with each unknown basis decided in the INSERT: one round trip where
-    looking the bases up first took two."""
+def insert_listed_reads(db: Session, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Audit rows (``audit.event_row``s, basis None where unknown) inserted with each
+    unknown basis decided in the INSERT (PostgreSQL): one round trip where looking the
+    bases up first took two."""
     flush_pending(db)
     params = {"rows": audit.events_json(rows), "now": now}
-    execute_native(raw, _INSERT_LISTED_READS, params, fetch=False)
+    execute_native(session_connection(db).raw, _INSERT_LISTED_READS, params, fetch=False)

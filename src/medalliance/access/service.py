@@ -392,8 +392,7 @@ def audit_reads(
     else the one ``listed_bases`` gives, decided in the INSERT itself on PostgreSQL."""
     unknown = [p for p in patient_ids if p not in known]
     bases: dict[str, AccessBasis | None] = {**dict.fromkeys(unknown), **known}
-    raw = session_connection(db).raw
-    decide_in_sql = raw is not None and actor.role != Role.RESIDENT
+    decide_in_sql = session_connection(db).raw is not None and actor.role != Role.RESIDENT
     if unknown and not decide_in_sql:
         bases |= listed_bases(db, actor, unknown, now)
     rows = [
@@ -401,6 +400,6 @@ def audit_reads(
         for p in patient_ids
     ]
     if unknown and decide_in_sql:
-        repository.insert_listed_reads(raw, db, rows, now)
+        repository.insert_listed_reads(db, rows, now)
     else:
         audit.record_all_now(db, rows)

@@ -133,14 +133,12 @@ class TestPatientUpdate:
         self, send: Send, db: Session
     ) -> None:
         _admit(send)
-        for control, phone, recorded in (
+        _send_phones(
+            send,
             ("UPD-0010", "13800000003", "20261105110000"),
             ("UPD-0011", "13800000004", "20261105120000"),
             ("UPD-0012", "13800000005", "20261105113000"),
-        ):
-            update = _patient(phone=phone)
-            response = send(adt("A08", control, patient=update, recorded=recorded))
-            assert segment(response.content, "MSA")[1] == "AA", response.text
+        )
         record, person = _record(db)
         assert record.phone == person.phone == "13800000004"
 
@@ -175,12 +173,11 @@ class TestPatientUpdate:
         self, send: Send, db: Session
     ) -> None:
         _admit(send)
-        for control, phone, recorded in (
+        _send_phones(
+            send,
             ("UPD-0018", "13800000009", "20261105130000.75"),
             ("UPD-0019", "13800000010", "20261105130000.25"),  # earlier, arrives later
-        ):
-            response = send(adt("A08", control, patient=_patient(phone=phone), recorded=recorded))
-            assert segment(response.content, "MSA")[1] == "AA", response.text
+        )
         record, _ = _record(db)
         assert record.phone == "13800000009"
 
@@ -188,14 +185,20 @@ class TestPatientUpdate:
         self, send: Send, db: Session
     ) -> None:
         _admit(send)
-        for control, phone, recorded in (
+        _send_phones(
+            send,
             ("UPD-0016", "13800000007", "20261105120000"),
             ("UPD-0017", "13800000008", "20261106"),  # no time: applied as it arrives
-        ):
-            response = send(adt("A08", control, patient=_patient(phone=phone), recorded=recorded))
-            assert segment(response.content, "MSA")[1] == "AA", response.text
+        )
         record, _ = _record(db)
         assert record.phone == "13800000008"
+
+
+def _send_phones(send: Send, *updates: tuple[str, str, str]) -> None:
+    """A08s (control ID, new phone, EVN-2) in this order, each acknowledged AA."""
+    for control, phone, recorded in updates:
+        response = send(adt("A08", control, patient=_patient(phone=phone), recorded=recorded))
+        assert segment(response.content, "MSA")[1] == "AA", response.text
 
 
 def _stored(db: Session) -> list[tuple[str, str, int]]:

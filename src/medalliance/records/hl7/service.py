@@ -379,9 +379,9 @@ def _apply(
     register = patients.update_local_record if trigger == "A08" else patients.register_local_record
     registration = register(db, actor, record)
     person_id = registration.person.id
-    writer = _Writer(db, actor, now)
     if registration.superseded:
         return person_id, []  # its visit is as old as its demographics: the newer one stands
+    writer = _Writer(db, actor, now)
     if trigger == "R01":
         _results(writer, message, person_id, institution_id)
     else:
