@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -221,6 +222,115 @@ class TestInteractions:
         assert [i["code"] for i in types["Patient"]["interaction"]] == ["read", "search-type"]
         assert "Observation" in types
         assert any(p["name"] == "code" for p in types["Observation"]["searchParam"])
+
+
+def everything_pages(
+    client: TestClient, headers: dict[str, str], query: str
+) -> list[list[tuple[str, str]]]:
+    """Each page of $everything, following its next links: (type, id) of its entries."""
+    pages: list[list[tuple[str, str]]] = []
+    url: str | None = f"/fhir/Patient/{P}/$everything{query}"
+    while url is not None:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        pages.append(
+            [(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]]
+        )
+        url = link(bundle, "next")
+    return pages
+
+
+class TestEverything:
+    @pytest.fixture
+    def dated(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> dict[str, str]:
+        """The visit (October 2026) and observations of January and March, and one
+        without a clinical date."""
+        enc = visit["encounter"]["id"]
+        january = post(client, his, observation(P, enc, when="2026-01-10T08:00:00Z"))
+        march = post(client, his, observation(P, enc, when="2026-03-10T08:00:00Z"))
+        undated = {k: v for k, v in observation(P, enc).items() if k != "effectiveDateTime"}
+        return {
+            "encounter": enc,
+            "october": visit["observation"]["id"],
+            "january": january["id"],
+            "march": march["id"],
+            "undated": post(client, his, undated)["id"],
+        }
+
+    def test_count_zero_answers_the_total_without_entries(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        response = client.get(f"/fhir/Patient/{P}/$everything?_count=0", headers=his)
+        assert response.status_code == 200, response.text
+        bundle = response.json()
+        assert bundle["entry"] == []
+        assert bundle["total"] == 3  # the Patient, the Encounter, the Observation
+        assert link(bundle, "next") is None
+
+    def test_a_page_holds_count_entries_the_patient_included(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        pages = everything_pages(client, his, "?_count=1")
+        assert pages == [
+            [("Patient", P)],
+            [("Encounter", visit["encounter"]["id"])],
+            [("Observation", visit["observation"]["id"])],
+        ]
+        assert [len(p) for p in everything_pages(client, his, "?_count=2")] == [2, 1]
+
+    def test_since_leaves_out_a_patient_not_updated_since(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        person = db.get(Person, P)
+        assert person is not None
+        person.updated_at = datetime(2020, 1, 1, tzinfo=UTC)
+        db.flush()
+        later = everything_pages(client, his, "?_since=2024-01-01T00:00:00Z")
+        assert [t for t, _ in later[0]] == ["Encounter", "Observation"]
+        earlier = everything_pages(client, his, "?_since=2019-01-01T00:00:00Z")
+        assert [t for t, _ in earlier[0]] == ["Patient", "Encounter", "Observation"]
+
+    def test_type_keeps_only_the_types_named(
+        self, client: TestClient, his: dict[str, str], dated: dict[str, str]
+    ) -> None:
+        only = everything_pages(client, his, "?_type=Observation")
+        assert {t for t, _ in only[0]} == {"Observation"}
+        both = everything_pages(client, his, "?_type=Patient&_type=Encounter")
+        assert both == [[("Patient", P), ("Encounter", dated["encounter"])]]
+
+    @pytest.mark.parametrize("types", ["Shoe", "Observation,Organization"])
+    def test_a_type_everything_does_not_return_is_a_400(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], types: str
+    ) -> None:
+        response = client.get(f"/fhir/Patient/{P}/$everything?_type={types}", headers=his)
+        assert response.status_code == 400, response.text
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert types.split(",")[-1] in outcome["issue"][0]["diagnostics"]
+
+    def test_start_and_end_keep_care_in_the_range_and_undated_resources(
+        self, client: TestClient, his: dict[str, str], dated: dict[str, str]
+    ) -> None:
+        pages = everything_pages(client, his, "?start=2026-02&end=2026-03&_count=1")
+        found = [entry for page in pages for entry in page]
+        assert found == [
+            ("Patient", P),
+            ("Observation", dated["march"]),
+            ("Observation", dated["undated"]),
+        ]
+        before = everything_pages(client, his, "?end=2026-02-01&_type=Observation")
+        assert {i for _, i in before[0]} == {dated["january"], dated["undated"]}
+
+    @pytest.mark.parametrize("query", ["start=yesterday", "end=2026-13"])
+    def test_a_date_that_is_not_a_fhir_date_is_a_400(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], query: str
+    ) -> None:
+        response = client.get(f"/fhir/Patient/{P}/$everything?{query}", headers=his)
+        assert response.status_code == 400, response.text
+        assert query.split("=")[0] in response.json()["issue"][0]["diagnostics"]
 
 
 class TestAuthorisation:

@@ -75,6 +75,12 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 # Owned types a client may also change here: a Task moves its referral on.
 OWNED_WRITES: dict[str, tuple[str, ...]] = {"Task": ("update", "patch")}
+# What $everything reads of the parameters its OperationDefinition defines.
+EVERYTHING_PARAMETERS = (
+    "Parameters: `_count`, `_since`, `_type` (Patient and the stored types), and `start` and "
+    "`end` (care dates: a resource's clinical date; resources without one are always "
+    "included). The Patient heads the first page only."
+)
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -125,6 +131,7 @@ def _statement() -> dict[str, Any]:
                     {
                         "name": "everything",
                         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                        "documentation": EVERYTHING_PARAMETERS,
                     }
                 ],
             }

@@ -115,19 +115,44 @@ def everything(
     patient_id: str,
 ) -> FhirResponse:
     params = request.query_params
-    cursor = params.get("_cursor", "0")
-    if not (cursor.isascii() and cursor.isdigit() and int(cursor) <= MAX_PID):
-        raise DomainError("_cursor is not a cursor this server issued", field="_cursor")
     result = service.patient_everything(
         db,
         actor,
         patient_id,
         now=utcnow(),
         since=_since(params.get("_since")),
+        types=_types(params.getlist("_type")),
+        start=_care_date(params.get("start"), "start"),
+        end=_care_date(params.get("end"), "end"),
         count=_count(params.get("_count"), 100),
-        cursor=int(cursor),
+        cursor=_row_cursor(params.get("_cursor")),
     )
     return render.searchset(request, result)
+
+
+def _types(raw: list[str]) -> list[str] | None:
+    """``_type`` may repeat, each a comma-separated list; none given: every type."""
+    named = [name.strip() for value in raw for name in value.split(",") if name.strip()]
+    return named or None
+
+
+def _care_date(raw: str | None, name: str) -> datetime | None:
+    """``start`` from the first moment of the date given, ``end`` to its last."""
+    if raw is None:
+        return None
+    parsed = parse_range(raw)
+    if parsed is None:
+        raise DomainError(f"{name} must be a FHIR date (e.g. 2026-03-01)", field=name)
+    return parsed[0] if name == "start" else parsed[1]
+
+
+def _row_cursor(raw: str | None) -> int | None:
+    """A keyset cursor that is a row id (None: the first page)."""
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_PID):
+        raise DomainError("_cursor is not a cursor this server issued", field="_cursor")
+    return int(raw)
 
 
 @router.get("/{resource_type}/_history", response_class=FhirResponse, responses=ERRORS)

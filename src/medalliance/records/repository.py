@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
 from medalliance.kit.hot import HotStatement
+from medalliance.records.dates import NO_DATE
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.store import ResourceRow
 
@@ -147,17 +149,44 @@ def history(
     return db.scalars(stmt.limit(limit), params).all()
 
 
+@dataclass(frozen=True)
+class CompartmentScope:
+    """What of a patient's compartment $everything asks for (None: no limit)."""
+
+    since: datetime | None = None
+    types: frozenset[str] | None = None
+    care_from: datetime | None = None
+    care_to: datetime | None = None
+
+
+def _in_compartment(patient_id: str, scope: CompartmentScope) -> list[ColumnElement[bool]]:
+    r = FhirResource
+    where = [r.patient_id == patient_id, r.deleted.is_(False)]
+    if scope.since is not None:
+        where.append(r.last_updated >= scope.since)
+    if scope.types is not None:
+        where.append(r.resource_type.in_(sorted(scope.types)))
+    if scope.care_from is not None:
+        # A resource without a clinical date (NO_DATE) has no care date to rule it out.
+        where.append(or_(r.sort_date >= scope.care_from, r.sort_date == NO_DATE))
+    if scope.care_to is not None:
+        where.append(r.sort_date <= scope.care_to)
+    return where
+
+
 def patient_resources(
-    db: Session, patient_id: str, *, since: datetime | None, after_pid: int, limit: int
+    db: Session, patient_id: str, scope: CompartmentScope, *, after_pid: int, limit: int
 ) -> Sequence[FhirResource]:
+    """Live resources of the compartment in creation order, after ``after_pid``."""
     stmt = select(FhirResource).where(
-        FhirResource.patient_id == patient_id,
-        FhirResource.deleted.is_(False),
-        FhirResource.pid > after_pid,
+        *_in_compartment(patient_id, scope), FhirResource.pid > after_pid
     )
-    if since is not None:
-        stmt = stmt.where(FhirResource.last_updated >= since)
     return db.scalars(stmt.order_by(FhirResource.pid).limit(limit)).all()
+
+
+def count_patient_resources(db: Session, patient_id: str, scope: CompartmentScope) -> int:
+    stmt = select(func.count()).select_from(FhirResource)
+    return int(db.scalar(stmt.where(*_in_compartment(patient_id, scope))) or 0)
 
 
 def changed_since(

@@ -25,14 +25,14 @@ from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
-from medalliance.patients import service as patients
 from medalliance.records import links, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
+from medalliance.records.everything import patient_everything
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import chains, engine
 from medalliance.records.search.criteria import Query, parse
 from medalliance.records.search.engine import SearchResult
-from medalliance.records.store import CREATES, StoredResource, dump, from_row
+from medalliance.records.store import CREATES, StoredResource, from_row
 from medalliance.records.validation import require_type
 
 __all__ = [
@@ -207,46 +207,6 @@ def _named_patients(
                         db, actor, person, now, related=related.get(person)
                     )
     return person_of, bases
-
-
-def patient_everything(
-    db: Session,
-    actor: Actor,
-    patient_id: str,
-    *,
-    now: datetime,
-    since: datetime | None = None,
-    count: int = 100,
-    cursor: int = 0,
-) -> SearchResult:
-    """Every live resource in the patient's compartment, by creation order, paged by pid."""
-    person = links.person_id(db, patient_id)
-    if person is None:
-        raise NotFound(f"Patient/{patient_id} is not known to the master patient index")
-    basis = access.require_clinical_access(db, actor, person, now)
-    rows = repository.patient_resources(db, person, since=since, after_pid=cursor, limit=count + 1)
-    page = [from_row(r) for r in rows[:count]]
-    access.audit_read(db, actor, patient_id=person, basis=basis, resource_type="Patient$everything")
-    # The Patient itself (from the MPI) heads the first page, as the operation defines.
-    head = [] if cursor else [_patient_entry(db, person)]
-    return SearchResult(
-        matches=[*head, *page],
-        next_cursor=str(page[-1].pid) if len(rows) > count else None,
-    )
-
-
-def _patient_entry(db: Session, person_id: str) -> StoredResource:
-    person = patients.get_person(db, person_id)
-    resource = patients.patient_resource(db, person)
-    return StoredResource(
-        resource_type="Patient",
-        id=person.id,
-        version=1,
-        last_updated=person.updated_at,
-        patient_id=person.id,
-        institution_id=None,
-        raw=dump(resource),
-    )
 
 
 # --- writes -------------------------------------------------------------------------------

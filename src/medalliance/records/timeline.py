@@ -145,8 +145,9 @@ def patient_timeline(
     basis = access.clinical_basis(db, actor, person.id, now)
     if basis is None:
         raise _refuse(db, actor, person.id)
-    found = records.patient_everything(db, actor, person.id, now=now, count=MAX_ITEMS)
-    # $everything heads its first page with the Patient: the page's title shows the person.
+    # $everything heads its first page with the Patient (one of its entries): the page's
+    # title shows the person.
+    found = records.patient_everything(db, actor, person.id, now=now, count=MAX_ITEMS + 1)
     shown = [r for r in found.matches if r.resource_type != "Patient"]
     names = _institution_names(db, shown)
     items = [_item(r, names) for r in shown]
