@@ -6,52 +6,96 @@ clinicians the log of a patient they may read. Reading the log is itself audited
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medalliance.access import service as access
+from medalliance.audit import repository
 from medalliance.audit.enums import AccessBasis, Outcome
 from medalliance.audit.models import AuditEvent
+from medalliance.audit.repository import EventCriteria
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, Forbidden
+from medalliance.records.dates import parse_range
 
 _ACTION = {"create": "C", "read": "R", "update": "U", "delete": "D"}
 _OUTCOME = {Outcome.SUCCESS.value: "0", Outcome.FAILURE.value: "8", Outcome.DENIED.value: "4"}
 _PREFIXES = ("ge", "le", "gt", "lt", "eq")
+# Read by the route (paging, format), not criteria.
+_RESULT_PARAMS = frozenset({"_count", "_cursor", "_format", "_pretty"})
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[dict[str, Any]]
+    total: int  # every match, not this page's
+    next_cursor: str | None
+    warnings: list[str]
 
 
 def search_events(
     db: Session,
     actor: Actor,
+    params: Sequence[tuple[str, str]],
     *,
-    patient: str | None,
-    agent: str | None,
-    dates: list[str],
     count: int,
+    cursor: int | None,
     now: datetime,
-) -> list[dict[str, Any]]:
-    patient_id = patient.split("/")[-1] if patient else None
-    _check(db, actor, patient_id, now)
-    stmt = select(AuditEvent)
-    if patient_id:
-        stmt = stmt.where(AuditEvent.patient_id == patient_id)
-    if agent:
-        stmt = stmt.where(AuditEvent.username == agent)
-    for raw in dates:
-        stmt = stmt.where(_date_condition(raw))
-    rows = db.scalars(stmt.order_by(AuditEvent.id.desc()).limit(count)).all()
-    if patient_id:
-        basis = (
-            AccessBasis.ADMINISTRATION
-            if actor.role == Role.ADMIN
-            else (access.clinical_basis(db, actor, patient_id, now) or AccessBasis.OWN_RECORD)
-        )
-        access.audit_read(db, actor, patient_id=patient_id, basis=basis, resource_type="AuditEvent")
-    return [to_fhir(r) for r in rows]
+    strict: bool = False,
+) -> EventPage:
+    """Newest first, ``count`` a page, after the event ``cursor`` (an id) when given. As
+    any search here, unknown parameters are warnings, or a 400 when ``strict``."""
+    criteria, warnings = _criteria(params, strict=strict)
+    _check(db, actor, criteria.patient_id, now)
+    total = repository.count_events(db, criteria)
+    rows = repository.search_events(db, criteria, before_id=cursor, limit=count + 1)
+    page = rows[:count]
+    following = str(page[-1].id) if page and len(rows) > count else None
+    if criteria.patient_id:
+        _audit_reading(db, actor, criteria.patient_id, now)
+    return EventPage([to_fhir(r) for r in page], total, following, warnings)
+
+
+def _criteria(
+    params: Sequence[tuple[str, str]], *, strict: bool
+) -> tuple[EventCriteria, list[str]]:
+    named: dict[str, str] = {}
+    occurred = []
+    warnings = []
+    for key, value in params:
+        if key in ("patient", "agent"):
+            if key in named:
+                # Both would be AND-ed (matching nothing), and the access rule checks one.
+                raise DomainError(f"{key} may be given once", field=key)
+            named[key] = value
+        elif key == "date":
+            occurred.append(_date_range(value))
+        elif key not in _RESULT_PARAMS:
+            message = f"unknown search parameter {key} for AuditEvent; ignored"
+            if strict:
+                raise DomainError(message, field=key)
+            warnings.append(message)
+    patient = named.get("patient")
+    criteria = EventCriteria(
+        patient_id=patient.split("/")[-1] if patient else None,
+        username=named.get("agent") or None,
+        occurred=tuple(occurred),
+    )
+    return criteria, warnings
+
+
+def _audit_reading(db: Session, actor: Actor, patient_id: str, now: datetime) -> None:
+    basis = (
+        AccessBasis.ADMINISTRATION
+        if actor.role == Role.ADMIN
+        else (access.clinical_basis(db, actor, patient_id, now) or AccessBasis.OWN_RECORD)
+    )
+    access.audit_read(db, actor, patient_id=patient_id, basis=basis, resource_type="AuditEvent")
 
 
 def _check(db: Session, actor: Actor, patient_id: str | None, now: datetime) -> None:
@@ -66,22 +110,12 @@ def _check(db: Session, actor: Actor, patient_id: str | None, now: datetime) -> 
     access.require_clinical_access(db, actor, patient_id, now)
 
 
-def _date_condition(raw: str) -> Any:
-    from medalliance.records.dates import parse_range
-
+def _date_range(raw: str) -> tuple[str, datetime, datetime]:
     prefix, text = (raw[:2], raw[2:]) if raw[:2] in _PREFIXES else ("eq", raw)
     parsed = parse_range(text)
     if parsed is None:
         raise DomainError(f"date {raw!r} is not a FHIR date", field="date")
-    low, high = parsed
-    column = AuditEvent.occurred_at
-    return {
-        "ge": column >= low,
-        "gt": column > high,
-        "le": column <= high,
-        "lt": column < low,
-        "eq": column.between(low, high),
-    }[prefix]
+    return prefix, *parsed
 
 
 def to_fhir(event: AuditEvent) -> dict[str, Any]:

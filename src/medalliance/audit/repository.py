@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent, AuditSeal
@@ -55,3 +57,50 @@ def iter_chain(db: Session, batch: int = 5000) -> Iterator[tuple[AuditSeal, Audi
 
 def recent_events(db: Session, limit: int = 100) -> Sequence[AuditEvent]:
     return db.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)).all()
+
+
+@dataclass(frozen=True)
+class EventCriteria:
+    """An AuditEvent search: events about a patient, by a user, at times. ``occurred``:
+    (prefix, low, high) per date criterion, each range as ``records.dates`` gives it."""
+
+    patient_id: str | None = None
+    username: str | None = None
+    occurred: tuple[tuple[str, datetime, datetime], ...] = ()
+
+
+def _matching(criteria: EventCriteria) -> list[ColumnElement[bool]]:
+    where = []
+    if criteria.patient_id:
+        where.append(AuditEvent.patient_id == criteria.patient_id)
+    if criteria.username:
+        where.append(AuditEvent.username == criteria.username)
+    where += [_occurred(*c) for c in criteria.occurred]
+    return where
+
+
+def _occurred(prefix: str, low: datetime, high: datetime) -> ColumnElement[bool]:
+    column = AuditEvent.occurred_at
+    return {
+        "ge": column >= low,
+        "gt": column > high,
+        "le": column <= high,
+        "lt": column < low,
+        "eq": column.between(low, high),
+    }[prefix]
+
+
+def search_events(
+    db: Session, criteria: EventCriteria, *, before_id: int | None, limit: int
+) -> Sequence[AuditEvent]:
+    """Matching events newest first; ``before_id``: the last id of the previous page (ids
+    only grow, so events appended while a client pages never shift its pages)."""
+    stmt = select(AuditEvent).where(*_matching(criteria))
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return db.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)).all()
+
+
+def count_events(db: Session, criteria: EventCriteria) -> int:
+    stmt = select(func.count()).select_from(AuditEvent).where(*_matching(criteria))
+    return int(db.scalar(stmt) or 0)

@@ -416,8 +416,8 @@ def own_consent(db: Session, actor: Actor, *, now: datetime) -> OwnConsent:
     person_id = _own_person_id(actor)
     person = get_person(db, person_id)
     accesses = audit_fhir.search_events(
-        db, actor, patient=person_id, agent=None, dates=[], count=ACCESS_LOG_SIZE, now=now
-    )
+        db, actor, [("patient", person_id)], count=ACCESS_LOG_SIZE, cursor=None, now=now
+    ).events
     return OwnConsent(
         person=person,
         consent=access.consent_state(db, person.id),

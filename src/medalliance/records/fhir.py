@@ -85,26 +85,21 @@ def audit_events(
     request: Request,
     db: DbSession,
     actor: Reader,
-    patient: str | None = None,
-    agent: str | None = None,
-    _count: str | None = None,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    dates = request.query_params.getlist("date")
-    events = audit_fhir.search_events(
-        db, actor, patient=patient, agent=agent, dates=dates, count=_count_of(_count), now=utcnow()
+    params = request.query_params
+    page = audit_fhir.search_events(
+        db,
+        actor,
+        list(params.multi_items()),
+        count=_count(params.get("_count"), 100),
+        cursor=_row_cursor(params.get("_cursor")),
+        now=utcnow(),
+        strict=_strict(prefer),
     )
-    return FhirResponse(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": len(events),
-            "entry": [{"resource": e, "search": {"mode": "match"}} for e in events],
-        }
+    return render.resources_searchset(
+        request, page.events, total=page.total, next_cursor=page.next_cursor, warnings=page.warnings
     )
-
-
-def _count_of(raw: str | None) -> int:
-    return _count(raw, 100)
 
 
 @router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse, responses=ERRORS)

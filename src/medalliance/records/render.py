@@ -113,6 +113,33 @@ def searchset(
     return FhirResponse(body)
 
 
+def resources_searchset(
+    request: Request,
+    resources: Sequence[dict[str, Any]],
+    *,
+    total: int,
+    next_cursor: str | None,
+    warnings: Sequence[str] = (),
+) -> FhirResponse:
+    """A searchset of resources made up here rather than stored (the audit log's
+    AuditEvents), with the links and warnings of ``searchset``."""
+    base = base_url(request)
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "search": {"mode": "match"},
+        }
+        for r in resources
+    ]
+    if warnings:
+        entries.append({"resource": _warnings(warnings), "search": {"mode": "outcome"}})
+    url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
+    links = _links(url, params, next_cursor, self_url=str(request.url))
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
+    return FhirResponse({**bundle, "entry": entries})
+
+
 def searchset_resource(
     resource_type: str, params: Sequence[tuple[str, str]], result: SearchResult
 ) -> dict[str, Any]:
