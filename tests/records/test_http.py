@@ -374,6 +374,68 @@ class TestAuthorisation:
         ).all()
         assert written == []
 
+    def test_a_json_patch_without_basis_is_refused_before_it_is_tried(
+        self, client: TestClient, db: Session, visit: dict[str, Any]
+    ) -> None:
+        """A failing ``test`` operation must not tell an outsider what the record holds."""
+        obs = visit["observation"]
+        doctor = {**bearer(client, "doctor"), "Content-Type": "application/json-patch+json"}
+        probe = [{"op": "test", "path": "/status", "value": "guess"}]
+        response = client.patch(f"/fhir/Observation/{obs['id']}", json=probe, headers=doctor)
+        assert response.status_code == 403, response.text
+        assert obs["status"] not in response.text
+        assert obs["id"] not in response.text
+        actions = db.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.username == "doctor", AuditEvent.action != "auth.login"
+            )
+        ).all()
+        assert actions == ["access.denied"]
+
+    def test_a_failing_json_patch_names_its_operation_not_the_values_it_met(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        patch = [
+            {"op": "replace", "path": "/status", "value": "amended"},
+            {"op": "test", "path": "/valueQuantity/value", "value": 0},
+        ]
+        headers = {**his, "Content-Type": "application/json-patch+json"}
+        response = client.patch(url, json=patch, headers=headers)
+        assert response.status_code == 400, response.text
+        message = response.json()["issue"][0]["diagnostics"]
+        assert "operation 2 (test /valueQuantity/value)" in message
+        assert "valueQuantity" not in message.replace("/valueQuantity/value", "")
+        assert client.get(url, headers=his).json()["status"] == "final"  # nothing applied
+
+    def test_a_resource_cannot_be_taken_out_of_its_patients_record(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        """Without its patient it would be readable by anyone, unaudited."""
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        headers = {**his, "Content-Type": "application/json-patch+json"}
+        response = client.patch(url, json=[{"op": "remove", "path": "/subject"}], headers=headers)
+        assert response.status_code == 422, response.text
+        assert "Observation.subject" in response.text
+        assert client.get(url, headers=his).json()["subject"]["reference"] == f"Patient/{P}"
+
+    def test_an_old_version_filed_under_another_patient_is_that_patients_record(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        """A result filed on the wrong patient and moved: its first version still shows the
+        first patient's data, and only who may read that patient may read it."""
+        resident = "p00000010"  # the demo resident's own person
+        post(client, his, encounter(resident))
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        moved = {**obs, "subject": {"reference": f"Patient/{resident}"}}
+        moved.pop("encounter", None)
+        assert client.put(url, json=moved, headers=his).status_code == 200
+        own = bearer(client, "resident")
+        assert client.get(url, headers=own).status_code == 200
+        assert client.get(f"{url}/_history/2", headers=own).status_code == 200
+        assert client.get(f"{url}/_history/1", headers=own).status_code == 403
+
     def test_search_naming_an_unreadable_patient_is_refused(
         self, client: TestClient, visit: dict[str, Any]
     ) -> None:

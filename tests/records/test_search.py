@@ -83,6 +83,29 @@ class TestParameters:
         assert set(ids(db, [("date", "ge2026-10-15")])) == {three["bp"]}
         assert set(ids(db, [("date", "ne2026-10-01")])) == {three["bp"], three["q"]}
 
+    def test_a_day_is_the_consortiums_day(self, db: Session) -> None:
+        """A fasting blood draw at 07:30 in Beijing is on that day (23:30 UTC the day
+        before); a date written without a time is the local day too."""
+        enc = admitted(db, P, NOW)
+        early = observation(P, enc, when="2026-11-05T07:30:00+08:00")
+        dated = observation(P, enc, code="8480-6", when="2026-11-05")
+        made = [service.create(db, COUNTY_HIS, r, now=NOW).id for r in (early, dated)]
+        assert set(ids(db, [("patient", P), ("date", "2026-11-05")])) == set(made)
+        assert ids(db, [("patient", P), ("date", "2026-11-04")]) == []
+        late_evening = [("patient", P), ("date", "ge2026-11-05T23:00:00+08:00")]
+        assert ids(db, late_evening) == [made[1]]  # the day reaches local midnight
+
+    def test_last_updated_as_the_server_gave_it_finds_the_resource(self, db: Session) -> None:
+        """meta.lastUpdated is in milliseconds; the stored time has microseconds. The value
+        a client read back stands for its whole millisecond (a sync's ``gt`` then skips it)."""
+        written = NOW.replace(microsecond=628114)
+        made = service.create(db, COUNTY_HIS, observation(P, admitted(db, P, NOW)), now=written)
+        stamp = made.content["meta"]["lastUpdated"]
+        assert stamp.endswith(".628Z")
+        assert ids(db, [("_id", made.id), ("_lastUpdated", stamp)]) == [made.id]
+        assert ids(db, [("_id", made.id), ("_lastUpdated", f"le{stamp}")]) == [made.id]
+        assert ids(db, [("_id", made.id), ("_lastUpdated", f"gt{stamp}")]) == []
+
     def test_quantity_and_encounter_reference(self, db: Session, three: dict[str, str]) -> None:
         assert ids(db, [("value-quantity", "gt100")]) == [three["q"]]
         assert set(ids(db, [("encounter", f"Encounter/{three['enc']}")])) == {

@@ -1,11 +1,17 @@
 """FHIR partial dates as UTC ranges: ``2013`` is the whole year, ``2013-04-02T10:00`` the
-minute. Values without a zone are taken as UTC at write and at search alike, so the two
-always agree."""
+minute, ``10:00:00.5`` the tenth of a second. Values without a zone (a date, a month, a
+year) are in the consortium's time zone (``TIMEZONE``), at write and at search alike: a
+result taken at 07:30 in Beijing is on that day, as its ward sees it (R4 search 3.1.1.5.7:
+without a zone, the server's local time)."""
 
 from __future__ import annotations
 
 import re
 from datetime import MAXYEAR, UTC, datetime, timedelta, timezone, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from medalliance.config import get_settings
 
 NO_DATE = datetime(1, 1, 1, tzinfo=UTC)  # sort key of resources without a clinical date
 # The ends of time here: a FHIR date at the edge of year 1 or 9999 (9999-12-31, or a
@@ -34,37 +40,57 @@ def parse_range(raw: str) -> tuple[datetime, datetime] | None:
 def _range(match: re.Match[str]) -> tuple[datetime, datetime]:
     year = int(match["y"])
     if match["m"] is None:
-        return datetime(year, 1, 1, tzinfo=UTC), _end_before(year + 1, 1)
+        return _local(year, 1, 1), _end_before(year + 1, 1)
     month = int(match["m"])
     if match["d"] is None:
-        low = datetime(year, month, 1, tzinfo=UTC)
-        return low, _end_before(year + (month == 12), month % 12 + 1)
-    day = datetime(year, month, int(match["d"]), tzinfo=UTC)
+        return _local(year, month, 1), _end_before(year + (month == 12), month % 12 + 1)
+    day = datetime(year, month, int(match["d"]))  # checks the day exists
     if match["H"] is None:
-        return day, _end(day, timedelta(days=1))
-    tz = _zone(match["tz"])
-    local = datetime(year, month, day.day, int(match["H"]), int(match["M"]), tzinfo=tz)
+        following = day + timedelta(days=1) if day.date() < datetime.max.date() else None
+        end = _LAST if following is None else _local(*_ymd(following)) - _TICK
+        return _local(year, month, day.day), end
+    local = datetime(
+        year, month, day.day, int(match["H"]), int(match["M"]), tzinfo=_zone(match["tz"])
+    )
     if match["S"] is None:
         low = _utc(local)
         return low, _end(low, timedelta(minutes=1))
-    micro = int((match["f"] or ".0")[1:7].ljust(6, "0"))
+    fraction = match["f"] or ""
+    micro = int(fraction[1:7].ljust(6, "0") or 0)
     low = _utc(local.replace(second=int(match["S"]), microsecond=micro))
-    if match["f"]:
-        return low, low
-    return low, _end(low, timedelta(seconds=1))
+    # The precision written is the range: .628 is [.628, .629), as a whole second is.
+    digits = min(len(fraction) - 1, 6) if fraction else 0
+    return low, _end(low, timedelta(microseconds=10 ** (6 - digits)))
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def _ymd(moment: datetime) -> tuple[int, int, int]:
+    return moment.year, moment.month, moment.day
+
+
+def _local(year: int, month: int, day: int) -> datetime:
+    """The UTC moment local midnight of that day is, in the consortium's time zone."""
+    return _utc(datetime(year, month, day, tzinfo=_home_zone(get_settings().timezone)))
+
+
+@cache
+def _home_zone(name: str) -> tzinfo:
+    return ZoneInfo(name)
 
 
 def _end_before(year: int, month: int) -> datetime:
-    """The last moment before the first of ``month`` in ``year``."""
+    """The last moment before local midnight of the first of ``month`` in ``year``."""
     if year > MAXYEAR:
         return _LAST
-    return datetime(year, month, 1, tzinfo=UTC) - timedelta(microseconds=1)
+    return _local(year, month, 1) - _TICK
 
 
 def _end(start: datetime, length: timedelta) -> datetime:
     """The last moment of the span of ``length`` from ``start``."""
     try:
-        return start + length - timedelta(microseconds=1)
+        return start + length - _TICK
     except OverflowError:
         return _LAST
 
@@ -85,7 +111,9 @@ def _utc(local: datetime) -> datetime:
 
 
 def _zone(raw: str | None) -> tzinfo:
-    if raw is None or raw == "Z":
+    if raw is None:  # a time without a zone (not valid FHIR in a resource; in a search)
+        return _home_zone(get_settings().timezone)
+    if raw == "Z":
         return UTC
     sign = 1 if raw[0] == "+" else -1
     hours, minutes = int(raw[1:3]), int(raw[4:6])

@@ -76,6 +76,9 @@ def vread(
     found = repository.version(db, row.pid, version)
     if found is None:
         raise NotFound(f"{resource_type}/{resource_id} has no version {version}")
+    if found.patient_id is not None and found.patient_id != row.patient_id:
+        # Filed under another patient then (and moved since): that patient's record is read.
+        _check_read(db, actor, found.patient_id, resource_type, resource_id, now, related=None)
     if found.deleted:
         raise Gone(f"version {version} of {resource_type}/{resource_id} is a deletion")
     return from_row(found, row.institution_id)
@@ -333,22 +336,54 @@ def patch(
     now: datetime,
     if_match: str | None = None,
 ) -> StoredResource:
-    """JSON Patch (RFC 6902) on the current version; the result is validated like a PUT."""
-    row = repository.current(db, resource_type, resource_id, lock=True)
+    """JSON Patch (RFC 6902) on the current version; the result is validated like a PUT.
+
+    The actor's right to write the patient's record is checked before the patch is tried:
+    a failing ``test`` operation would otherwise tell an outsider what the record holds."""
+    require_type(resource_type)
+    writes.refuse_foreign_type(resource_type)
+    row = repository.current_for_actor(
+        db, resource_type, resource_id, actor.institution_id, now, lock=True
+    )
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} not found")
+    current = from_row(row)
+    _check_write_allowed(db, writes.WriteContext(actor, now), current, related=row.related)
     if row.deleted:
         raise Gone(f"{resource_type}/{resource_id} was deleted")
-    try:
-        patched = jsonpatch.JsonPatch(operations).apply(from_row(row).content)
-    except (
-        jsonpatch.JsonPatchException,
-        jsonpatch.JsonPointerException,
-        TypeError,
-        ValueError,
-    ) as exc:
-        raise DomainError(f"the JSON Patch cannot be applied: {exc}", field="patch") from None
+    patched = _patched(current.content, operations)
     return update(db, actor, resource_type, resource_id, patched, now=now, if_match=if_match)
+
+
+def _patched(content: dict[str, Any], operations: Any) -> Any:
+    """The patched document; a patch that cannot apply is named by its operation, never
+    by the values it met (the error goes back to the client, and into logs)."""
+    try:
+        jsonpatch.JsonPatch(operations)  # the whole patch is well formed before any applies
+    except jsonpatch.InvalidJsonPatch as exc:
+        raise DomainError(
+            f"the body is not a JSON Patch (RFC 6902): {exc}", field="patch"
+        ) from None
+    except (TypeError, ValueError, AttributeError):
+        raise DomainError("the body is not a JSON Patch (RFC 6902)", field="patch") from None
+    for number, operation in enumerate(operations, start=1):
+        try:
+            content = jsonpatch.JsonPatch([operation]).apply(content)
+        except jsonpatch.JsonPatchTestFailed:
+            reason = "found another value"
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, LookupError):
+            reason = "cannot be applied"  # e.g. a path that is not in the resource
+        except (TypeError, ValueError):
+            reason = "cannot be applied"  # e.g. a path into a string
+        else:
+            continue
+        raise DomainError(_failed(number, operation, reason), field="patch")
+    return content
+
+
+def _failed(number: int, operation: dict[str, Any], reason: str) -> str:
+    where = operation.get("path") or "/"
+    return f"JSON Patch operation {number} ({operation.get('op')} {where}) {reason}"
 
 
 def delete(
@@ -454,7 +489,7 @@ def _check_read(
     resource_id: str,
     now: datetime,
     *,
-    related: bool,
+    related: bool | None,
 ) -> None:
     if patient_id is None:
         return  # not patient data (e.g. a Medication): any signed-in actor may read it

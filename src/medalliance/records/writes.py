@@ -90,6 +90,8 @@ def prepare(
     store.stamp(resource, version, ctx.now)
     index = build_index(resource)
     patient_id = patient_of(db, ctx, resource, index.reference)
+    if current is not None and not current.deleted and current.patient_id and patient_id is None:
+        _refuse_detaching(resource["resourceType"])
     return Prepared(
         resource=resource,
         patient_id=patient_id,
@@ -98,6 +100,18 @@ def prepare(
         method=method,
         version=version,
         pid=current.pid if current else None,
+    )
+
+
+def _refuse_detaching(resource_type: str) -> None:
+    """A resource of a patient's record stays in a record: without its patient it would be
+    readable by anyone, unaudited. A misfiled one is moved to the right patient."""
+    name = "patient" if "patient" in params_for(resource_type) else "subject"
+    where = _element(resource_type, name)
+    raise ValidationFailed(
+        f"{where} cannot be removed: this {resource_type} belongs to a patient's record; "
+        "refer it to the right patient, or delete it",
+        field=where,
     )
 
 

@@ -12,7 +12,15 @@ from medalliance.patients.models import Person
 from medalliance.records.hl7.models import ReceivedMessage
 from medalliance.records.models import FhirResource
 from records.hl7.conftest import Send
-from records.hl7.hl7_samples import ID_NUMBER, LIPID_RESULTS, adt, oru, pid, segment
+from records.hl7.hl7_samples import (
+    ID_NUMBER,
+    LIPID_RESULTS,
+    adt,
+    oru,
+    pid,
+    resident_id,
+    segment,
+)
 
 
 def _search(client: TestClient, headers: dict[str, str], query: str) -> list[dict[str, Any]]:
@@ -265,6 +273,52 @@ class TestResultsWithoutVisit:
         assert {o["encounter"]["reference"] for o in observations} == {
             f"Encounter/{encounter['id']}"
         }
+
+
+class TestSeveralPatientsInOneMessage:
+    """A laboratory's ORU^R01 may carry several patients (PATIENT_RESULT repeats)."""
+
+    def test_each_patients_results_are_filed_under_that_patient(
+        self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session
+    ) -> None:
+        second_id = resident_id("13112519780704212")
+        first = oru("LIS-0060").decode().rstrip("\r")
+        second = oru(
+            "LIS-0060",
+            order="LAB-20261105-0002",
+            visit="V20261105002",
+            results=("OBX|1|NM|2093-3^总胆固醇^LN||4.0|mmol/L^^UCUM|3.1-5.7|N|||F",),
+            patient=pid(
+                mrn="ZY0099999",
+                id_number=second_id,
+                name="张^三",
+                sex="F",
+                birth_date="19780704",
+                phone="13903180002",
+            ),
+        ).decode()
+        message = first + "\r" + "\r".join(second.split("\r")[1:])  # its PID onwards
+        response = send(message.encode())
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        zhang = db.scalar(select(Person).where(Person.id_number == second_id))
+        assert zhang is not None
+        [cholesterol] = _search(client, his_headers, f"Observation?subject=Patient/{zhang.id}")
+        assert cholesterol["valueQuantity"]["value"] == 4.0
+        [report] = _search(client, his_headers, f"DiagnosticReport?subject=Patient/{zhang.id}")
+        assert report["identifier"][0]["value"] == "LAB-20261105-0002"
+        ouyang = _search(client, his_headers, f"Observation?subject=Patient/{_person(db)}")
+        assert len(ouyang) == len(LIPID_RESULTS)
+
+    def test_results_before_any_patient_are_refused_and_nothing_is_written(
+        self, send: Send, db: Session
+    ) -> None:
+        lines = oru("LIS-0061").decode().rstrip("\r").split("\r")
+        msh, patient, visit, *orders = lines
+        before = _counts(db)
+        response = send(("\r".join([msh, *orders, patient, visit, *orders]) + "\r").encode())
+        assert segment(response.content, "MSA")[1] == "AE"
+        assert "before any PID" in response.text
+        assert _counts(db)[0] == before[0]
 
 
 class TestVisitUpdates:

@@ -371,6 +371,8 @@ def _apply(
     db: Session, actor: Actor, message: Message, trigger: str, now: datetime
 ) -> tuple[str, list[StoredResource]]:
     institution_id = actor.institution_id or ""
+    if trigger == "R01":
+        return _apply_results(db, actor, message, institution_id, now)
     pid = message.require_segment("PID", "patient identification")
     # A08 is the member changing its record: the MPI takes the new demographics, unless a
     # later update of theirs came first. Other events only name the patient they are about.
@@ -382,11 +384,45 @@ def _apply(
     if registration.superseded:
         return person_id, []  # its visit is as old as its demographics: the newer one stands
     writer = _Writer(db, actor, now)
-    if trigger == "R01":
-        _results(writer, message, person_id, institution_id)
-    else:
-        _visit(writer, message, trigger, person_id, institution_id)
+    _visit(writer, message, trigger, person_id, institution_id)
     return person_id, writer.written
+
+
+def _apply_results(
+    db: Session, actor: Actor, message: Message, institution_id: str, now: datetime
+) -> tuple[str, list[StoredResource]]:
+    """Each patient's results under that patient (a laboratory sends a batch of patients
+    in one ORU^R01); the first patient is the one the message is logged under."""
+    writer = _Writer(db, actor, now)
+    persons: list[str] = []
+    for part in _patient_results(message):
+        record = patient.local_record(part.segments[1], institution_id)
+        person_id = patients.register_local_record(db, actor, record).person.id
+        _results(writer, part, person_id, institution_id)
+        persons.append(person_id)
+    return persons[0], writer.written
+
+
+def _patient_results(message: Message) -> list[Message]:
+    """The PATIENT_RESULT groups of an ORU^R01 (v2.5.1 7.3.1): each PID with the visit and
+    orders after it, up to the next PID, as a message of its own (MSH kept for the ACK's
+    and the encoding's sake). Orders before any PID belong to no patient: refused."""
+    segments = message.segments
+    starts = [n for n, segment in enumerate(segments) if segment.id == "PID"]
+    if not starts:
+        message.require_segment("PID", "patient identification")
+    stray = next((s for s in segments[: starts[0]] if s.id in ("ORC", "OBR", "OBX")), None)
+    if stray is not None:
+        raise Hl7Error(
+            f"{stray.id} before any PID: results belong to a patient (PID)",
+            code=ErrorCode.SEGMENT_SEQUENCE,
+            location=stray.at(1),
+        )
+    ends = [*starts[1:], len(segments)]
+    return [
+        Message([message.msh, *segments[start:end]], message.delimiters, message.raw)
+        for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 def _recorded_at(message: Message) -> datetime | None:
