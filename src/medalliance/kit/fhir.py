@@ -19,6 +19,7 @@ FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
+COMPARISON_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 
 # Issue types from the R4 value set "IssueType", by HTTP status.
 _ISSUE_CODE = {
@@ -88,6 +89,37 @@ def page_from(params: Mapping[str, str]) -> Page:
     return Page(count=min(as_int("_count", DEFAULT_COUNT), MAX_COUNT), offset=offset)
 
 
+def strict_handling(prefer: str | None) -> bool:
+    """``Prefer: handling=strict``: a search parameter that cannot be applied is a 400
+    instead of a warning."""
+    return "handling=strict" in (prefer or "")
+
+
+def split_values(raw: str) -> list[str]:
+    """A search parameter's comma-separated (OR-ed) values; ``\\,`` is a literal comma."""
+    values, current, escaped = [], [], False
+    for char in raw:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            values.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    values.append("".join(current))
+    return [v.strip() for v in values]
+
+
+def split_prefix(value: str) -> tuple[str, str]:
+    """A date or number value's comparison prefix (``ge1980`` -> ``ge``, ``1980``)."""
+    if len(value) > 2 and value[:2] in COMPARISON_PREFIXES and not value[2].isalpha():
+        return value[:2], value[2:]
+    return "eq", value
+
+
 def searchset(
     request: Request,
     resources: Sequence[dict[str, Any]],
@@ -96,7 +128,12 @@ def searchset(
     page: Page,
     has_more: bool,
     included: Sequence[dict[str, Any]] = (),
+    params: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
+    """``params``: the search parameters that were applied, which the links repeat
+    (default: the request's own); a page of ``_count=0`` has no neighbours to link to."""
+    if params is None:
+        params = request.query_params.multi_items()
     base = str(request.base_url).rstrip("/")
     entries = [
         {
@@ -116,29 +153,30 @@ def searchset(
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "link": [{"relation": "self", "url": _page_url(request, page.offset, page.count)}],
+        "link": [{"relation": "self", "url": _page_url(request, params, page.offset, page.count)}],
         "entry": entries,
     }
     if total is not None:
         bundle["total"] = total
+    if page.count == 0:
+        return bundle  # "next" would be this same empty page: a client would never stop
     if has_more:
+        following = page.offset + page.count
         bundle["link"].append(
-            {"relation": "next", "url": _page_url(request, page.offset + page.count, page.count)}
+            {"relation": "next", "url": _page_url(request, params, following, page.count)}
         )
     if page.offset > 0:
         previous = max(page.offset - page.count, 0)
         bundle["link"].append(
-            {"relation": "previous", "url": _page_url(request, previous, page.count)}
+            {"relation": "previous", "url": _page_url(request, params, previous, page.count)}
         )
     return bundle
 
 
-def _page_url(request: Request, offset: int, count: int) -> str:
-    params = [
-        (k, v) for k, v in request.query_params.multi_items() if k not in ("_offset", "_count")
-    ]
-    params += [("_count", str(count)), ("_offset", str(offset))]
-    return f"{str(request.url).split('?')[0]}?{urlencode(params)}"
+def _page_url(request: Request, params: Sequence[tuple[str, str]], offset: int, count: int) -> str:
+    kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
+    kept += [("_count", str(count)), ("_offset", str(offset))]
+    return f"{str(request.url).split('?')[0]}?{urlencode(kept)}"
 
 
 def is_fhir_path(path: str) -> bool:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import Body, Request
+from fastapi import Body, Header, Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import QueryParams
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, ValidationFailed
-from medalliance.kit.fhir import MAX_COUNT, FhirResponse, Page, fhir_router, page_from, searchset
+from medalliance.kit.clock import utcnow
+from medalliance.kit.fhir import (
+    MAX_COUNT,
+    FhirResponse,
+    Page,
+    fhir_router,
+    searchset,
+    strict_handling,
+)
 from medalliance.kit.http import DbSession
+from medalliance.patients import search as patient_search
 from medalliance.patients import service
 from medalliance.patients.enums import MATCH_GRADE_URL, RESIDENT_ID_SYSTEM
 from medalliance.patients.matching import Demographics
-from medalliance.patients.repository import PersonFilter
 from medalliance.patients.service import IDENTIFYING_ROLES
 
 router = fhir_router()
@@ -66,66 +76,68 @@ def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
 
 
 @router.get("/Patient", responses=_ERRORS)
-def search(request: Request, db: DbSession, actor: StaffOrResident) -> FhirResponse:
-    page = page_from(request.query_params)
-    resources, total = search_resources(db, actor, request.query_params)
-    return FhirResponse(
-        searchset(
-            request,
-            resources,
-            total=total,
-            page=page,
-            has_more=page.offset + len(resources) < total,
-        )
+def search(
+    request: Request,
+    db: DbSession,
+    actor: StaffOrResident,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    params = request.query_params.multi_items()
+    found = search_patients(db, actor, params, strict=strict_handling(prefer))
+    bundle = searchset(
+        request,
+        found.resources,
+        total=found.total,
+        page=found.page,
+        has_more=found.page.offset + len(found.resources) < found.total,
+        params=found.used,
     )
+    bundle["entry"] += _outcome_entries(found.warnings)
+    return FhirResponse(bundle)
 
 
-def search_resources(
-    db: Session, actor: Actor, params: QueryParams
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of Patient resources matching ``params`` and the number of all matches
+@dataclass(frozen=True)
+class FoundPatients:
+    resources: list[dict[str, Any]]
+    total: int
+    page: Page
+    used: list[tuple[str, str]]  # the parameters applied
+    warnings: list[str]  # the parameters ignored, and why
+
+
+def search_patients(
+    db: Session, actor: Actor, params: Sequence[tuple[str, str]], *, strict: bool
+) -> FoundPatients:
+    """A page of the Patient resources matching ``params`` and the number of all matches
     (for ``GET /fhir/Patient`` and a bundle's GET entries)."""
-    persons, total = service.search_patients(db, actor, _criteria(db, params), page_from(params))
-    return [service.patient_resource(db, p) for p in persons], total
+    query = patient_search.parse(db, params, strict=strict, now=utcnow())
+    persons, total = service.search_patients(db, actor, query.criteria, query.page)
+    resources = [service.patient_resource(db, p) for p in persons]
+    return FoundPatients(resources, total, query.page, query.used, query.warnings)
 
 
-def _criteria(db: Session, params: QueryParams) -> PersonFilter:
-    criteria = PersonFilter()
-    if "identifier" in params:
-        system, _, value = params["identifier"].rpartition("|")
-        criteria.ids = service.identifier_person_ids(db, system or None, value)
-    if "_id" in params:
-        wanted = params["_id"].split(",")
-        criteria.ids = wanted if criteria.ids is None else [i for i in criteria.ids if i in wanted]
-    name = params.get("name", "").strip()
-    if name:
-        if name.isascii():
-            criteria.pinyin = name.lower()
-        else:
-            criteria.name = "".join(name.split())
-    criteria.birth_date = [
-        (op, _date(v, "birthdate")) for op, v in _prefixed(params.getlist("birthdate"))
+def search_entry_resource(db: Session, actor: Actor, query: str) -> dict[str, Any]:
+    """A batch or transaction entry's ``GET Patient?query``: the searchset Bundle, its
+    warnings as an OperationOutcome entry (lenient, as entries are searched)."""
+    found = search_patients(db, actor, parse_qsl(query, keep_blank_values=True), strict=False)
+    entries = [
+        {"fullUrl": f"Patient/{p['id']}", "resource": p, "search": {"mode": "match"}}
+        for p in found.resources
     ]
-    criteria.updated = [
-        (op, _instant(v, "_lastUpdated")) for op, v in _prefixed(params.getlist("_lastUpdated"))
-    ]
-    if params.get("gender"):
-        if params["gender"] not in ("male", "female", "other", "unknown"):
-            raise DomainError("gender must be male, female, other or unknown", field="gender")
-        criteria.sex = params["gender"]
-    if params.get("phone"):
-        criteria.phone = "".join(ch for ch in params["phone"] if ch.isdigit())
-    if params.get("address"):
-        criteria.address = params["address"].strip()
-    return criteria
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": found.total,
+        "entry": entries + _outcome_entries(found.warnings),
+    }
 
 
-def _prefixed(values: list[str]) -> list[tuple[str, str]]:
-    out = []
-    for value in values:
-        op = value[:2] if value[:2] in _PREFIXES else "eq"
-        out.append((op, value[2:] if value[:2] in _PREFIXES else value))
-    return out
+def _outcome_entries(warnings: list[str]) -> list[dict[str, Any]]:
+    if not warnings:
+        return []
+    issues = [{"severity": "warning", "code": "not-supported", "diagnostics": w} for w in warnings]
+    outcome = {"resourceType": "OperationOutcome", "issue": issues}
+    return [{"resource": outcome, "search": {"mode": "outcome"}}]
 
 
 def _date(value: str, field: str) -> date:
@@ -133,18 +145,6 @@ def _date(value: str, field: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise DomainError(f"{field} must be a date like 1980-03-01", field=field) from None
-
-
-def _instant(value: str, field: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise DomainError(
-            f"{field} must be an instant like 2026-01-01T00:00:00Z", field=field
-        ) from None
-    if parsed.tzinfo is None:
-        raise DomainError(f"{field} needs a time zone", field=field)
-    return parsed
 
 
 def _match_input(parameters: dict[str, Any]) -> tuple[Demographics, int, bool]:

@@ -16,7 +16,7 @@ from pypinyin import Style, lazy_pinyin
 # Surname readings that differ from the character's everyday reading.
 _SURNAME_READINGS: Final = {"曾": "zeng", "覃": "qin", "单": "shan", "解": "xie", "仇": "qiu"}
 # Two-character surnames: the first token of the pinyin covers both characters.
-_COMPOUND_SURNAMES: Final = frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟"})
+COMPOUND_SURNAMES: Final = frozenset({"欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟"})
 _NOT_LETTERS: Final = re.compile(r"[^a-z ]+")
 # Names a clerk gives before the person's own is known: an unidentified emergency patient
 # (无名氏, 无名男2, 无名氏(女), 急诊无名氏, 未知男性) or a newborn named after the mother
@@ -48,7 +48,7 @@ def to_pinyin(name: str) -> str:
         return ""
     if _is_latin(name):
         return _NOT_LETTERS.sub("", name.lower()).strip()
-    split = 2 if name[:2] in _COMPOUND_SURNAMES else 1
+    split = 2 if name[:2] in COMPOUND_SURNAMES else 1
     surname, given = name[:split], name[split:]
     head = _SURNAME_READINGS.get(surname) or "".join(_syllables(surname))
     tail = "".join(_syllables(given))
@@ -57,7 +57,7 @@ def to_pinyin(name: str) -> str:
 
 def surname_length(name: str) -> int:
     """How many leading characters of a Chinese name are the surname."""
-    return 2 if name[:2] in _COMPOUND_SURNAMES else 1
+    return 2 if name[:2] in COMPOUND_SURNAMES else 1
 
 
 def surname_key(pinyin: str) -> str:

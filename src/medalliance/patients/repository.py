@@ -6,12 +6,23 @@ they stay cheap at a million persons because each one reads a few index ranges.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
@@ -20,6 +31,7 @@ from medalliance.kit.http import MAX_INTEGER
 from medalliance.patients.enums import ReviewStatus
 from medalliance.patients.matching import shares_a_name_part
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
+from medalliance.patients.names import COMPOUND_SURNAMES, normalise_name
 
 MAX_MERGE_DEPTH = 32
 
@@ -198,55 +210,149 @@ def person_ids_by_identifier(db: Session, value: str, institution_id: str | None
     return sorted(ids)
 
 
+StringMatch = Literal["prefix", "exact", "contains"]
+NamePart = Literal["text", "family", "given"]
+
+
+@dataclass(frozen=True)
+class NameIs:
+    """A name, or one part of it, in characters or (an ASCII value) in pinyin; ``part``
+    None matches any part, as FHIR's ``name`` does."""
+
+    value: str
+    match: StringMatch = "prefix"
+    part: NamePart | None = None
+
+
+@dataclass(frozen=True)
+class AddressIs:
+    value: str
+    match: StringMatch = "prefix"
+
+
+@dataclass(frozen=True)
+class DateIn:
+    """``column`` compared with the range [low, high] a FHIR date names (``prefix`` as in
+    FHIR date search, ``ap`` already widened to its margin and asked as ``eq``)."""
+
+    column: Literal["birth_date", "updated_at"]
+    prefix: str
+    low: date
+    high: date
+
+
+@dataclass(frozen=True)
+class Equals:
+    column: Literal["sex", "phone"]
+    value: str
+
+
+PersonCondition = NameIs | AddressIs | DateIn | Equals
+
+
 @dataclass
 class PersonFilter:
+    """``ids`` (None: any) and ``all_of``: each tuple's conditions OR-ed (one parameter's
+    comma-separated values), the tuples AND-ed (parameters, repeated ones too)."""
+
     ids: list[str] | None = None
-    name: str | None = None
-    pinyin: str | None = None
-    birth_date: list[tuple[str, date]] = field(default_factory=list)
-    sex: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    updated: list[tuple[str, datetime]] = field(default_factory=list)
-
-
-_COMPARE = {
-    "eq": lambda c, v: c == v,
-    "ne": lambda c, v: c != v,
-    "gt": lambda c, v: c > v,
-    "ge": lambda c, v: c >= v,
-    "lt": lambda c, v: c < v,
-    "le": lambda c, v: c <= v,
-}
+    all_of: list[tuple[PersonCondition, ...]] = field(default_factory=list)
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _string_match(
+    column: SQLColumnExpression[str], value: str, match: StringMatch
+) -> ColumnElement[bool]:
+    if match == "exact":
+        return column == value
+    pattern = f"%{_escape(value)}%" if match == "contains" else f"{_escape(value)}%"
+    return column.like(pattern, escape="\\")
+
+
+_COMPOUND = func.substr(Person.name, 1, 2).in_(sorted(COMPOUND_SURNAMES))
+# The surname and given name of a name in characters, split as Patient.name shows them.
+_FAMILY_CHARS = case(
+    (_COMPOUND, func.substr(Person.name, 1, 2)), else_=func.substr(Person.name, 1, 1)
+)
+_GIVEN_CHARS = case((_COMPOUND, func.substr(Person.name, 3)), else_=func.substr(Person.name, 2))
+_COMPACT_PINYIN = func.replace(Person.pinyin, " ", "")
+
+
+def _name_condition(c: NameIs) -> ColumnElement[bool]:
+    value = normalise_name(c.value)
+    parts: tuple[NamePart, ...] = (c.part,) if c.part else ("text", "family", "given")
+    if value.isascii():
+        return or_(*(_pinyin_part(part, value.lower(), c.match) for part in parts))
+    columns: dict[str, SQLColumnExpression[str]] = {
+        "text": Person.name,
+        "family": _FAMILY_CHARS,
+        "given": _GIVEN_CHARS,
+    }
+    return or_(*(_string_match(columns[part], value, c.match) for part in parts))
+
+
+# LIKE patterns of a pinyin word ("surname given": the surname is all before the one space,
+# the given name all after it), by part and match.
+_PINYIN_PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "family": {"prefix": ("{w}%",), "exact": ("{w}", "{w} %"), "contains": ("%{w}% %",)},
+    "given": {"prefix": ("% {w}%",), "exact": ("% {w}",), "contains": ("% %{w}%",)},
+}
+
+
+def _pinyin_part(part: NamePart, value: str, match: StringMatch) -> ColumnElement[bool]:
+    compact = value.replace(" ", "")
+    if part == "text":
+        whole = _string_match(_COMPACT_PINYIN, compact, match)
+        if match == "prefix":  # the spaced form too: the pinyin index can answer it
+            return or_(_string_match(Person.pinyin, value, match), whole)
+        return whole
+    word = _escape(compact)
+    patterns = _PINYIN_PATTERNS[part][match]
+    conditions: list[ColumnElement[bool]] = [
+        Person.pinyin.like(p.format(w=word), escape="\\") for p in patterns
+    ]
+    if part == "family" and match == "contains":  # a surname alone has no space after it
+        surname_only = Person.pinyin.not_like("% %")
+        conditions.append(and_(surname_only, Person.pinyin.like(f"%{word}%", escape="\\")))
+    return or_(*conditions)
+
+
+def _date_condition(c: DateIn) -> ColumnElement[bool]:
+    column = Person.birth_date if c.column == "birth_date" else Person.updated_at
+    low, high = c.low, c.high
+    compare: dict[str, ColumnElement[bool]] = {
+        "eq": and_(column >= low, column <= high),
+        "ne": or_(column < low, column > high),
+        "lt": column < low,
+        "eb": column < low,
+        "le": column <= high,
+        "gt": column > high,
+        "sa": column > high,
+        "ge": column >= low,
+    }
+    return compare[c.prefix]
+
+
+def _condition(c: PersonCondition) -> ColumnElement[bool]:
+    if isinstance(c, NameIs):
+        return _name_condition(c)
+    if isinstance(c, AddressIs):
+        value = unicodedata.normalize("NFKC", c.value).strip().lower()
+        return _string_match(func.lower(Person.address), value, c.match)
+    if isinstance(c, DateIn):
+        return _date_condition(c)
+    column = Person.sex if c.column == "sex" else Person.phone
+    return column == c.value
+
+
 def _conditions(f: PersonFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Person.merged_into_id.is_(None)]
     if f.ids is not None:
         conditions.append(Person.id.in_(f.ids))
-    if f.name:
-        conditions.append(Person.name.like(f"{_escape(f.name)}%", escape="\\"))
-    if f.pinyin:
-        conditions.append(
-            or_(
-                Person.pinyin.like(f"{_escape(f.pinyin)}%", escape="\\"),
-                func.replace(Person.pinyin, " ", "").like(
-                    f"{_escape(f.pinyin.replace(' ', ''))}%", escape="\\"
-                ),
-            )
-        )
-    conditions += [_COMPARE[op](Person.birth_date, value) for op, value in f.birth_date]
-    conditions += [_COMPARE[op](Person.updated_at, value) for op, value in f.updated]
-    if f.sex:
-        conditions.append(Person.sex == f.sex)
-    if f.phone:
-        conditions.append(Person.phone == f.phone)
-    if f.address:
-        conditions.append(Person.address.like(f"{_escape(f.address)}%", escape="\\"))
+    conditions += [or_(*(_condition(c) for c in any_of)) for any_of in f.all_of]
     return conditions
 
 

@@ -37,7 +37,7 @@ from medalliance.patients.identity import ResidentIdError, parse_resident_id
 from medalliance.patients.matching import Demographics
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
 from medalliance.patients.registration import Candidate, Registration
-from medalliance.patients.repository import PersonFilter
+from medalliance.patients.repository import Equals, NameIs, PersonFilter
 from medalliance.patients.resources import patient_resource
 from medalliance.patients.schemas import LocalRecordIn
 from medalliance.registry import service as registry_service
@@ -374,15 +374,13 @@ def quick_search(db: Session, actor: Actor, q: str, page: Page) -> tuple[Sequenc
     criteria = PersonFilter()
     compact_q = "".join(q.split())
     if compact_q.isdigit() and len(compact_q) == 11:
-        criteria.phone = compact_q
+        criteria.all_of.append((Equals("phone", compact_q),))
     elif len(compact_q) in (15, 18) and compact_q[:-1].isdigit():
         criteria.ids = identifier_person_ids(db, RESIDENT_ID_SYSTEM, compact_q)
     elif compact_q.isascii() and any(ch.isdigit() for ch in compact_q):
         criteria.ids = identifier_person_ids(db, None, compact_q)
-    elif compact_q.isascii():
-        criteria.pinyin = q.lower()
-    else:
-        criteria.name = compact_q
+    else:  # characters, or pinyin with or without its spaces
+        criteria.all_of.append((NameIs(q, part="text"),))
     return search_patients(db, actor, criteria, page)
 
 

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.orm import Session
-from starlette.datastructures import QueryParams
 
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, ValidationFailed
@@ -443,8 +442,8 @@ def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
         return
     resource_type, _, query = entry.url.partition("?")
     if resource_type == "Patient":  # the master patient index answers its own searches
-        found, total = patients_fhir.search_resources(db, actor, QueryParams(query))
-        entry.response = {"status": "200 OK", "resource": _patients(found, total)}
+        resource = patients_fhir.search_entry_resource(db, actor, query)
+        entry.response = {"status": "200 OK", "resource": resource}
         return
     params = parse_qsl(query, keep_blank_values=True)
     result = service.search(db, actor, resource_type, params, now=now)
@@ -452,13 +451,6 @@ def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
         "status": "200 OK",
         "resource": render.searchset_resource(resource_type, params, result),
     }
-
-
-def _patients(found: list[dict[str, Any]], total: int) -> dict[str, Any]:
-    entries = [
-        {"fullUrl": f"Patient/{p['id']}", "resource": p, "search": {"mode": "match"}} for p in found
-    ]
-    return {"resourceType": "Bundle", "type": "searchset", "total": total, "entry": entries}
 
 
 def _read_patient(db: Session, actor: Actor, person_id: str) -> dict[str, Any]:

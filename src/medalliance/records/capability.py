@@ -8,6 +8,7 @@ from typing import Any
 
 from medalliance import __version__
 from medalliance.kit.fhir import FHIR_VERSION
+from medalliance.patients.search import SEARCH_PARAMS as PATIENT_SEARCH_PARAMS
 from medalliance.records.links import HOMES
 from medalliance.records.searchparams import (
     SearchParam,
@@ -38,10 +39,7 @@ DEEP_TYPES = (
 # search only), with the parameters those routers read.
 _TOKEN, _STRING, _DATE, _REF = "token", "string", "date", "reference"
 OWNED: dict[str, tuple[tuple[str, str], ...]] = {
-    "Patient": (
-        ("_id", _TOKEN), ("identifier", _TOKEN), ("name", _STRING), ("birthdate", _DATE),
-        ("gender", _TOKEN), ("phone", _TOKEN), ("address", _STRING), ("_lastUpdated", _DATE),
-    ),
+    "Patient": PATIENT_SEARCH_PARAMS,
     "Organization": (
         ("_id", _TOKEN), ("name", _STRING), ("type", _TOKEN), ("identifier", _TOKEN),
         ("partof", _REF), ("active", _TOKEN),

@@ -18,7 +18,13 @@ from medalliance.errors import DomainError, NotFound
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
-from medalliance.kit.fhir import FORM_TYPES, FhirResponse, fhir_router, media_type
+from medalliance.kit.fhir import (
+    FORM_TYPES,
+    FhirResponse,
+    fhir_router,
+    media_type,
+    strict_handling,
+)
 from medalliance.kit.http import MAX_INTEGER, DbSession, autocommit
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
@@ -46,10 +52,6 @@ async def json_body(request: Request) -> Any:
 
 
 Body = Annotated[Any, Depends(json_body)]
-
-
-def _strict(prefer: str | None) -> bool:
-    return bool(prefer) and "handling=strict" in (prefer or "")
 
 
 def _since(raw: str | None) -> datetime | None:
@@ -178,7 +180,9 @@ def search(
 ) -> FhirResponse:
     params = list(request.query_params.multi_items())
     autocommit(db)  # a search writes one statement: its page's audit rows
-    result = service.search(db, actor, resource_type, params, now=utcnow(), strict=_strict(prefer))
+    result = service.search(
+        db, actor, resource_type, params, now=utcnow(), strict=strict_handling(prefer)
+    )
     return render.searchset(request, result)
 
 
@@ -207,7 +211,7 @@ async def search_post(
         resource_type,
         params,
         now=utcnow(),
-        strict=_strict(prefer),
+        strict=strict_handling(prefer),
     )
     # Its links page by GET with the criteria that ran (the form is not sent again).
     return render.searchset(request, result, search=(resource_type, params))

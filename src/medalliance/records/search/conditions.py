@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
 from medalliance.errors import DomainError
+from medalliance.kit.fhir import split_prefix
 from medalliance.records.dates import moved, parse_range
 from medalliance.records.indexing import MAX_TEXT
 from medalliance.records.models import (
@@ -21,7 +22,7 @@ from medalliance.records.models import (
     StringIndex,
     TokenIndex,
 )
-from medalliance.records.search.criteria import Criterion, split_prefix
+from medalliance.records.search.criteria import Criterion
 
 PatientResolver = Callable[[str], str | None]
 # The access condition on a patient column (the chained targets' own patients).

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from medalliance.errors import DomainError
-from medalliance.kit.fhir import DEFAULT_COUNT, MAX_COUNT
+from medalliance.kit.fhir import DEFAULT_COUNT, MAX_COUNT, split_values
 from medalliance.records.links import HOMES
 from medalliance.records.searchparams import (
     SearchParam,
@@ -15,7 +15,6 @@ from medalliance.records.searchparams import (
     reference_targets,
 )
 
-PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MODIFIERS = {
     "token": {"missing", "not", "text"},
     "uri": {"missing"},
@@ -116,7 +115,7 @@ class Parser:
         if modifier and modifier not in known and not typed_reference:
             self.problem(f"modifier :{modifier} is not supported on {name}; ignored", key)
             return
-        values = tuple(v for v in _split_values(value) if v != "")
+        values = tuple(v for v in split_values(value) if v != "")
         if not values:
             self.problem(f"parameter {key} has no value; ignored", key)
             return
@@ -153,7 +152,7 @@ class Parser:
         if modifier:
             self.problem(f"modifier :{modifier} is not supported on {name}; ignored", name)
             return
-        values = tuple(v for v in _split_values(value) if v)
+        values = tuple(v for v in split_values(value) if v)
         if values:
             self.query.criteria.append(Criterion(None, name, None, values))
 
@@ -233,32 +232,8 @@ def _typed(key: str) -> str:
     return f"{head.partition(':')[0]}:Patient.{inner}"
 
 
-def _split_values(raw: str) -> list[str]:
-    """Comma-separated OR values; ``\\,`` is a literal comma."""
-    values, current, escaped = [], [], False
-    for char in raw:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            values.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    values.append("".join(current))
-    return [v.strip() for v in values]
-
-
 def parse(resource_type: str, params: list[tuple[str, str]], *, strict: bool) -> Query:
     parser = Parser(resource_type, strict=strict)
     for key, value in params:
         parser.add(key, value)
     return parser.query
-
-
-def split_prefix(value: str) -> tuple[str, str]:
-    if len(value) > 2 and value[:2] in PREFIXES and not value[2].isalpha():
-        return value[:2], value[2:]
-    return "eq", value
