@@ -24,7 +24,7 @@ from medalliance.patients.repository import (
     PersonFilter,
     StringMatch,
 )
-from medalliance.records.dates import moved, parse_range
+from medalliance.records.dates import local_days, moved, parse_range
 
 _STRING_MODIFIERS: Final[dict[str, StringMatch]] = {
     "": "prefix",
@@ -158,7 +158,7 @@ class _Parser:
             margin = max(abs(self.now - low) * 0.1, timedelta(days=1))
             prefix, low, high = "eq", moved(low, -margin), moved(high, margin)
         if column == "birth_date":
-            return DateIn(column, prefix, low.date(), high.date())
+            return DateIn(column, prefix, *local_days(low, high))
         return DateIn(column, prefix, low, high)
 
 

@@ -7,7 +7,7 @@ without a zone, the server's local time)."""
 from __future__ import annotations
 
 import re
-from datetime import MAXYEAR, UTC, datetime, timedelta, timezone, tzinfo
+from datetime import MAXYEAR, UTC, date, datetime, timedelta, timezone, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -64,6 +64,19 @@ def _range(match: re.Match[str]) -> tuple[datetime, datetime]:
 
 
 _TICK = timedelta(microseconds=1)
+
+
+def local_days(low: datetime, high: datetime) -> tuple[date, date]:
+    """The first and last day of the consortium's calendar a range touches (a birth date
+    searched as ``1980`` is 1980-01-01 to 1980-12-31, not the UTC instants' days)."""
+    return _local_day(low, date.min), _local_day(high, date.max)
+
+
+def _local_day(moment: datetime, edge: date) -> date:
+    try:
+        return moment.astimezone(_home_zone(get_settings().timezone)).date()
+    except OverflowError:  # the ends of time: a local day past year 1 or 9999
+        return edge
 
 
 def _ymd(moment: datetime) -> tuple[int, int, int]:

@@ -97,7 +97,7 @@ def audit_events(
         count=_count(params.get("_count"), 100),
         cursor=_row_cursor(params.get("_cursor")),
         now=utcnow(),
-        strict=_strict(prefer),
+        strict=strict_handling(prefer),
     )
     return render.resources_searchset(
         request, page.events, total=page.total, next_cursor=page.next_cursor, warnings=page.warnings
