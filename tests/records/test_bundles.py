@@ -136,6 +136,25 @@ class TestBatch:
         body = client.post("/fhir", json=bundle, headers=his).json()
         assert [e["response"]["status"][:3] for e in body["entry"]] == ["201", "422"]
 
+    def test_a_malformed_entry_fails_alone_and_the_others_run(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        from records.factories import encounter
+
+        good = {"resource": encounter(P), "request": {"method": "POST", "url": "Encounter"}}
+        bundle = bundle_of(
+            "batch",
+            {"resource": encounter(P), "request": {"method": "FETCH", "url": "Encounter"}},
+            {"resource": encounter(P)},  # no request
+            good,
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        entries = [e["response"] for e in response.json()["entry"]]
+        assert [e["status"][:3] for e in entries] == ["400", "400", "201"]
+        assert "Bundle.entry[1].request is required" in str(entries[1]["outcome"])
+        assert client.get(f"/fhir/{entries[2]['location']}", headers=his).status_code == 200
+
 
 def bundle_of(kind: str, *entries: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}

@@ -67,9 +67,12 @@ def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[st
     kind = bundle.get("type")
     if kind not in ("transaction", "batch"):
         raise InvalidResource("Bundle.type must be transaction or batch", field="Bundle.type")
-    entries = [_entry(i, raw) for i, raw in enumerate(bundle.get("entry") or [])]
+    raw_entries = bundle.get("entry") or []
+    if not isinstance(raw_entries, list):
+        raise InvalidResource("Bundle.entry must be a list of entries", field="Bundle.entry")
     if kind == "batch":
-        return _batch(db, actor, entries, now)
+        return _batch(db, actor, raw_entries, now)
+    entries = [_entry(i, raw) for i, raw in enumerate(raw_entries)]
     return _transaction(db, actor, entries, now)
 
 
@@ -506,31 +509,40 @@ def _write_response(item: StoredResource) -> dict[str, Any]:
 
 
 def _response_bundle(kind: str, entries: list[Entry]) -> dict[str, Any]:
-    return {
-        "resourceType": "Bundle",
-        "type": kind,
-        "entry": [{"response": e.response or {"status": "200 OK"}} for e in entries],
-    }
+    responses = [e.response or {"status": "200 OK"} for e in entries]
+    return {"resourceType": "Bundle", "type": kind, "entry": _responses(responses)}
+
+
+def _responses(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"response": r} for r in responses]
 
 
 # --- batch --------------------------------------------------------------------------------
 
 
-def _batch(db: Session, actor: Actor, entries: list[Entry], now: datetime) -> dict[str, Any]:
-    for entry in entries:
+def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> dict[str, Any]:
+    """Each entry on its own (R4 3.1.0.11.2): a malformed one, as one that fails, gets its
+    error in its response and the others still run."""
+    responses: list[dict[str, Any]] = []
+    for index, raw in enumerate(raw_entries):
         savepoint = db.begin_nested()
         try:
+            entry = _entry(index, raw)
             _batch_entry(db, actor, entry, now)
             savepoint.commit()
+            responses.append(entry.response or {"status": "200 OK"})
         except DomainError as exc:
             savepoint.rollback()
-            entry.response = {
-                "status": f"{exc.status}",
-                "outcome": operation_outcome(
-                    exc.status, f"{entry.where}: {exc.message}", expression=exc.field
-                ),
-            }
-    return _response_bundle("batch-response", entries)
+            where = f"Bundle.entry[{index}]"
+            responses.append(
+                {
+                    "status": f"{exc.status}",
+                    "outcome": operation_outcome(
+                        exc.status, f"{where}: {exc.message}", expression=exc.field
+                    ),
+                }
+            )
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": _responses(responses)}
 
 
 def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
