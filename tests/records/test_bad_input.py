@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from records.factories import observation, related_system
+from records.factories import encounter, observation, related_system
 
 P = "p00000004"
 FHIR = "application/fhir+json"
@@ -62,6 +62,40 @@ def test_a_patch_to_an_infinite_value_is_refused(
     )
     assert response.status_code == 400, response.text
     assert client.get(url, headers=his).json()["meta"]["versionId"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("change", "element"),
+    [
+        ({"status": "bogus"}, "Observation.status"),
+        ({"status": "Final"}, "Observation.status"),  # codes are case-sensitive
+    ],
+)
+def test_a_code_outside_its_required_value_set_is_a_400_naming_the_element(
+    client: TestClient,
+    his: dict[str, str],
+    created: dict[str, Any],
+    change: dict[str, Any],
+    element: str,
+) -> None:
+    url = f"/fhir/Observation/{created['id']}"
+    response = client.put(url, json={**created, **change}, headers=his)
+    assert response.status_code == 400, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == [element]
+    assert "observation-status" in issue["diagnostics"]
+    assert client.get(url, headers=his).json()["meta"]["versionId"] == "1"
+
+
+def test_a_required_code_is_checked_in_repeating_elements(
+    client: TestClient, his: dict[str, str], created: dict[str, Any]
+) -> None:
+    period = {"start": "2026-11-01"}
+    history = [{"status": "planned", "period": period}, {"status": "done", "period": period}]
+    visit = {**encounter(P), "statusHistory": history}
+    response = client.post("/fhir/Encounter", json=visit, headers=his)
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["expression"] == ["Encounter.statusHistory.status"]
 
 
 def test_json_nested_past_the_stack_is_a_400(client: TestClient, his: dict[str, str]) -> None:

@@ -1,5 +1,6 @@
 """Validation at the boundary: structure with the fhir.resources R4B models (the closest
-to R4 available), plus the rules the store itself relies on (type, id).
+to R4 available), the required code bindings (``terminology``), plus the rules the store
+itself relies on (type, id).
 
 R4B differs from R4 for a handful of types; the models of R4B are used for every type
 they know, and types R4B removed (e.g. EffectEvidenceSynthesis) only get the store's own
@@ -16,6 +17,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from medalliance.errors import DomainError, ValidationFailed
+from medalliance.records import terminology
 from medalliance.records.searchparams import resource_type_set
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -44,6 +46,7 @@ def warm() -> None:
     per type, in the middle of a member system's request."""
     for resource_type in sorted(resource_type_set()):
         _model(resource_type)
+    terminology.warm(resource_type_set())
 
 
 def require_type(resource_type: str) -> str:
@@ -73,6 +76,9 @@ def validate(resource: Any, *, expected_type: str | None = None) -> dict[str, An
     model = _model(resource_type)
     if model is not None:
         _validate_model(model, resource, resource_type)
+    not_allowed = terminology.first_code_not_allowed(resource)
+    if not_allowed is not None:
+        raise InvalidResource(not_allowed.message(), field=not_allowed.expression)
     return resource
 
 
