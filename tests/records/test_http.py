@@ -192,6 +192,46 @@ class TestInteractions:
         assert "valueQuantity" not in resource
         assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
 
+    def test_elements_keep_the_mandatory_elements_and_choices_by_their_name(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        """A subset stays a valid Observation: status and code (1..1) come along."""
+        url = f"/fhir/Observation?patient={P}&_elements=value"
+        resource = client.get(url, headers=his).json()["entry"][0]["resource"]
+        assert {"status", "code", "valueQuantity"} <= resource.keys()
+        assert "subject" not in resource
+
+    @pytest.mark.parametrize(
+        ("summary", "kept", "left_out"),
+        [
+            ("true", {"status", "code", "subject", "valueQuantity"}, {"category", "text"}),
+            ("text", {"status", "code", "text"}, {"subject", "valueQuantity"}),
+            ("data", {"status", "subject", "category", "valueQuantity"}, {"text"}),
+        ],
+    )
+    def test_summary_returns_the_elements_it_names(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        summary: str,
+        kept: set[str],
+        left_out: set[str],
+    ) -> None:
+        obs = visit["observation"]
+        narrative = {
+            "status": "generated",
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml">心率</div>',
+        }
+        url = f"/fhir/Observation/{obs['id']}"
+        assert client.put(url, json={**obs, "text": narrative}, headers=his).status_code == 200
+        bundle = client.get(f"/fhir/Observation?_id={obs['id']}&_summary={summary}", headers=his)
+        resource = bundle.json()["entry"][0]["resource"]
+        assert kept <= resource.keys()
+        assert not left_out & resource.keys()
+        assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
+        assert "outcome" not in str(bundle.json()["entry"])  # no "not supported" warning
+
     def test_patient_everything(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
@@ -691,6 +731,15 @@ class TestPreferences:
         assert created.json()["resourceType"] == "OperationOutcome"
         assert created.headers["location"].endswith("/_history/1")
         assert created.headers["etag"] == 'W/"1"'
+
+    @pytest.mark.parametrize("prefer", ["return=minimal", "return=OperationOutcome"])
+    def test_a_read_returns_the_resource_whatever_prefer_says(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], prefer: str
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        for read in (url, f"{url}/_history/1"):
+            response = client.get(read, headers={**his, "Prefer": prefer})
+            assert response.json()["id"] == visit["observation"]["id"], response.text
 
     @pytest.mark.parametrize("etag", ['W/"x"', "W/1", "version-1"])
     def test_a_malformed_if_match_is_a_400(

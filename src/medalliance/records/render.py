@@ -12,6 +12,7 @@ from fastapi import Request
 
 from medalliance.kit import fhirjson
 from medalliance.kit.fhir import FhirResponse, operation_outcome
+from medalliance.records import structure
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump
 
@@ -22,6 +23,7 @@ _SUBSETTED = {
 
 
 _DONE = {"PUT": "updated", "PATCH": "patched", "POST": "matched"}  # POST: If-None-Exist
+_WRITES = frozenset(_DONE)
 
 
 def base_url(request: Request) -> str:
@@ -37,7 +39,9 @@ def resource_response(item: StoredResource, request: Request, *, status: int = 2
         headers["Location"] = (
             f"{base_url(request)}/{item.resource_type}/{item.id}/_history/{item.version}"
         )
-    prefer = request.headers.get("prefer", "")
+    # Prefer: return=… is about what a write answers (R4 3.1.0.8.1); a read returns the
+    # resource whatever it says.
+    prefer = request.headers.get("prefer", "") if request.method in _WRITES else ""
     if "return=minimal" in prefer:
         return FhirResponse(b"", status_code=status, headers=headers)
     if "return=OperationOutcome" in prefer:
@@ -71,8 +75,9 @@ def _entry(base: str, item: StoredResource, mode: str, elements: tuple[str, ...]
 
 
 def _subset(content: dict[str, Any], elements: tuple[str, ...]) -> dict[str, Any]:
-    keep = {"resourceType", "id", "meta", *elements}
-    subset = {k: v for k, v in content.items() if k in keep}
+    keep = frozenset({"resourceType", "id", "meta", *elements})
+    choices = structure.choices(str(content.get("resourceType", "")))
+    subset = {k: v for k, v in content.items() if structure.keeps(k, keep, choices)}
     meta = dict(subset.get("meta") or {})
     meta["tag"] = [*meta.get("tag", []), _SUBSETTED]
     subset["meta"] = meta

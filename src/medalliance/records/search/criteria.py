@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from medalliance.errors import DomainError
 from medalliance.kit.fhir import DEFAULT_COUNT, MAX_COUNT, split_values
+from medalliance.records import structure
 from medalliance.records.links import HOMES
 from medalliance.records.searchparams import (
     SearchParam,
@@ -167,16 +168,30 @@ class Parser:
         elif name in ("_include", "_revinclude"):
             self.include(name, modifier, value)
         elif name == "_summary":
-            if value == "count":
-                q.summary_count = True
-            elif value != "false":
-                self.problem(f"_summary={value} is not supported (only count); ignored", name)
+            self.summary(value)
         elif name == "_total":
             q.total = value == "accurate"
         elif name == "_elements":
-            q.elements = tuple(e.strip() for e in value.split(",") if e.strip())
+            asked = tuple(e.strip() for e in value.split(",") if e.strip())
+            q.elements = structure.with_mandatory(q.resource_type, asked)
         elif name == "_cursor":
             q.cursor = value
+
+    def summary(self, value: str) -> None:
+        q = self.query
+        subsets = {
+            "true": structure.summary,
+            "text": structure.text_summary,
+            "data": structure.data,
+        }
+        if value == "count":
+            q.summary_count = True
+        elif value in subsets:
+            q.elements = subsets[value](q.resource_type)
+        elif value != "false":
+            self.problem(
+                f"_summary={value} is not one of true, text, data, count, false", "_summary"
+            )
 
     def sort(self, value: str) -> None:
         keys = [k.strip() for k in value.split(",") if k.strip()]

@@ -1,0 +1,91 @@
+"""A resource type's own (top-level) elements as the official StructureDefinition gives
+them: which are in its summary and which are mandatory. ``_summary`` and ``_elements``
+choose the elements a search returns from these (R4 search 3.1.1.5.8-9)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from medalliance.config import get_settings
+
+# Always returned: what identifies the resource and its version.
+_IDENTITY = ("resourceType", "id", "meta")
+
+
+@dataclass(frozen=True)
+class Element:
+    name: str  # as in JSON; a choice without its type: "value" for value[x]
+    choice: bool
+    summary: bool
+    mandatory: bool
+
+
+@cache
+def elements(resource_type: str) -> tuple[Element, ...]:
+    path = get_settings().fhir_package_dir / f"StructureDefinition-{resource_type}.json"
+    if not resource_type.isalpha() or not path.is_file():
+        return ()
+    definition = json.loads(path.read_text(encoding="utf-8"))
+    found = []
+    for element in (definition.get("snapshot") or {}).get("element", ()):
+        parts = element["path"].split(".")
+        if len(parts) != 2:
+            continue
+        name = parts[1]
+        choice = name.endswith("[x]")
+        found.append(
+            Element(
+                name=name.removesuffix("[x]"),
+                choice=choice,
+                summary=bool(element.get("isSummary")),
+                mandatory=int(element.get("min", 0)) > 0,
+            )
+        )
+    return tuple(found)
+
+
+def summary(resource_type: str) -> tuple[str, ...]:
+    """``_summary=true``: the elements marked summary, and the mandatory ones."""
+    return _names(resource_type, lambda e: e.summary or e.mandatory)
+
+
+def text_summary(resource_type: str) -> tuple[str, ...]:
+    """``_summary=text``: the narrative and the mandatory elements."""
+    return ("text", *_names(resource_type, lambda e: e.mandatory))
+
+
+def data(resource_type: str) -> tuple[str, ...]:
+    """``_summary=data``: everything but the narrative."""
+    return _names(resource_type, lambda e: e.name != "text")
+
+
+def with_mandatory(resource_type: str, asked: tuple[str, ...]) -> tuple[str, ...]:
+    """``_elements``: the elements asked for and the mandatory ones (R4: a server SHOULD
+    return those, so that the subset is still a valid resource)."""
+    mandatory = _names(resource_type, lambda e: e.mandatory)
+    return tuple(dict.fromkeys((*asked, *mandatory)))
+
+
+def choices(resource_type: str) -> frozenset[str]:
+    """The choice elements' names without their type ("value" of value[x])."""
+    return frozenset(e.name for e in elements(resource_type) if e.choice)
+
+
+def _names(resource_type: str, wanted: Callable[[Element], bool]) -> tuple[str, ...]:
+    chosen = (e.name for e in elements(resource_type) if wanted(e))
+    return tuple(dict.fromkeys((*_IDENTITY, *chosen)))
+
+
+def keeps(name: str, kept: frozenset[str], choice_names: frozenset[str]) -> bool:
+    """Whether a resource's JSON key is one of ``kept``: itself, a choice's typed form
+    (valueQuantity for value), or a primitive's extension (_status for status)."""
+    bare = name.removeprefix("_")
+    if bare in kept:
+        return True
+    for stem in choice_names & kept:
+        if bare.startswith(stem) and bare[len(stem) : len(stem) + 1].isupper():
+            return True
+    return False
