@@ -55,12 +55,14 @@ def test_patient_and_registry_types_list_the_reads_and_searches_served(
     assert response.status_code == 200, response.text
 
 
-def test_includes_advertised_reach_the_store(statement: dict[str, Any]) -> None:
+def test_includes_advertised_reach_what_answers_them(statement: dict[str, Any]) -> None:
     types = by_type(statement)
-    # Observation.patient and Encounter.service-provider point only at the MPI and the
-    # registry, which _include does not reach.
-    assert "Observation:patient" not in types["Observation"]["searchInclude"]
-    assert "Encounter:service-provider" not in types["Encounter"]["searchInclude"]
+    # Observation.patient and Encounter.service-provider point at the MPI and the
+    # registry, which answer an _include; Encounter.appointment only at scheduling's
+    # Appointments, which do not.
+    assert "Observation:patient" in types["Observation"]["searchInclude"]
+    assert "Encounter:service-provider" in types["Encounter"]["searchInclude"]
+    assert "Encounter:appointment" not in types["Encounter"]["searchInclude"]
     assert "Observation:encounter" in types["Observation"]["searchInclude"]
     # A revinclude names the type pointing here, not this type's own references.
     assert "Observation:encounter" in types["Encounter"]["searchRevInclude"]

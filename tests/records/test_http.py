@@ -232,6 +232,28 @@ class TestInteractions:
         assert resource["meta"]["tag"][-1]["code"] == "SUBSETTED"
         assert "outcome" not in str(bundle.json()["entry"])  # no "not supported" warning
 
+    def test_include_brings_the_patient_and_organization_the_other_domains_keep(
+        self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        enc = visit["encounter"]
+        params = f"_id={enc['id']}&_include=Encounter:subject&_include=Encounter:service-provider"
+        bundle = client.get(f"/fhir/Encounter?{params}", headers=his).json()
+        included = {
+            (e["resource"]["resourceType"], e["resource"]["id"])
+            for e in bundle["entry"]
+            if e["search"]["mode"] == "include"
+        }
+        organization = enc["serviceProvider"]["reference"].split("/")[1]
+        assert included == {("Patient", P), ("Organization", organization)}
+        read = db.scalars(
+            select(AuditEvent.resource_type).where(
+                AuditEvent.patient_id == P,
+                AuditEvent.client_id == "county-his",
+                AuditEvent.action == "read",
+            )
+        ).all()
+        assert "Patient" in read  # the included Patient is a read of the record, audited
+
     def test_patient_everything(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:

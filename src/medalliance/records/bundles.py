@@ -28,14 +28,11 @@ from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
 from medalliance.patients import fhir as patients_fhir
-from medalliance.patients import service as patients
-from medalliance.records import links, render, repository, service, writes
+from medalliance.records import links, owned, render, repository, service, writes
 from medalliance.records.dates import instant
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
 from medalliance.referrals import interop as referral_interop
-from medalliance.registry import fhir_map, staff
-from medalliance.registry import service as registry
 from medalliance.scheduling import service as scheduling
 
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET")  # R4 processing order
@@ -456,22 +453,6 @@ def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     }
 
 
-def _read_patient(db: Session, actor: Actor, person_id: str) -> dict[str, Any]:
-    return patients.patient_resource(db, patients.read_patient(db, actor, person_id))
-
-
-def _read_organization(db: Session, actor: Actor, institution_id: str) -> dict[str, Any]:
-    return fhir_map.organization(registry.get_institution(db, institution_id))
-
-
-def _read_location(db: Session, actor: Actor, institution_id: str) -> dict[str, Any]:
-    return fhir_map.location(registry.get_institution(db, institution_id))
-
-
-def _read_practitioner(db: Session, actor: Actor, practitioner_id: str) -> dict[str, Any]:
-    return fhir_map.practitioner(staff.get_practitioner(db, practitioner_id))
-
-
 def _read_referral_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
     def read(db: Session, actor: Actor, referral_id: str) -> dict[str, Any]:
         return referral_interop.read(db, actor, resource_type, referral_id, now=utcnow())
@@ -488,10 +469,7 @@ def _read_booking_as(resource_type: str) -> Callable[[Session, Actor, str], dict
 
 # Reads of types other domains own, answered as their own /fhir/Type/id routes answer.
 _OWNED_READS: dict[str, Callable[[Session, Actor, str], dict[str, Any]]] = {
-    "Patient": _read_patient,
-    "Organization": _read_organization,
-    "Location": _read_location,
-    "Practitioner": _read_practitioner,
+    **owned.READS,
     "ServiceRequest": _read_referral_as("ServiceRequest"),
     "Task": _read_referral_as("Task"),
     "Slot": _read_booking_as("Slot"),

@@ -10,6 +10,7 @@ from medalliance import __version__
 from medalliance.kit.fhir import FHIR_VERSION
 from medalliance.patients.search import SEARCH_PARAMS as PATIENT_SEARCH_PARAMS
 from medalliance.records.links import HOMES
+from medalliance.records.owned import READS as INCLUDED_OWNED
 from medalliance.records.searchparams import (
     SearchParam,
     all_resource_types,
@@ -166,18 +167,19 @@ def _owned(resource_type: str, params: tuple[tuple[str, str], ...]) -> dict[str,
     }
 
 
-def _stored(param: SearchParam) -> bool:
-    """Whether the reference can point into this store (no targets: any type).
-    ``_include`` and ``_revinclude`` reach stored resources only, not the MPI or registry."""
+def _includable(param: SearchParam) -> bool:
+    """Whether ``_include`` can reach what the reference points at (no targets: any type):
+    a stored resource, or a Patient, Practitioner, Organization or Location, which the
+    MPI and the registry answer for."""
     targets = reference_targets(param)
-    return not targets or any(t not in HOMES for t in targets)
+    return not targets or any(t not in HOMES or t in INCLUDED_OWNED for t in targets)
 
 
 def _includes(resource_type: str) -> list[str]:
     return sorted(
         f"{resource_type}:{p.code}"
         for p in params_for(resource_type).values()
-        if p.type == "reference" and _stored(p)
+        if p.type == "reference" and _includable(p)
     )
 
 

@@ -25,7 +25,7 @@ from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
-from medalliance.records import links, repository, writes
+from medalliance.records import links, owned, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
 from medalliance.records.everything import patient_everything
 from medalliance.records.models import FhirResource, FhirResourceVersion
@@ -158,6 +158,8 @@ def search(
     query = chains.resolve_owned(db, parse(resource_type, params, strict=strict))
     result, bases = _run_as(db, actor, query, now)
     _audit_results(db, actor, resource_type, [*result.matches, *result.included], now, bases)
+    # Included Patients and registry entries are read (and audited) as their routes do.
+    result.included += owned.included(db, actor, result.unresolved, now=now)
     return result
 
 

@@ -77,6 +77,9 @@ class SearchResult:
     next_cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
     elements: tuple[str, ...] | None = None
+    # What _include named that the store did not give (a Patient, a Practitioner: other
+    # domains answer for those; or a resource the reader may not read).
+    unresolved: list[tuple[str, str]] = field(default_factory=list)
 
 
 def run(
@@ -119,7 +122,7 @@ def run(
     if more:
         last = page[-1]
         result.next_cursor = _encode(last.sort_key, last.pid)
-    result.included = includes(db, query, result.matches, readable)
+    result.included = includes(db, query, result.matches, readable, result.unresolved)
     return result
 
 
@@ -332,8 +335,13 @@ def _is_date_sort(query: Query) -> bool:
 
 
 def includes(
-    db: Session, query: Query, matches: Sequence[StoredResource], readable: Readable
+    db: Session,
+    query: Query,
+    matches: Sequence[StoredResource],
+    readable: Readable,
+    unresolved: list[tuple[str, str]] | None = None,
 ) -> list[StoredResource]:
+    """``unresolved`` receives the targets of ``_include`` the store did not give."""
     if not matches or not (query.includes or query.revincludes):
         return []
     seen = {(m.resource_type, m.id) for m in matches}
@@ -350,6 +358,8 @@ def includes(
         ).all()
         wanted = [(str(t), str(i)) for t, i in refs if (t, i) not in seen]
         found += _load_refs(db, wanted, readable, seen)
+        if unresolved is not None:
+            unresolved += [r for r in wanted if r not in seen]
     for inc in query.revincludes:
         ids = [m.id for m in matches if m.resource_type == query.resource_type]
         stmt = (
