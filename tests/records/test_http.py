@@ -176,8 +176,10 @@ class TestInteractions:
     def test_unknown_parameter_warns_or_fails_when_strict(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
-        lenient = client.get("/fhir/Observation?shoe-size=42", headers=his).json()
+        lenient = client.get("/fhir/Observation?shoe-size=42&status=final", headers=his).json()
         assert lenient["entry"][-1]["search"]["mode"] == "outcome"
+        # The self link shows the search as it ran: without what it ignored.
+        assert link(lenient, "self") == "/fhir/Observation?status=final"
         strict = client.get(
             "/fhir/Observation?shoe-size=42", headers={**his, "Prefer": "handling=strict"}
         )

@@ -107,9 +107,12 @@ def searchset(
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
     if search is None:
         url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
-        links = _links(url, params, result.next_cursor, self_url=str(request.url))
+        self_url = None if result.ignored else str(request.url)
+        links = _links(url, _applied(params, result.ignored), result.next_cursor, self_url=self_url)
     else:
-        links = _links(f"{base}/{search[0]}", search[1], result.next_cursor)
+        links = _links(
+            f"{base}/{search[0]}", _applied(search[1], result.ignored), result.next_cursor
+        )
     head: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:
         head["total"] = result.total
@@ -163,7 +166,7 @@ def searchset_resource(
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if result.total is not None:
         bundle["total"] = result.total
-    links = _links(resource_type, params, result.next_cursor)
+    links = _links(resource_type, _applied(params, result.ignored), result.next_cursor)
     return {**bundle, "link": links, "entry": entries}
 
 
@@ -180,6 +183,20 @@ def _links(
     if next_cursor:
         links.append({"relation": "next", "url": page_url(url, params, next_cursor)})
     return links
+
+
+def _applied(
+    params: Sequence[tuple[str, str]], ignored: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The parameters a search applied: its links show those alone (R4 search 3.1.1.4)."""
+    left = list(ignored)
+    applied = []
+    for pair in params:
+        if pair in left:
+            left.remove(pair)
+        else:
+            applied.append(pair)
+    return applied
 
 
 def _warnings(warnings: Sequence[str]) -> dict[str, Any]:

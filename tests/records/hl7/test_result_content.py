@@ -104,6 +104,37 @@ class TestNumbers:
         assert '"value":6.10,' in compact
 
 
+class TestStructuredNumbers:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (
+                "^10^-^20",  # a range: 10 to 20 cells per high-power field
+                {
+                    "valueRange": {
+                        "low": {"value": 10, "unit": "/HP"},
+                        "high": {"value": 20, "unit": "/HP"},
+                    }
+                },
+            ),
+            (
+                "^1^:^128",
+                {"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 128}}},
+            ),
+            ("<^0.5", {"valueQuantity": {"value": 0.5, "unit": "/HP", "comparator": "<"}}),
+            ("^2^+", {"valueString": "2+"}),
+        ],
+    )
+    def test_a_structured_numeric_keeps_its_shape(
+        self, send: Send, db: Session, value: str, expected: dict[str, Any]
+    ) -> None:
+        result = f"OBX|1|SN|RBC^尿红细胞^L||{value}|/HP|0-3|H|||F"
+        _accepted(send(oru("RES-0030", results=(result,), order="ORD-RES-30")))
+
+        found, _ = _observations(db)["RBC"]
+        assert {k: v for k, v in found.items() if k.startswith("value")} == expected
+
+
 class TestUnits:
     def test_a_unit_without_a_coding_system_is_only_the_units_text(
         self, send: Send, db: Session

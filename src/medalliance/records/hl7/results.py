@@ -391,9 +391,18 @@ def _quantity(raw: str, obx: Segment, location: Any) -> dict[str, Any]:
 
 
 def _structured_numeric(obx: Segment, location: Any) -> dict[str, Any]:
-    """SN: comparator^num1^separator^num2; a single bound or number becomes a Quantity."""
+    """SN: comparator^num1^separator^num2. A single bound or number is a Quantity, a range
+    ("^10^-^20") a Range in the result's unit, a ratio or titer ("^1^:^128") a Ratio;
+    anything else (a suffix such as "^2^+") keeps its text."""
     rep = obx.repetitions(5)[0]
     comparator, number, separator = rep.component(1), rep.component(2), rep.component(3)
+    second = rep.component(4)
+    if number and second and not comparator and separator == "-":
+        low, high = _quantity(number, obx, location), _quantity(second, obx, location)
+        return {"valueRange": {"low": low, "high": high}}
+    if number and second and not comparator and separator in (":", "/"):
+        ratio = {"numerator": _number(number, location), "denominator": _number(second, location)}
+        return {"valueRatio": {k: {"value": v} for k, v in ratio.items()}}
     if separator or not number:
         return {"valueString": obx.text(5).replace(obx.delimiters.component, "")}
     quantity = _quantity(number, obx, location)

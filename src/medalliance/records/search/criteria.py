@@ -79,6 +79,7 @@ class Query:
     elements: tuple[str, ...] | None = None
     cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (key, value) not applied
 
 
 class Parser:
@@ -86,13 +87,16 @@ class Parser:
         self.query = Query(resource_type)
         self.strict = strict
         self.params = params_for(resource_type)
+        self.current = ("", "")  # the parameter being read, for ``problem``
 
     def problem(self, message: str, name: str) -> None:
         if self.strict:
             raise DomainError(message, field=name)
         self.query.warnings.append(message)
+        self.query.ignored.append(self.current)
 
     def add(self, key: str, value: str) -> None:
+        self.current = (key, value)
         name, _, modifier = key.partition(":")
         if name in IGNORED_PARAMS:
             return

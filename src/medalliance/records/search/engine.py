@@ -77,6 +77,7 @@ class SearchResult:
     next_cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
     elements: tuple[str, ...] | None = None
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # left out of the links
     # What _include named that the store did not give (a Patient, a Practitioner: other
     # domains answer for those; or a resource the reader may not read).
     unresolved: list[tuple[str, str]] = field(default_factory=list)
@@ -102,7 +103,9 @@ def run(
     criteria = [
         (c, condition(query.resource_type, c, patients, readable_on)) for c in query.criteria
     ]
-    result = SearchResult(matches=[], warnings=list(query.warnings), elements=query.elements)
+    result = SearchResult(
+        matches=[], warnings=list(query.warnings), elements=query.elements, ignored=query.ignored
+    )
     if query.summary_count or query.total:
         result.total = count(db, query, criteria, patients, readable, checked=checked)
     if query.summary_count or query.count == 0:
