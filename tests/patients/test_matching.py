@@ -11,6 +11,7 @@ from medalliance.config import get_settings
 from medalliance.patients.matching import (
     DIFFERENT_ID_NUMBERS,
     M_FLOOR,
+    NO_BIRTH_DATE,
     POSSIBLE_TWINS,
     PROVISIONAL_NAME,
     WEIGHTS,
@@ -228,6 +229,18 @@ class TestShippedThreshold:
         assert result.probability >= threshold  # the score alone would link them
         assert result.hold == PROVISIONAL_NAME
         assert not result.links_automatically(threshold)
+
+    def test_a_record_without_birth_date_is_held_for_review(self) -> None:
+        """Same name, phone and address, no birth date: a father and son sharing the
+        family's mobile would link on these alone."""
+        threshold = get_settings().mpi_link_threshold
+        result = compare(_with(birth_date=None, id_number=None), _with(id_number=None))
+        assert result.probability >= threshold  # the score alone would link them
+        assert result.hold == NO_BIRTH_DATE
+        assert not result.links_automatically(threshold)
+        number = "130125196803071234"
+        same_id = compare(_with(birth_date=None, id_number=number), _with(id_number=number))
+        assert same_id.links_automatically(threshold)
 
     def test_the_same_resident_id_number_links_a_provisional_name(self) -> None:
         number = "130125196803071234"

@@ -35,6 +35,20 @@ class TestSearchAndCard:
         assert p.id_number in page.text
         assert 'data-testid="known-at"' in page.text
 
+    def test_a_patient_without_birth_date_shows_it_is_unknown(
+        self, client: TestClient, db: Session
+    ) -> None:
+        p = db.get(Person, P)
+        assert p is not None
+        p.birth_date = None  # registered unidentified in the emergency room
+        db.flush()
+        page_login(client, "coordinator")
+        card = client.get(f"/patients/{P}")
+        assert card.status_code == 200, card.text
+        assert "出生日期不详" in card.text
+        found = client.get("/patients", params={"q": p.phone})
+        assert "出生日期不详" in found.text
+
     def test_clinicians_open_the_timeline_from_the_card_and_the_admin_does_not(
         self, client: TestClient
     ) -> None:

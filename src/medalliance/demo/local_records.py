@@ -69,6 +69,7 @@ def _counter(start: int) -> Callable[[], str]:
 
 def _corrupted(rng: random.Random, p: Person, member: str, mrn: str) -> LocalRecordIn:
     name, born, phone, address = p.name, p.birth_date, p.phone, p.address
+    assert born is not None  # the demo's residents all have one
     id_number: str | None = p.id_number
     if rng.random() < P_HOMOPHONE:
         name = _homophone(rng, name)

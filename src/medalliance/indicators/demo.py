@@ -18,7 +18,7 @@ from medalliance.care_levels import service as care_levels
 from medalliance.config import get_settings
 from medalliance.errors import DomainError
 from medalliance.indicators import facts, icd
-from medalliance.indicators.enums import age_band
+from medalliance.indicators.enums import age_band, age_on
 from medalliance.indicators.models import (
     EncounterFact,
     Population,
@@ -134,7 +134,7 @@ class _Generator:
                 "resident": person.division_code.startswith(self.county),
                 "icd10": code,
                 "icd_chapter": icd.chapter(code),
-                "age_band": age_band((day - person.birth_date).days // 365),
+                "age_band": age_band(age_on(person.birth_date, day)),
                 "sex": person.sex,
             }
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 
@@ -76,7 +77,17 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
 )
 
 
-def age_band(age: int) -> str:
+UNKNOWN_AGE = "unknown"  # a patient whose birth date is not known yet
+
+
+def age_on(born: date | None, day: date) -> int | None:
+    """Whole years (of 365 days, as the band limits are counted) on ``day``."""
+    return None if born is None else (day - born).days // 365
+
+
+def age_band(age: int | None) -> str:
+    if age is None:
+        return UNKNOWN_AGE
     for name, low, high in AGE_BANDS:
         if low <= age <= high:
             return name

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from medalliance.config import get_settings
 from medalliance.errors import DomainError
 from medalliance.indicators import facts, repository
-from medalliance.indicators.enums import EncounterClass, age_band
+from medalliance.indicators.enums import EncounterClass, age_band, age_on
 from medalliance.indicators.facts import EncounterInput, ReferralInput
 from medalliance.indicators.models import SourceWatermark
 from medalliance.patients import service as patients
@@ -103,7 +103,7 @@ def encounter_input(ctx: Context, stored: Any, diagnosis: str = "") -> Encounter
         day=day,
         in_county=institution.division_code.startswith(ctx.county),
         resident=township.startswith(ctx.county),
-        age_band=age_band((day - person.birth_date).days // 365),
+        age_band=age_band(age_on(person.birth_date, day)),
         sex=person.sex,
         icd10=diagnosis or _icd10(content.get("reasonCode")),
     )

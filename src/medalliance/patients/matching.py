@@ -169,6 +169,7 @@ def compare(a: Demographics, b: Demographics) -> MatchResult:
 DIFFERENT_ID_NUMBERS: Final = "different_id_numbers"
 POSSIBLE_TWINS: Final = "possible_twins"  # same surname and birth date, another given name
 PROVISIONAL_NAME: Final = "provisional_name"  # 无名氏, 王芳之子: not the person's own name
+NO_BIRTH_DATE: Final = "no_birth_date"  # not known yet: name, phone, address alone decide
 # One twin's record may carry a clerk's slip in the birth date.
 TWIN_BIRTH_DATES: Final = frozenset({"exact", "swapped", "transposed"})
 
@@ -178,11 +179,14 @@ def hold_reason(a: Demographics, b: Demographics, levels: dict[str, str | None])
     children) would otherwise link automatically; two different ID numbers are two people
     unless a clerk mistyped one, which only a person can tell. Two unidentified patients
     of one sex and estimated age, or newborn twins with the mother's phone and address,
-    would link on everything but a name neither has yet."""
+    would link on everything but a name neither has yet; without a birth date, a shared
+    name and phone (a father and son, a family's one mobile) would decide alone."""
     if levels["id_number"] == "different":
         return DIFFERENT_ID_NUMBERS
     if levels["id_number"] != "exact" and (is_provisional(a.name) or is_provisional(b.name)):
         return PROVISIONAL_NAME
+    if levels["id_number"] != "exact" and (a.birth_date is None or b.birth_date is None):
+        return NO_BIRTH_DATE
     if (
         _twin_names(a, b, levels["name"])
         and levels["birth_date"] in TWIN_BIRTH_DATES

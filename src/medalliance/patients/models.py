@@ -53,7 +53,8 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(100), index=True)
     pinyin: Mapped[str] = mapped_column(String(200), index=True)
     sex: Mapped[str] = mapped_column(String(8))
-    birth_date: Mapped[date] = mapped_column(Date, index=True)
+    # None: not known yet (an unconscious patient registered in the emergency room).
+    birth_date: Mapped[date | None] = mapped_column(Date, index=True)
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     address: Mapped[str] = mapped_column(String(300), default="")
     division_code: Mapped[str] = mapped_column(String(12), default="", index=True)
@@ -82,7 +83,7 @@ class LocalRecord(Base):
     insurance_number: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     sex: Mapped[str] = mapped_column(String(8))
-    birth_date: Mapped[date] = mapped_column(Date)
+    birth_date: Mapped[date | None] = mapped_column(Date)
     phone: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[str] = mapped_column(String(300), default="")
     outcome: Mapped[str] = mapped_column(String(16))

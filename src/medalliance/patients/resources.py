@@ -32,8 +32,9 @@ def patient_resource(db: Session, person: Person) -> dict[str, Any]:
         "identifier": _identifiers(person, people[1:], records),
         "name": _names(person),
         "gender": person.sex,
-        "birthDate": person.birth_date.isoformat(),
     }
+    if person.birth_date is not None:  # an unidentified patient's is not known yet
+        resource["birthDate"] = person.birth_date.isoformat()
     if person.phone:
         resource["telecom"] = [{"system": "phone", "value": person.phone, "use": "mobile"}]
     if person.address or person.division_code:

@@ -22,7 +22,10 @@ class LocalRecordIn(BaseModel):
     mrn: str = Field(min_length=1, max_length=64, description="local medical record number")
     name: str = Field(min_length=1, max_length=100)
     sex: Sex
-    birth_date: date
+    birth_date: date | None = Field(
+        description="None only when not known yet (an unidentified patient): such a record "
+        "is never linked to another without a person's review, unless by ID number"
+    )
     id_number: str | None = Field(default=None, max_length=32)
     insurance_number: str | None = Field(default=None, max_length=32)
     phone: str | None = Field(default=None, max_length=20)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,13 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
 
 
+def birth_date(value: date | None) -> str:
+    """A birth date, or that it is not known yet (an unidentified patient)."""
+    return value.isoformat() if value is not None else i18n.gettext("birth date unknown")
+
+
 templates.env.filters["local_time"] = local_time
+templates.env.filters["birth_date"] = birth_date
 
 
 def render(

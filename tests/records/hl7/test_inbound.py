@@ -227,6 +227,22 @@ class TestRefusals:
         assert "township-01" in segment(response.content, "ERR")[8]
         assert _counts(db) == before
 
+    def test_an_unidentified_patient_without_birth_date_is_registered(
+        self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session
+    ) -> None:
+        """The emergency room's 无名氏: no ID, no birth date yet. An AE would lose the
+        visit (engines rarely resend one)."""
+        unknown = pid(mrn="JZ0000007", id_number="", name="无名氏", birth_date="", phone="")
+        response = send(adt("A04", "HIS-2001", patient=unknown, visit="V20261105099"))
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        person = db.scalar(select(Person).where(Person.name == "无名氏"))
+        assert person is not None
+        assert person.birth_date is None
+        patient = client.get(f"/fhir/Patient/{person.id}", headers=his_headers).json()
+        assert "birthDate" not in patient
+        [visit] = _search(client, his_headers, f"Encounter?subject=Patient/{person.id}")
+        assert visit["identifier"][0]["value"] == "V20261105099"
+
     def test_an_unknown_sex_without_id_number_cannot_be_registered(self, send: Send) -> None:
         response = send(adt("A01", "HIS-2002", patient=pid(sex="U", id_number="")))
         assert response.status_code == 422

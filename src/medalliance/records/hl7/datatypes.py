@@ -77,12 +77,15 @@ def fhir_instant(value: str, location: Location, what: str) -> str | None:
     return datetime(day.year, day.month, day.day, tzinfo=_zone(None)).isoformat()
 
 
-def birth_date(value: str, location: Location) -> date:
+def birth_date(value: str, location: Location) -> date | None:
+    """PID-7 as a full date; empty when not known (an unidentified emergency patient)."""
+    if not value:
+        return None
     converted = fhir_datetime(value[:8], location, "date of birth")
     if converted is None or len(converted) < 10:
         raise Hl7Error(
-            f"{location} (date of birth) must be a full date YYYYMMDD",
-            code=ErrorCode.DATA_TYPE if value else ErrorCode.REQUIRED_FIELD_MISSING,
+            f"{location} (date of birth) must be a full date YYYYMMDD, or empty when unknown",
+            code=ErrorCode.DATA_TYPE,
             location=location,
         )
     return date.fromisoformat(converted[:10])
