@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,6 +47,16 @@ class Person(Base):
             postgresql_include=["id", "merged_into_id"],
         ),
         Index("ix_person_pinyin_birth_date", "pinyin", "birth_date"),
+        # Name searches by their start (LIKE 'x%'): PostgreSQL ranges an index for it only
+        # with pattern ops, the database's collation not being plain C (migration 0024).
+        Index("ix_person_name_prefix", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
+        Index(
+            "ix_person_pinyin_prefix", "pinyin", postgresql_ops={"pinyin": "varchar_pattern_ops"}
+        ),
+        Index(
+            "ix_person_pinyin_compact",
+            text("replace(pinyin, ' ', '') varchar_pattern_ops"),
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

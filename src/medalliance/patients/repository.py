@@ -20,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal_column,
     or_,
     select,
 )
@@ -278,20 +279,28 @@ _FAMILY_CHARS = case(
     (_COMPOUND, func.substr(Person.name, 1, 2)), else_=func.substr(Person.name, 1, 1)
 )
 _GIVEN_CHARS = case((_COMPOUND, func.substr(Person.name, 3)), else_=func.substr(Person.name, 2))
-_COMPACT_PINYIN = func.replace(Person.pinyin, " ", "")
+# Written with literals, as its index is (ix_person_pinyin_compact): PostgreSQL uses an
+# expression index only for the very same expression.
+_COMPACT_PINYIN = func.replace(Person.pinyin, literal_column("' '"), literal_column("''"))
 
 
 def _name_condition(c: NameIs) -> ColumnElement[bool]:
+    """``name`` is the whole name (a Chinese name is the family name then the given name,
+    so its start is the family name's): a prefix of it is one range of the name's, or the
+    pinyin's, prefix index. ``family`` is the name's start as well, and then checked as
+    the family name (a compound surname whole); ``given`` reads every name."""
     value = normalise_name(c.value)
-    parts: tuple[NamePart, ...] = (c.part,) if c.part else ("text", "family", "given")
+    part: NamePart = c.part or "text"
     if value.isascii():
-        return or_(*(_pinyin_part(part, value.lower(), c.match) for part in parts))
-    columns: dict[str, SQLColumnExpression[str]] = {
-        "text": Person.name,
-        "family": _FAMILY_CHARS,
-        "given": _GIVEN_CHARS,
-    }
-    return or_(*(_string_match(columns[part], value, c.match) for part in parts))
+        return _pinyin_part(part, value.lower(), c.match)
+    if part == "given":
+        return _string_match(_GIVEN_CHARS, value, c.match)
+    whole = _string_match(Person.name, value, "prefix" if part == "family" else c.match)
+    if part == "family" and (len(value) > 1 or c.match != "prefix"):
+        return and_(whole, _string_match(_FAMILY_CHARS, value, c.match))
+    # One character starts the family name exactly when it starts the name (a compound
+    # surname is the name's first two): said alone, the planner estimates it right.
+    return whole
 
 
 # LIKE patterns of a pinyin word ("surname given": the surname is all before the one space,
@@ -306,7 +315,7 @@ def _pinyin_part(part: NamePart, value: str, match: StringMatch) -> ColumnElemen
     compact = value.replace(" ", "")
     if part == "text":
         whole = _string_match(_COMPACT_PINYIN, compact, match)
-        if match == "prefix":  # the spaced form too: the pinyin index can answer it
+        if match == "prefix":  # the spaced form too: each has its prefix index
             return or_(_string_match(Person.pinyin, value, match), whole)
         return whole
     word = _escape(compact)
@@ -361,8 +370,19 @@ def search_persons(
 ) -> tuple[Sequence[Person], int]:
     where = and_(*_conditions(f))
     total = db.scalar(select(func.count()).select_from(Person).where(where)) or 0
+    if not f.all_of:  # every person: the pinyin index gives the page in order
+        stmt = select(Person).where(where).order_by(Person.pinyin, Person.id)
+        return db.scalars(stmt.offset(offset).limit(limit)).all(), total
+    # The matches first, then their order: walking the pinyin index for them instead
+    # reads every name before "wang" to find the 王s (1.6 s at a million persons); the
+    # OFFSET 0 keeps PostgreSQL from folding the subquery back in.
+    matched = select(Person.id, Person.pinyin).where(where).offset(0).subquery()
     stmt = (
-        select(Person).where(where).order_by(Person.pinyin, Person.id).offset(offset).limit(limit)
+        select(Person)
+        .join(matched, matched.c.id == Person.id)
+        .order_by(matched.c.pinyin, matched.c.id)
+        .offset(offset)
+        .limit(limit)
     )
     return db.scalars(stmt).all(), total
 
