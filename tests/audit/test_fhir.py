@@ -96,6 +96,8 @@ def test_an_unknown_parameter_warns_or_is_a_400_when_strict(
     outcome = lenient["entry"][-1]
     assert outcome["search"]["mode"] == "outcome"
     assert "action" in outcome["resource"]["issue"][0]["diagnostics"]
+    [self_link] = [x["url"] for x in lenient["link"] if x["relation"] == "self"]
+    assert "action" not in self_link  # the links show the search as it ran
     strict = client.get(f"{URL}&action=R", headers={**resident, "Prefer": "handling=strict"})
     assert strict.status_code == 400
     assert "action" in strict.json()["issue"][0]["diagnostics"]

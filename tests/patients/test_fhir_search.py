@@ -109,6 +109,7 @@ class TestNames:
     ) -> None:
         assert _found(client, doctor, "family:exact=欧阳") == {"t-ouyang-xuan"}
         assert _found(client, doctor, "given:exact=禤") == {"t-ouyang-xuan"}
+        assert _found(client, doctor, "family:contains=阳") == {"t-ouyang-xuan"}
 
     def test_pinyin_family_and_given(self, client: TestClient, doctor: dict[str, str]) -> None:
         assert _found(client, doctor, "family:exact=xuan") == {"t-xuan-cheng", "t-xuan-chenglin"}

@@ -256,6 +256,20 @@ class TestInteractions:
         ).all()
         assert "Patient" in read  # the included Patient is a read of the record, audited
 
+    def test_summary_subsets_an_included_resource_by_its_own_type(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        params = f"_id={obs['id']}&_include=Observation:patient"
+        bundle = client.get(f"/fhir/Observation?{params}&_summary=true", headers=his).json()
+        [patient] = [e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"]
+        assert {"name", "gender", "birthDate"} <= patient.keys()  # Patient's summary elements
+        elements = client.get(f"/fhir/Observation?{params}&_elements=status", headers=his)
+        [whole] = [
+            e["resource"] for e in elements.json()["entry"] if e["search"]["mode"] == "include"
+        ]
+        assert "name" in whole  # _elements names Observation's elements: includes stay whole
+
     def test_patient_everything(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
@@ -499,6 +513,11 @@ class TestAuthorisation:
         assert client.get(url, headers=own).status_code == 200
         assert client.get(f"{url}/_history/2", headers=own).status_code == 200
         assert client.get(f"{url}/_history/1", headers=own).status_code == 403
+        # The instance's history shows the first patient's version: a read of P, audited.
+        before = _reads_of(db, P)
+        versions = client.get(f"{url}/_history", headers=his).json()["entry"]
+        assert len(versions) == 2
+        assert _reads_of(db, P) == before + 1
 
     def test_search_naming_an_unreadable_patient_is_refused(
         self, client: TestClient, visit: dict[str, Any]
@@ -549,6 +568,17 @@ class TestAuthorisation:
         assert "county-his" in agents
         other = client.get(f"/fhir/AuditEvent?patient={P}", headers=bearer(client, "resident"))
         assert other.status_code == 403
+
+
+def _reads_of(db: Session, patient: str) -> int:
+    rows = db.scalars(
+        select(AuditEvent.id).where(
+            AuditEvent.patient_id == patient,
+            AuditEvent.action == "read",
+            AuditEvent.client_id == "county-his",
+        )
+    ).all()
+    return len(rows)
 
 
 def link(bundle: dict[str, Any], relation: str) -> str | None:

@@ -36,6 +36,7 @@ class EventPage:
     total: int  # every match, not this page's
     next_cursor: str | None
     warnings: list[str]
+    ignored: list[tuple[str, str]]  # parameters not applied: left out of the links
 
 
 def search_events(
@@ -50,7 +51,8 @@ def search_events(
 ) -> EventPage:
     """Newest first, ``count`` a page, after the event ``cursor`` (an id) when given. As
     any search here, unknown parameters are warnings, or a 400 when ``strict``."""
-    criteria, warnings = _criteria(params, strict=strict)
+    criteria, ignored = _criteria(params, strict=strict)
+    warnings = [f"unknown search parameter {key} for AuditEvent; ignored" for key, _ in ignored]
     _check(db, actor, criteria.patient_id, now)
     total = repository.count_events(db, criteria)
     rows = repository.search_events(db, criteria, before_id=cursor, limit=count + 1)
@@ -58,15 +60,16 @@ def search_events(
     following = str(page[-1].id) if page and len(rows) > count else None
     if criteria.patient_id:
         _audit_reading(db, actor, criteria.patient_id, now)
-    return EventPage([to_fhir(r) for r in page], total, following, warnings)
+    return EventPage([to_fhir(r) for r in page], total, following, warnings, ignored)
 
 
 def _criteria(
     params: Sequence[tuple[str, str]], *, strict: bool
-) -> tuple[EventCriteria, list[str]]:
+) -> tuple[EventCriteria, list[tuple[str, str]]]:
+    """The criteria, and the parameters (key, value) ignored."""
     named: dict[str, str] = {}
     occurred = []
-    warnings = []
+    ignored = []
     for key, value in params:
         if key in ("patient", "agent"):
             if key in named:
@@ -76,17 +79,17 @@ def _criteria(
         elif key == "date":
             occurred.append(_date_range(value))
         elif key not in _RESULT_PARAMS:
-            message = f"unknown search parameter {key} for AuditEvent; ignored"
             if strict:
+                message = f"unknown search parameter {key} for AuditEvent"
                 raise DomainError(message, field=key)
-            warnings.append(message)
+            ignored.append((key, value))
     patient = named.get("patient")
     criteria = EventCriteria(
         patient_id=patient.split("/")[-1] if patient else None,
         username=named.get("agent") or None,
         occurred=tuple(occurred),
     )
-    return criteria, warnings
+    return criteria, ignored
 
 
 def _audit_reading(db: Session, actor: Actor, patient_id: str, now: datetime) -> None:

@@ -295,6 +295,8 @@ def _name_condition(c: NameIs) -> ColumnElement[bool]:
         return _pinyin_part(part, value.lower(), c.match)
     if part == "given":
         return _string_match(_GIVEN_CHARS, value, c.match)
+    if part == "family" and c.match == "contains":  # 阳 in 欧阳: not the name's start
+        return _string_match(_FAMILY_CHARS, value, c.match)
     whole = _string_match(Person.name, value, "prefix" if part == "family" else c.match)
     if part == "family" and (len(value) > 1 or c.match != "prefix"):
         return and_(whole, _string_match(_FAMILY_CHARS, value, c.match))

@@ -100,7 +100,12 @@ def audit_events(
         strict=strict_handling(prefer),
     )
     return render.resources_searchset(
-        request, page.events, total=page.total, next_cursor=page.next_cursor, warnings=page.warnings
+        request,
+        page.events,
+        total=page.total,
+        next_cursor=page.next_cursor,
+        warnings=page.warnings,
+        ignored=page.ignored,
     )
 
 

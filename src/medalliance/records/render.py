@@ -101,7 +101,10 @@ def searchset(
     parameters (POST ``_search``); its links repeat them as a GET of the type."""
     base = base_url(request)
     entries = [_entry(base, m, "match", result.elements) for m in result.matches]
-    entries += [_entry(base, m, "include", result.elements) for m in result.included]
+    entries += [
+        _entry(base, m, "include", structure.included_elements(result.summary, m.resource_type))
+        for m in result.included
+    ]
     if result.warnings:
         outcome = _warnings(result.warnings)
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
@@ -128,6 +131,7 @@ def resources_searchset(
     total: int,
     next_cursor: str | None,
     warnings: Sequence[str] = (),
+    ignored: Sequence[tuple[str, str]] = (),
 ) -> FhirResponse:
     """A searchset of resources made up here rather than stored (the audit log's
     AuditEvents), with the links and warnings of ``searchset``."""
@@ -143,7 +147,8 @@ def resources_searchset(
     if warnings:
         entries.append({"resource": _warnings(warnings), "search": {"mode": "outcome"}})
     url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
-    links = _links(url, params, next_cursor, self_url=str(request.url))
+    self_url = None if ignored else str(request.url)
+    links = _links(url, _applied(params, ignored), next_cursor, self_url=self_url)
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
     return FhirResponse({**bundle, "entry": entries})
 
@@ -154,13 +159,15 @@ def searchset_resource(
     """A search's Bundle as a batch or transaction entry's resource: ``searchset``'s
     matches, includes, total, warnings and links, the links relative to the server."""
 
-    def entry(item: StoredResource, mode: str) -> dict[str, Any]:
-        elements = result.elements
+    def entry(item: StoredResource, mode: str, elements: tuple[str, ...] | None) -> dict[str, Any]:
         content = item.content if elements is None else _subset(item.content, elements)
         return {"fullUrl": item.reference, "resource": content, "search": {"mode": mode}}
 
-    entries = [entry(m, "match") for m in result.matches]
-    entries += [entry(m, "include") for m in result.included]
+    entries = [entry(m, "match", result.elements) for m in result.matches]
+    entries += [
+        entry(m, "include", structure.included_elements(result.summary, m.resource_type))
+        for m in result.included
+    ]
     if result.warnings:
         entries.append({"resource": _warnings(result.warnings), "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}

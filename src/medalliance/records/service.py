@@ -100,9 +100,10 @@ def history(
     pid = None
     if resource_type is not None:
         require_type(resource_type)
+    current_patient = None
     if resource_type is not None and resource_id is not None:
         row = _current_readable(db, actor, resource_type, resource_id, now)
-        pid = row.pid
+        pid, current_patient = row.pid, row.patient_id
     readable = _readable(actor, FhirResourceVersion.patient_id, now)
     rows = repository.history(
         db,
@@ -116,8 +117,11 @@ def history(
     )
     page = rows[:count]
     found = [_history_entry(r) for r in page]
-    if pid is None:
-        _audit_results(db, actor, resource_type or "history", found, now, {})
+    # An instance's current patient was audited as it was read; versions filed under
+    # another patient then (and moved since) are a read of that patient's record too.
+    listed = found if pid is None else [f for f in found if f.patient_id != current_patient]
+    if listed:
+        _audit_results(db, actor, resource_type or "history", listed, now, {})
     last = page[-1] if page else None
     following = None
     if last is not None and len(rows) > count:

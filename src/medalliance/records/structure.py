@@ -62,6 +62,19 @@ def data(resource_type: str) -> tuple[str, ...]:
     return _names(resource_type, lambda e: e.name != "text")
 
 
+SUMMARIES: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "true": summary,
+    "text": text_summary,
+    "data": data,
+}
+
+
+def included_elements(summary_mode: str | None, resource_type: str) -> tuple[str, ...] | None:
+    """What an included resource keeps: its own type's summary under ``_summary``; whole
+    under ``_elements``, whose names are the searched type's."""
+    return SUMMARIES[summary_mode](resource_type) if summary_mode else None
+
+
 def with_mandatory(resource_type: str, asked: tuple[str, ...]) -> tuple[str, ...]:
     """``_elements``: the elements asked for and the mandatory ones (R4: a server SHOULD
     return those, so that the subset is still a valid resource)."""

@@ -76,7 +76,8 @@ class Query:
     revincludes: list[Include] = field(default_factory=list)
     summary_count: bool = False
     total: bool = False
-    elements: tuple[str, ...] | None = None
+    elements: tuple[str, ...] | None = None  # of the searched type
+    summary: str | None = None  # true, text or data: included resources get their own
     cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (key, value) not applied
@@ -177,21 +178,16 @@ class Parser:
             q.total = value == "accurate"
         elif name == "_elements":
             asked = tuple(e.strip() for e in value.split(",") if e.strip())
-            q.elements = structure.with_mandatory(q.resource_type, asked)
+            q.elements, q.summary = structure.with_mandatory(q.resource_type, asked), None
         elif name == "_cursor":
             q.cursor = value
 
     def summary(self, value: str) -> None:
         q = self.query
-        subsets = {
-            "true": structure.summary,
-            "text": structure.text_summary,
-            "data": structure.data,
-        }
         if value == "count":
             q.summary_count = True
-        elif value in subsets:
-            q.elements = subsets[value](q.resource_type)
+        elif value in structure.SUMMARIES:
+            q.elements, q.summary = structure.SUMMARIES[value](q.resource_type), value
         elif value != "false":
             self.problem(
                 f"_summary={value} is not one of true, text, data, count, false", "_summary"

@@ -76,7 +76,8 @@ class SearchResult:
     total: int | None = None
     next_cursor: str | None = None
     warnings: list[str] = field(default_factory=list)
-    elements: tuple[str, ...] | None = None
+    elements: tuple[str, ...] | None = None  # of the matches
+    summary: str | None = None  # _summary's mode: the included resources' elements
     ignored: list[tuple[str, str]] = field(default_factory=list)  # left out of the links
     # What _include named that the store did not give (a Patient, a Practitioner: other
     # domains answer for those; or a resource the reader may not read).
@@ -104,7 +105,11 @@ def run(
         (c, condition(query.resource_type, c, patients, readable_on)) for c in query.criteria
     ]
     result = SearchResult(
-        matches=[], warnings=list(query.warnings), elements=query.elements, ignored=query.ignored
+        matches=[],
+        warnings=list(query.warnings),
+        elements=query.elements,
+        summary=query.summary,
+        ignored=query.ignored,
     )
     if query.summary_count or query.total:
         result.total = count(db, query, criteria, patients, readable, checked=checked)
