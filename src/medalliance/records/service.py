@@ -377,10 +377,14 @@ def _patched(content: dict[str, Any], operations: Any) -> Any:
             content = jsonpatch.JsonPatch([operation]).apply(content)
         except jsonpatch.JsonPatchTestFailed:
             reason = "found another value"
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, LookupError):
-            reason = "cannot be applied"  # e.g. a path that is not in the resource
-        except (TypeError, ValueError):
-            reason = "cannot be applied"  # e.g. a path into a string
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpatch.JsonPointerException,
+            LookupError,  # a path that is not in the resource
+            TypeError,  # a path into a string
+            ValueError,
+        ):
+            reason = "cannot be applied"
         else:
             continue
         raise DomainError(_failed(number, operation, reason), field="patch")
