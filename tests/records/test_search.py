@@ -106,6 +106,30 @@ class TestParameters:
         assert ids(db, [("_id", made.id), ("_lastUpdated", f"le{stamp}")]) == [made.id]
         assert ids(db, [("_id", made.id), ("_lastUpdated", f"gt{stamp}")]) == []
 
+    def test_code_text_finds_words_of_the_display_and_text(self, db: Session) -> None:
+        """A doctor searches 血红蛋白 (anywhere in the name: Chinese has no spaces), not
+        718-7; the code itself is not text."""
+        enc = admitted(db, P, NOW)
+        coded = {
+            "hb": {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "718-7", "display": "Hemoglobin"}
+                ],
+                "text": "全血血红蛋白测定",
+            },
+            "plt": {
+                "coding": [{"system": "http://loinc.org", "code": "777-3", "display": "血小板计数"}]
+            },
+        }
+        made = {
+            key: service.create(db, COUNTY_HIS, {**observation(P, enc), "code": code}, now=NOW).id
+            for key, code in coded.items()
+        }
+        assert ids(db, [("patient", P), ("code:text", "血红蛋白")]) == [made["hb"]]
+        assert ids(db, [("patient", P), ("code:text", "hemoglobin")]) == [made["hb"]]
+        assert set(ids(db, [("code:text", "血红蛋白,血小板")])) == set(made.values())
+        assert ids(db, [("patient", P), ("code:text", "718-7")]) == []
+
     def test_quantity_and_encounter_reference(self, db: Session, three: dict[str, str]) -> None:
         assert ids(db, [("value-quantity", "gt100")]) == [three["q"]]
         assert set(ids(db, [("encounter", f"Encounter/{three['enc']}")])) == {

@@ -52,6 +52,9 @@ def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:
     if param.type in ("token", "uri"):
         pairs = {pair for v in values for pair in tokens(v)}
         rows.token += [{"name": name, "system": s, "code": c} for s, c in pairs]
+        # What the codes say in words, for ``:text`` (a doctor searches 血红蛋白, not 718-7).
+        said = {t.lower()[:MAX_TEXT] for v in values for t in token_texts(v)}
+        rows.string += [{"name": text_index_name(name), "value": t} for t in said]
     elif param.type == "string":
         texts = {t.lower()[:MAX_TEXT] for v in values for t in strings(v)}
         rows.string += [{"name": name, "value": t} for t in texts]
@@ -83,6 +86,24 @@ def tokens(value: Any) -> list[tuple[str | None, str]]:
     if code is None or isinstance(code, dict):
         return []
     return [(_clip(value.get("system")), str(code)[:MAX_TEXT])]
+
+
+def text_index_name(param_code: str) -> str:
+    """The string index rows of a token parameter's text (``code:text``)."""
+    return f"{param_code}:text"
+
+
+def token_texts(value: Any) -> list[str]:
+    """CodeableConcept.text and each Coding.display (R4 search, token :text)."""
+    if not isinstance(value, dict):
+        return []
+    found = [value["text"]] if isinstance(value.get("text"), str) else []
+    coding = value.get("coding")
+    codings: list[Any] = coding if isinstance(coding, list) else [value]
+    found += [
+        c["display"] for c in codings if isinstance(c, dict) and isinstance(c.get("display"), str)
+    ]
+    return found
 
 
 def strings(value: Any) -> list[str]:

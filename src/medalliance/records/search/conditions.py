@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from medalliance.errors import DomainError
 from medalliance.kit.fhir import split_prefix
 from medalliance.records.dates import moved, parse_range
-from medalliance.records.indexing import MAX_TEXT
+from medalliance.records.indexing import MAX_TEXT, text_index_name
 from medalliance.records.models import (
     DateIndex,
     FhirResource,
@@ -156,7 +156,16 @@ def one_row_per_resource(c: Criterion) -> bool:
 
 def index_table(c: Criterion) -> Any:
     assert c.param is not None
-    return _TABLES[c.param.type]
+    return StringIndex if _is_text(c) else _TABLES[c.param.type]
+
+
+def _is_text(c: Criterion) -> bool:
+    """A token searched by what its codes say (``code:text``): string rows of its own."""
+    return c.modifier == "text" and c.param is not None and c.param.type in ("token", "uri")
+
+
+def _index_name(c: Criterion) -> str:
+    return text_index_name(c.name) if _is_text(c) else c.name
 
 
 def index_match(
@@ -165,7 +174,7 @@ def index_match(
     """The index rows (of ``table``, the criterion's index table or an alias of it) that
     a criterion without :missing or :not matches."""
     assert c.param is not None
-    builder = _BUILDERS[c.param.type]
+    builder = _text if _is_text(c) else _BUILDERS[c.param.type]
     matches = or_(*(builder(table, v, c.modifier) for v in c.values))
     return and_(_scope(table, resource_type, c, patients), matches)
 
@@ -173,7 +182,7 @@ def index_match(
 def _scope(
     table: Any, resource_type: str, c: Criterion, patients: Sequence[str] | None
 ) -> ColumnElement[bool]:
-    scope = and_(table.resource_type == resource_type, table.name == c.name)
+    scope = and_(table.resource_type == resource_type, table.name == _index_name(c))
     if patients is not None:
         scope = and_(table.patient_id.in_(patients), scope)
     return scope
@@ -187,9 +196,14 @@ def _column_condition(c: Criterion) -> ColumnElement[bool]:
     )
 
 
+def _text(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
+    """Words anywhere in a code's display or text: Chinese has no spaces to start a word
+    at (血红蛋白 in 全血血红蛋白测定)."""
+    pattern = f"%{_escape(value.lower()[:MAX_TEXT])}%"
+    return table.value.like(pattern, escape="\\")  # type: ignore[no-any-return]
+
+
 def _token(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
-    if modifier == "text":
-        return table.code.ilike(f"%{_escape(value)}%", escape="\\")  # type: ignore[no-any-return]
     if "|" not in value:
         return table.code == value[:MAX_TEXT]  # type: ignore[no-any-return]
     system, _, code = value.partition("|")
