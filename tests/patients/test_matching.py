@@ -230,6 +230,12 @@ class TestShippedThreshold:
         assert result.hold == PROVISIONAL_NAME
         assert not result.links_automatically(threshold)
 
+    @pytest.mark.parametrize("sex", ["unknown", "other"])
+    def test_an_unknown_or_other_sex_is_compared_as_missing(self, sex: str) -> None:
+        """Not known yet says nothing against a record that has it."""
+        assert compare(_with(sex=sex), BASE).as_dict().get("sex") is None
+        assert compare(_with(sex="female"), BASE).as_dict()["sex"] == "different"
+
     def test_a_record_without_birth_date_is_held_for_review(self) -> None:
         """Same name, phone and address, no birth date: a father and son sharing the
         family's mobile would link on these alone."""

@@ -27,6 +27,19 @@ class MatchGrade(StrEnum):
     CERTAINLY_NOT = "certainly-not"
 
 
+class AdministrativeSex(StrEnum):
+    """A person's sex as FHIR's administrative-gender: not known yet (an unconscious
+    patient) and other (ambiguous, HL7 A/O) are recorded as such, not guessed."""
+
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+KNOWN_SEXES: Final = frozenset({AdministrativeSex.MALE, AdministrativeSex.FEMALE})
+
+
 class LinkOutcome(StrEnum):
     """What registration did with a local record."""
 

@@ -150,7 +150,7 @@ def compare(a: Demographics, b: Demographics) -> MatchResult:
         ("id_number", id_level(a.id_number, b.id_number)),
         ("name", name_level(a, b)),
         ("birth_date", date_level(a.birth_date, b.birth_date)),
-        ("sex", _equal_level(a.sex, b.sex)),
+        ("sex", _equal_level(_known_sex(a.sex), _known_sex(b.sex))),
         ("phone", phone_level(a.phone, b.phone)),
         ("address", address_level(a.address, b.address)),
     )
@@ -278,6 +278,11 @@ def address_level(a: str, b: str) -> str | None:
     if a == b:
         return "exact"
     return "similar" if ratio(a, b) >= SIMILAR_ADDRESS else "different"
+
+
+def _known_sex(sex: str | None) -> str | None:
+    """Unknown or other says nothing either way: compared as missing."""
+    return sex if sex in ("male", "female") else None
 
 
 def _equal_level(a: str | None, b: str | None) -> str | None:

@@ -27,14 +27,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from medalliance.db import Base
 from medalliance.kit.clock import utcnow
 from medalliance.kit.columns import check_in
-from medalliance.patients.enums import LinkOutcome, ReviewStatus
-from medalliance.registry.enums import Sex
+from medalliance.patients.enums import AdministrativeSex, LinkOutcome, ReviewStatus
 
 
 class Person(Base):
     __tablename__ = "person"
     __table_args__ = (
-        check_in("sex", Sex),
+        check_in("sex", AdministrativeSex),
         # Blocking keys of the matcher (index-backed so they scale to millions of persons):
         # exact or swapped birth dates narrowed by the surname's pinyin, and the full
         # toneless pinyin (homophones share it) narrowed by birth year.
@@ -82,7 +81,7 @@ class LocalRecord(Base):
     __tablename__ = "local_record"
     __table_args__ = (
         UniqueConstraint("institution_id", "mrn"),
-        check_in("sex", Sex),
+        check_in("sex", AdministrativeSex),
         check_in("outcome", LinkOutcome),
     )
 

@@ -7,8 +7,7 @@ from datetime import date, datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from medalliance.access.enums import ConsentStatus
-from medalliance.patients.enums import LinkOutcome, ReviewDecision
-from medalliance.registry.enums import Sex
+from medalliance.patients.enums import AdministrativeSex, LinkOutcome, ReviewDecision
 
 
 class LocalRecordIn(BaseModel):
@@ -21,7 +20,7 @@ class LocalRecordIn(BaseModel):
     )
     mrn: str = Field(min_length=1, max_length=64, description="local medical record number")
     name: str = Field(min_length=1, max_length=100)
-    sex: Sex
+    sex: AdministrativeSex
     birth_date: date | None = Field(
         description="None only when not known yet (an unidentified patient): such a record "
         "is never linked to another without a person's review, unless by ID number"

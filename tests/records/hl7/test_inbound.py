@@ -243,13 +243,19 @@ class TestRefusals:
         [visit] = _search(client, his_headers, f"Encounter?subject=Patient/{person.id}")
         assert visit["identifier"][0]["value"] == "V20261105099"
 
-    def test_an_unknown_sex_without_id_number_cannot_be_registered(self, send: Send) -> None:
-        response = send(adt("A01", "HIS-2002", patient=pid(sex="U", id_number="")))
-        assert response.status_code == 422
-        err = segment(response.content, "ERR")
-        assert err[2] == "PID^1^8^1"
-        assert err[3].startswith("103^")
-        assert "male or female" in err[8]
+    def test_an_unknown_sex_without_id_number_is_registered_as_unknown(
+        self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session
+    ) -> None:
+        """An unconscious patient's sex may not be recorded yet: an AE would lose the
+        visit."""
+        unknown = pid(mrn="JZ0000008", sex="U", id_number="", name="无名氏", birth_date="")
+        response = send(adt("A01", "HIS-2002", patient=unknown))
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        person = db.scalar(select(Person).where(Person.name == "无名氏"))
+        assert person is not None
+        assert person.sex == "unknown"
+        patient = client.get(f"/fhir/Patient/{person.id}", headers=his_headers).json()
+        assert patient["gender"] == "unknown"
 
     def test_a_sex_outside_table_0001_is_refused(self, send: Send) -> None:
         response = send(adt("A01", "HIS-2003", patient=pid(sex="X")))

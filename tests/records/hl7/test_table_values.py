@@ -60,8 +60,8 @@ class TestAbnormalFlags:
 
 
 class TestAdministrativeSex:
-    @pytest.mark.parametrize("code", ["U", "O", "A", "N"])
-    def test_a_sex_the_index_cannot_hold_is_taken_from_the_id_number(
+    @pytest.mark.parametrize("code", ["U", "N"])
+    def test_an_unknown_sex_is_taken_from_the_id_number(
         self, send: Send, db: Session, code: str
     ) -> None:
         response = send(adt("A04", "TAB-0003", patient=pid(sex=code)))
@@ -70,3 +70,14 @@ class TestAdministrativeSex:
         person = db.scalar(select(Person).where(Person.id_number == ID_NUMBER))
         assert person is not None
         assert person.sex == "male"
+
+    @pytest.mark.parametrize("code", ["O", "A"])
+    def test_other_and_ambiguous_are_recorded_as_other(
+        self, send: Send, db: Session, code: str
+    ) -> None:
+        response = send(adt("A04", "TAB-0004", patient=pid(sex=code)))
+
+        assert segment(response.content, "MSA")[1] == "AA", response.text
+        person = db.scalar(select(Person).where(Person.id_number == ID_NUMBER))
+        assert person is not None
+        assert person.sex == "other"

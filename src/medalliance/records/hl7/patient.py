@@ -12,18 +12,18 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from medalliance.patients.enums import RESIDENT_ID_SYSTEM
+from medalliance.patients.enums import RESIDENT_ID_SYSTEM, AdministrativeSex
 from medalliance.patients.schemas import LocalRecordIn
 from medalliance.records.hl7 import datatypes
 from medalliance.records.hl7.enums import ErrorCode
 from medalliance.records.hl7.er7 import Hl7Error, Repetition, Segment
-from medalliance.registry.enums import Sex
 
 MRN_TYPES = frozenset({"MR", "PI", "PT"})
 RESIDENT_ID_TYPES = frozenset({"NNCHN", "NI", "ID", "CZ"})
 _RESIDENT_ID_OID = RESIDENT_ID_SYSTEM.removeprefix("urn:oid:")
-_SEX = {"M": Sex.MALE, "F": Sex.FEMALE}
-_OTHER_SEX = frozenset({"U", "O", "A", "N"})
+_SEX = {"M": AdministrativeSex.MALE, "F": AdministrativeSex.FEMALE}
+_UNKNOWN_SEX = frozenset({"U", "N"})
+_OTHER_SEX = frozenset({"O", "A"})
 
 
 def _is_resident_id(rep: Repetition) -> bool:
@@ -53,29 +53,18 @@ def resident_id(pid: Segment) -> str | None:
     return pid.get(19) or None
 
 
-def sex(pid: Segment) -> Sex:
-    """PID-8 as the MPI records it: male or female.
-
-    Table 0001 also has U (unknown), O (other), A (ambiguous) and N (not applicable), which
-    FHIR would carry as gender unknown / other; the index has no column value for them yet
-    (person.sex is male or female), so for those the sex encoded in the resident ID number
-    (its 17th digit, odd for male) is used, and without one the message is an AE.
-    """
+def sex(pid: Segment) -> AdministrativeSex:
+    """PID-8 (HL7 table 0001) as FHIR's administrative gender. U (unknown) and N (not
+    applicable) take the sex the resident ID number encodes (its 17th digit, odd for
+    male) when there is one, else unknown; A (ambiguous) and O are other."""
     code = pid.get(8).upper()
     if code in _SEX:
         return _SEX[code]
-    location = pid.at(8)
+    if code in _UNKNOWN_SEX:
+        return _sex_of_id_number(resident_id(pid)) or AdministrativeSex.UNKNOWN
     if code in _OTHER_SEX:
-        from_id = _sex_of_id_number(resident_id(pid))
-        if from_id is not None:
-            return from_id
-        raise Hl7Error(
-            f"{location} (administrative sex) {code} cannot be registered in the master "
-            "patient index, which records male or female: send M or F, or the resident ID "
-            "number",
-            code=ErrorCode.TABLE_VALUE_NOT_FOUND,
-            location=location,
-        )
+        return AdministrativeSex.OTHER
+    location = pid.at(8)
     raise Hl7Error(
         f"{location} (administrative sex) must be one of M, F, U, O, A, N (HL7 table 0001), "
         f"not {code or 'empty'}",
@@ -84,12 +73,12 @@ def sex(pid: Segment) -> Sex:
     )
 
 
-def _sex_of_id_number(number: str | None) -> Sex | None:
+def _sex_of_id_number(number: str | None) -> AdministrativeSex | None:
     """The sex digit of an 18- (or legacy 15-) character resident ID number."""
     digit = {18: 16, 15: 14}.get(len(number or ""))
     if number is None or digit is None or not number[digit].isdigit():
         return None
-    return Sex.MALE if int(number[digit]) % 2 else Sex.FEMALE
+    return AdministrativeSex.MALE if int(number[digit]) % 2 else AdministrativeSex.FEMALE
 
 
 def local_record(
