@@ -109,9 +109,7 @@ def searchset(
         outcome = _warnings(result.warnings)
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
     if search is None:
-        url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
-        self_url = None if result.ignored else str(request.url)
-        links = _links(url, _applied(params, result.ignored), result.next_cursor, self_url=self_url)
+        links = _request_links(request, result.next_cursor, result.ignored)
     else:
         links = _links(
             f"{base}/{search[0]}", _applied(search[1], result.ignored), result.next_cursor
@@ -146,9 +144,7 @@ def resources_searchset(
     ]
     if warnings:
         entries.append({"resource": _warnings(warnings), "search": {"mode": "outcome"}})
-    url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
-    self_url = None if ignored else str(request.url)
-    links = _links(url, _applied(params, ignored), next_cursor, self_url=self_url)
+    links = _request_links(request, next_cursor, ignored)
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
     return FhirResponse({**bundle, "entry": entries})
 
@@ -190,6 +186,15 @@ def _links(
     if next_cursor:
         links.append({"relation": "next", "url": page_url(url, params, next_cursor)})
     return links
+
+
+def _request_links(
+    request: Request, next_cursor: str | None, ignored: Sequence[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """The links of a GET search: its own URL as ``self`` unless it ignored parameters."""
+    url, params = str(request.url).split("?")[0], list(request.query_params.multi_items())
+    self_url = None if ignored else str(request.url)
+    return _links(url, _applied(params, ignored), next_cursor, self_url=self_url)
 
 
 def _applied(
