@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from medalliance.config import get_settings
 
@@ -24,13 +25,19 @@ class Element:
 
 
 @cache
-def elements(resource_type: str) -> tuple[Element, ...]:
+def snapshot(resource_type: str) -> tuple[dict[str, Any], ...]:
+    """The elements of a type's official StructureDefinition (none for an unknown type)."""
     path = get_settings().fhir_package_dir / f"StructureDefinition-{resource_type}.json"
     if not resource_type.isalpha() or not path.is_file():
         return ()
     definition = json.loads(path.read_text(encoding="utf-8"))
+    return tuple((definition.get("snapshot") or {}).get("element", ()))
+
+
+@cache
+def elements(resource_type: str) -> tuple[Element, ...]:
     found = []
-    for element in (definition.get("snapshot") or {}).get("element", ()):
+    for element in snapshot(resource_type):
         parts = element["path"].split(".")
         if len(parts) != 2:
             continue

@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from medalliance.config import get_settings
+from medalliance.records import structure
 
 _LOADING = threading.Lock()
 _SHOWN_CODES = 12  # an error lists this many of the allowed codes
@@ -81,12 +82,8 @@ def _values(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
 def required_codes(resource_type: str) -> tuple[RequiredCode, ...]:
     """The required ``code`` bindings of a resource type's own elements (not those inside
     data types, which the package defines elsewhere)."""
-    path = get_settings().fhir_package_dir / f"StructureDefinition-{resource_type}.json"
-    if not resource_type.isalpha() or not path.is_file():
-        return ()
-    definition = json.loads(path.read_text(encoding="utf-8"))
     found = []
-    for element in (definition.get("snapshot") or {}).get("element", ()):
+    for element in structure.snapshot(resource_type):
         binding = element.get("binding") or {}
         types = [t.get("code") for t in element.get("type", ())]
         if binding.get("strength") != "required" or types != ["code"]:
