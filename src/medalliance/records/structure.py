@@ -89,8 +89,10 @@ def with_mandatory(resource_type: str, asked: tuple[str, ...]) -> tuple[str, ...
     return tuple(dict.fromkeys((*asked, *mandatory)))
 
 
+@cache
 def choices(resource_type: str) -> frozenset[str]:
-    """The choice elements' names without their type ("value" of value[x])."""
+    """The choice elements' names without their type ("value" of value[x]); asked for
+    every entry of a subsetted page."""
     return frozenset(e.name for e in elements(resource_type) if e.choice)
 
 

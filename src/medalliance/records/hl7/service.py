@@ -407,10 +407,9 @@ def _patient_results(message: Message) -> list[Message]:
     """The PATIENT_RESULT groups of an ORU^R01 (v2.5.1 7.3.1): each PID with the visit and
     orders after it, up to the next PID, as a message of its own (MSH kept for the ACK's
     and the encoding's sake). Orders before any PID belong to no patient: refused."""
+    message.require_segment("PID", "patient identification")
     segments = message.segments
     starts = [n for n, segment in enumerate(segments) if segment.id == "PID"]
-    if not starts:
-        message.require_segment("PID", "patient identification")
     stray = next((s for s in segments[: starts[0]] if s.id in ("ORC", "OBR", "OBX")), None)
     if stray is not None:
         raise Hl7Error(
