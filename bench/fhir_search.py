@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, text
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 from medalliance.access import service as access
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
+from medalliance.config import get_settings
 from medalliance.db import get_sessionmaker
 from medalliance.records import links, service
 from medalliance.records.models import FhirResource
@@ -355,10 +357,12 @@ def sample_values(
     db: Session, rng: random.Random, encounters: list[tuple[Any, ...]]
 ) -> dict[str, Any]:
     enc_id, patient, identifier, last_updated = rng.choice(encounters)
+    # A date without a time is the consortium's local day (records.dates).
+    home = ZoneInfo(get_settings().timezone)
     year = rng.randint(2017, 2026)
     month_no = rng.randint(1, 12 if year < 2026 else 10)
-    month_start = datetime(year, month_no, 1, tzinfo=UTC)
-    next_month = datetime(year + month_no // 12, month_no % 12 + 1, 1, tzinfo=UTC)
+    month_start = datetime(year, month_no, 1, tzinfo=home)
+    next_month = datetime(year + month_no // 12, month_no % 12 + 1, 1, tzinfo=home)
     day_start = month_start + timedelta(days=rng.randrange(28))
     minute = last_updated.replace(second=0, microsecond=0)
     return {
@@ -381,8 +385,8 @@ def sample_values(
             "code": None,
             "m": minute,
             "m_end": minute + timedelta(minutes=1),
-            "y0": datetime(year, 1, 1, tzinfo=UTC),
-            "y1": datetime(year + 1, 1, 1, tzinfo=UTC) - timedelta(microseconds=1),
+            "y0": datetime(year, 1, 1, tzinfo=home),
+            "y1": datetime(year + 1, 1, 1, tzinfo=home) - timedelta(microseconds=1),
             "m0": month_start,
             "m1": next_month - timedelta(microseconds=1),
             "d0": day_start,

@@ -2,7 +2,8 @@
 
 Each backend is migrated with Alembic and loaded with the small demo consortium once per
 session; every test then runs inside a transaction that is rolled back (the app's own
-commits become savepoints).
+commits become savepoints). Under pytest-xdist each worker has a PostgreSQL database of
+its own (``<name>_gw0``, ``<name>_gw1`` …), since every session resets its schema.
 """
 
 from __future__ import annotations
@@ -28,7 +29,27 @@ from medalliance.config import REPO_ROOT
 from medalliance.db import make_engine
 from medalliance.demo.loader import Scale, load
 
-PG_URL = os.environ.get("MEDALLIANCE_TEST_DATABASE_URL")
+
+def _ensure_database(url: str, name: str) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def _worker_url(url: str | None) -> str | None:
+    """The configured database for a plain run; a database per xdist worker otherwise."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or worker is None:
+        return url
+    base, _, name = url.rpartition("/")
+    _ensure_database(url, f"{name}_{worker}")
+    return f"{base}/{name}_{worker}"
+
+
+PG_URL = _worker_url(os.environ.get("MEDALLIANCE_TEST_DATABASE_URL"))
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 
@@ -51,12 +72,7 @@ def side_database(suffix: str) -> Engine:
     assert PG_URL
     base, _, name = PG_URL.rpartition("/")
     target = f"{name}_{suffix}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target})
-        if exists.first() is None:
-            conn.execute(text(f'CREATE DATABASE "{target}"'))
-    admin.dispose()
+    _ensure_database(PG_URL, target)
     engine = make_engine(f"{base}/{target}")
     reset_postgres(engine)
     migrate(engine)
@@ -75,16 +91,31 @@ def fresh_engine(backend: str, directory: Path) -> Engine:
     return engine
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
+def demo_engines() -> Iterator[dict[str, Engine]]:
+    """Each backend's demo database, made when a test first asks for it."""
+    engines: dict[str, Engine] = {}
+    yield engines
+    for made in engines.values():
+        made.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
 def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    engine = fresh_engine(request.param, tmp_path_factory.mktemp(request.param))
-    with Session(engine) as session:
-        load(session, scale=Scale.SMALL, seed=1)
-        session.commit()
-    yield engine
-    engine.dispose()
+    request: pytest.FixtureRequest,
+    demo_engines: dict[str, Engine],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Engine:
+    # Not a session fixture parametrised by backend: pytest-xdist runs a file's tests of
+    # both backends together, and pytest would then rebuild the database at every switch.
+    backend = request.param
+    if backend not in demo_engines:
+        made = fresh_engine(backend, tmp_path_factory.mktemp(backend))
+        with Session(made) as session:
+            load(session, scale=Scale.SMALL, seed=1)
+            session.commit()
+        demo_engines[backend] = made
+    return demo_engines[backend]
 
 
 @pytest.fixture

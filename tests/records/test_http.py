@@ -519,6 +519,36 @@ class TestAuthorisation:
         response = client.get(f"/fhir/Observation?patient={P}", headers=bearer(client, "doctor"))
         assert response.status_code == 403
 
+    @pytest.mark.parametrize(
+        "criteria",
+        [
+            "",
+            "&code=http://loinc.org|0000-0",  # finds nothing: naming P still read P's record
+            "&_include=Observation:encounter",  # P's own encounter: not audited twice
+            "&_summary=count",
+            "&_total=accurate",
+            "&_count=0",
+        ],
+    )
+    def test_a_search_naming_a_patient_audits_one_read_with_its_basis(
+        self,
+        client: TestClient,
+        db: Session,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        criteria: str,
+    ) -> None:
+        before = len(_reads_of(db, P))
+        response = client.get(f"/fhir/Observation?patient={P}{criteria}", headers=his)
+        assert response.status_code == 200, response.text
+        reads = db.execute(
+            select(AuditEvent.resource_type, AuditEvent.basis)
+            .where(AuditEvent.patient_id == P, AuditEvent.action == "read")
+            .order_by(AuditEvent.id.desc())
+        ).all()
+        assert len(reads) == before + 1
+        assert tuple(reads[0]) == ("Observation", "care_relationship")
+
     def test_break_the_glass_opens_the_record_and_is_audited(
         self, client: TestClient, db: Session, visit: dict[str, Any]
     ) -> None:
