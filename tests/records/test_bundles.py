@@ -591,3 +591,99 @@ class TestConditionalDelete:
         response = client.post("/fhir", json=bundle, headers=his)
         assert response.status_code == 400, response.text
         assert client.get(f"/fhir/Observation/{match}", headers=his).json()["status"] == "final"
+
+
+@pytest.mark.usefixtures("related")
+class TestReferentialIntegrity:
+    """A visit its results still point at is not deleted: they would point at nothing,
+    and the timeline could no longer group them under it."""
+
+    def visit_with_result(self, client: TestClient, his: dict[str, str]) -> tuple[str, str]:
+        from records.factories import encounter, observation
+
+        enc = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        obs = client.post("/fhir/Observation", json=observation(P, enc), headers=his)
+        assert obs.status_code == 201, obs.text
+        return f"Encounter/{enc}", f"Observation/{obs.json()['id']}"
+
+    def test_deleting_a_referenced_resource_is_a_409_naming_what_refers_to_it(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        visit, result = self.visit_with_result(client, his)
+        response = client.delete(f"/fhir/{visit}", headers=his)
+        assert response.status_code == 409, response.text
+        said = response.json()["issue"][0]
+        assert said["code"] == "conflict"
+        assert f"{visit} is still referred to by 1 Observation" in said["diagnostics"]
+        assert client.get(f"/fhir/{visit}", headers=his).status_code == 200
+        # Once its result is gone, the visit may go.
+        assert client.delete(f"/fhir/{result}", headers=his).status_code == 204
+        assert client.delete(f"/fhir/{visit}", headers=his).status_code == 204
+
+    def test_a_transaction_may_delete_the_referrers_too_or_change_them(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        visit, result = self.visit_with_result(client, his)
+        both = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": visit}},
+            {"request": {"method": "DELETE", "url": result}},
+        )
+        assert client.post("/fhir", json=both, headers=his).status_code == 200
+        visit, result = self.visit_with_result(client, his)
+        detached = client.get(f"/fhir/{result}", headers=his).json()
+        detached.pop("encounter")
+        changed = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": visit}},
+            {"resource": detached, "request": {"method": "PUT", "url": result}},
+        )
+        response = client.post("/fhir", json=changed, headers=his)
+        assert response.status_code == 200, response.text
+        assert client.get(f"/fhir/{visit}", headers=his).status_code == 410
+
+    def test_a_transaction_leaving_a_referrer_fails_whole(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        visit, _ = self.visit_with_result(client, his)
+        bundle = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": visit}},
+            {"resource": tagged("ri-1"), "request": {"method": "POST", "url": "Observation"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 409, response.text
+        assert "Bundle.entry[0]" in response.json()["issue"][0]["diagnostics"]
+        assert client.get(f"/fhir/{visit}", headers=his).status_code == 200
+        assert with_identifier(db, "ri-1") == 0
+
+    def test_a_patch_pointing_at_what_the_transaction_deletes_fails_it(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        from records.factories import encounter
+
+        _, result = self.visit_with_result(client, his)
+        spare = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        patch = [{"op": "replace", "path": "/encounter/reference", "value": f"Encounter/{spare}"}]
+        bundle = bundle_of(
+            "transaction",
+            {"request": {"method": "DELETE", "url": f"Encounter/{spare}"}},
+            binary_patch(result, base64.b64encode(json.dumps(patch).encode()).decode()),
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 409, response.text
+        assert client.get(f"/fhir/Encounter/{spare}", headers=his).status_code == 200
+
+    def test_in_a_batch_only_that_entry_fails(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        visit, result = self.visit_with_result(client, his)
+        bundle = bundle_of(
+            "batch",
+            {"request": {"method": "DELETE", "url": visit}},
+            {"request": {"method": "GET", "url": result}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        statuses = [e["response"]["status"] for e in response.json()["entry"]]
+        assert statuses[0].startswith("409") and statuses[1].startswith("200")

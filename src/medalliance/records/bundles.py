@@ -111,9 +111,9 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
     for entry in entries:
         if entry.resource is not None and not entry.skip:
             _at(entry, lambda e=entry: resolver.rewrite(e))
-    for method in ("DELETE",):
-        for entry in (e for e in entries if e.method == method):
-            _at(entry, lambda e=entry: _delete(db, actor, e, now))
+    deletes = [e for e in entries if e.method == "DELETE"]
+    for entry in deletes:
+        _at(entry, lambda e=entry: _delete(db, actor, e, now, check_references=False))
     prepared: list[tuple[Entry, Prepared]] = []
     for entry in (e for e in entries if e.method in ("POST", "PUT") and not e.skip):
         _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e))))
@@ -122,6 +122,11 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
         entry.response = _write_response(item)
     for entry in (e for e in entries if e.method == "PATCH"):
         _at(entry, lambda e=entry: _patch(db, actor, e, now))
+    # Once everything is written: what the transaction deletes, it may also update or
+    # delete the referrers of, and a PATCH may have added a reference to it.
+    for entry in deletes:
+        for gone in _identities(entry):
+            _at(entry, lambda g=gone: service.refuse_if_referenced(db, g))
     for entry in (e for e in entries if e.method == "GET"):
         _at(entry, lambda e=entry: _get(db, actor, e, now))
     return _response_bundle("transaction-response", entries)
@@ -390,16 +395,30 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
     )
 
 
-def _delete(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+def _delete(
+    db: Session, actor: Actor, entry: Entry, now: datetime, *, check_references: bool = True
+) -> None:
     literal = _LITERAL.match(entry.url)
     condition = _condition_of(entry.url)
     if literal is not None:
         service.delete(
-            db, actor, literal.group(1), literal.group(2), now=now, if_match=entry.if_match
+            db,
+            actor,
+            literal.group(1),
+            literal.group(2),
+            now=now,
+            if_match=entry.if_match,
+            check_references=check_references,
         )
     elif condition is not None:
         gone = service.conditional_delete(
-            db, actor, _url_type(entry.url), condition, now=now, if_match=entry.if_match
+            db,
+            actor,
+            _url_type(entry.url),
+            condition,
+            now=now,
+            if_match=entry.if_match,
+            check_references=check_references,
         )
         deleted = gone.reference if gone is not None else None
         if deleted != entry.target:

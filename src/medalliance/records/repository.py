@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
+import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
 from medalliance.kit.hot import HotStatement
 from medalliance.records.dates import NO_DATE
-from medalliance.records.models import FhirResource, FhirResourceVersion
+from medalliance.records.models import FhirResource, FhirResourceVersion, ReferenceIndex
 from medalliance.records.store import ResourceRow
 
 _resource: Any = FhirResource.__table__
@@ -221,3 +222,24 @@ def lock_criteria(db: Session, key: str) -> None:
     one transaction at a time)."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def live_referrers(
+    db: Session, resource_type: str, resource_id: str, *, other_than: int | None, limit: int
+) -> list[tuple[str, Any]]:
+    """(type, parsed content) of up to ``limit`` live resources whose indexed references point at
+    a resource, ``other_than`` its own row (a resource may refer to itself). A deleted
+    resource has no index rows. The reference lookup index leads with target_id."""
+    refs = ReferenceIndex.__table__.c
+    pointing = select(refs.pid).where(
+        refs.target_id == resource_id, refs.target_type == resource_type
+    )
+    stmt = (
+        select(_resource.c.resource_type, _resource.c.content)
+        .where(_resource.c.pid.in_(pointing), _resource.c.deleted.is_(False))
+        .order_by(_resource.c.pid)
+        .limit(limit)
+    )
+    if other_than is not None:
+        stmt = stmt.where(_resource.c.pid != other_than)
+    return [(str(kind), orjson.loads(content)) for kind, content in db.execute(stmt)]

@@ -9,6 +9,7 @@ Encounter at its institution creates the care relationship it then writes under.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -404,9 +405,12 @@ def delete(
     *,
     now: datetime,
     if_match: str | None = None,
+    check_references: bool = True,
 ) -> StoredResource | None:
     """Soft delete: a new version marks it deleted; reads then answer 410. With
-    ``If-Match``, only the version named (412 otherwise), as an update."""
+    ``If-Match``, only the version named (412 otherwise), as an update. A resource that
+    live resources still refer to is not deleted (409, ``refuse_if_referenced``); a
+    transaction checks that once all its entries are written (``check_references``)."""
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     row = repository.current_for_actor(
@@ -422,8 +426,49 @@ def delete(
     _check_if_match(if_match, current)
     if row.deleted:
         return None
+    if check_references:
+        refuse_if_referenced(db, current.reference, own_pid=current.pid)
     prepared = writes.tombstone(current, ctx)
     return writes.commit_writes(db, ctx, [prepared])[0]
+
+
+# Referrers read to tell a refused delete's message: enough to name them, not all of them.
+MAX_REFERRERS_TOLD = 1000
+
+
+def refuse_if_referenced(db: Session, reference: str, *, own_pid: int | None = None) -> None:
+    """R4 http.html#delete: a server may refuse to delete what others refer to (409).
+    Deleting a visit its results point at would leave them pointing at nothing: the
+    timeline could no longer group them, nor a client follow the reference. A reference
+    to a version (``Type/id/_history/n``) stays good: the version is kept. Only counts by
+    type are told: the referrers may be records the actor may not read."""
+    resource_type, _, resource_id = reference.partition("/")
+    rows = repository.live_referrers(
+        db, resource_type, resource_id, other_than=own_pid, limit=MAX_REFERRERS_TOLD
+    )
+    holding = Counter(kind for kind, content in rows if reference in _plain_references(content))
+    if holding:
+        listed = ", ".join(f"{n} {kind}" for kind, n in sorted(holding.items()))
+        more = " (and possibly more)" if len(rows) == MAX_REFERRERS_TOLD else ""
+        raise Conflict(
+            f"{reference} is still referred to by {listed}{more}: delete those, or change "
+            "their references, first"
+        )
+
+
+def _plain_references(node: Any) -> set[str]:
+    """Every ``reference`` value in a resource, as written."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _plain_references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _plain_references(item)
+    return found
 
 
 def conditional_delete(
@@ -434,6 +479,7 @@ def conditional_delete(
     *,
     now: datetime,
     if_match: str | None = None,
+    check_references: bool = True,
 ) -> StoredResource | None:
     """DELETE Type?criteria: deletes the one match (R4 "single"); several matches are a
     412 and delete nothing, no match deletes nothing (as deleting a deleted resource)."""
@@ -443,7 +489,15 @@ def conditional_delete(
     if match is None:
         _check_if_match(if_match, None)
         return None
-    return delete(db, actor, resource_type, match.id, now=now, if_match=if_match)
+    return delete(
+        db,
+        actor,
+        resource_type,
+        match.id,
+        now=now,
+        if_match=if_match,
+        check_references=check_references,
+    )
 
 
 def _settled_match(
