@@ -686,4 +686,5 @@ class TestReferentialIntegrity:
         response = client.post("/fhir", json=bundle, headers=his)
         assert response.status_code == 200, response.text
         statuses = [e["response"]["status"] for e in response.json()["entry"]]
-        assert statuses[0].startswith("409") and statuses[1].startswith("200")
+        assert statuses[0].startswith("409")
+        assert statuses[1].startswith("200")

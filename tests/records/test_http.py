@@ -404,6 +404,86 @@ class TestEverything:
         assert response.status_code == 400, response.text
         assert query.split("=")[0] in response.json()["issue"][0]["diagnostics"]
 
+    def test_an_unknown_parameter_is_a_warning_left_out_of_the_links(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Patient/{P}/$everything?_count=1&shoe-size=42"
+        bundle = client.get(url, headers=his).json()
+        *entries, outcome = bundle["entry"]
+        assert [e["resource"]["id"] for e in entries] == [P]
+        assert outcome["search"]["mode"] == "outcome"
+        [issue] = outcome["resource"]["issue"]
+        assert issue["severity"] == "warning"
+        assert "shoe-size" in issue["diagnostics"]
+        # The links show the operation as it ran: paging on carries no warning.
+        for relation in ("self", "next"):
+            assert "shoe-size" not in str(link(bundle, relation))
+        following = client.get(str(link(bundle, "next")), headers=his).json()
+        assert "outcome" not in {e["search"]["mode"] for e in following["entry"]}
+
+    def test_an_unknown_parameter_under_strict_handling_is_a_400_naming_it(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        strict = {**his, "Prefer": "handling=strict"}
+        url = f"/fhir/Patient/{P}/$everything?shoe-size=42"
+        response = client.get(url, headers=strict)
+        assert response.status_code == 400, response.text
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"  # not a Bundle: nothing returned
+        assert "shoe-size" in outcome["issue"][0]["diagnostics"]
+        assert outcome["issue"][0]["expression"] == ["shoe-size"]
+        # What $everything reads, its own paging cursor included, stays accepted.
+        known = "?_count=1&_since=2020-01-01&_type=Patient,Encounter&start=2026&end=2026"
+        pages = everything_pages(client, strict, f"{known}&_format=json&_pretty=true")
+        assert pages == [[("Patient", P)], [("Encounter", visit["encounter"]["id"])]]
+
+    @pytest.mark.parametrize(
+        "period",
+        [
+            {"start": "2026-03-01", "end": "2026-03-20"},
+            {"start": "2026-03-01"},  # still in hospital
+            # 00:30 in Beijing, still 03-09 in UTC: start is the consortium's local day.
+            {"start": "2026-03-01", "end": "2026-03-10T00:30:00+08:00"},
+        ],
+    )
+    def test_start_keeps_a_stay_that_began_before_it_and_ended_after(
+        self, client: TestClient, db: Session, his: dict[str, str], period: dict[str, str]
+    ) -> None:
+        stay = _encounter_over(client, db, his, period)
+        for query in ("?start=2026-03-10", "?start=2026-03-10&end=2026-03-10"):
+            assert everything_pages(client, his, f"{query}&_type=Encounter") == [
+                [("Encounter", stay)]
+            ]
+            counted = client.get(f"/fhir/Patient/{P}/$everything{query}&_count=0", headers=his)
+            assert counted.json()["total"] == 2  # the Patient and the stay
+
+    @pytest.mark.parametrize(
+        "period", [{"start": "2026-02-01", "end": "2026-03-09"}, {"end": "2026-03-09"}]
+    )
+    def test_start_leaves_out_a_stay_that_ended_before_it(
+        self, client: TestClient, db: Session, his: dict[str, str], period: dict[str, str]
+    ) -> None:
+        _encounter_over(client, db, his, period)
+        assert everything_pages(client, his, "?start=2026-03-10&_type=Encounter") == [[]]
+
+    def test_start_and_end_keep_a_resource_without_a_clinical_date(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        undated = _encounter_over(client, db, his, None)
+        query = "?start=2026-03-10&end=2026-03-10&_type=Encounter"
+        assert everything_pages(client, his, query) == [[("Encounter", undated)]]
+
+
+def _encounter_over(
+    client: TestClient, db: Session, headers: dict[str, str], period: dict[str, str] | None
+) -> str:
+    """An Encounter of the patient over ``period`` (None: without one, so undated)."""
+    ensure_person(db, P)
+    resource = {k: v for k, v in encounter(P).items() if k != "period"}
+    if period is not None:
+        resource["period"] = period
+    return str(post(client, headers, resource)["id"])
+
 
 class TestAuthorisation:
     def test_doctor_without_basis_is_refused_and_the_refusal_audited(

@@ -77,8 +77,10 @@ OWNED_WRITES: dict[str, tuple[str, ...]] = {"Task": ("update", "patch")}
 # What $everything reads of the parameters its OperationDefinition defines.
 EVERYTHING_PARAMETERS = (
     "Parameters: `_count`, `_since`, `_type` (Patient and the stored types), and `start` and "
-    "`end` (care dates: a resource's clinical date; resources without one are always "
-    "included). The Patient heads the first page only."
+    "`end` (care dates: a resource is included when its clinical date, or any part of its "
+    "period, falls between them; resources without one are always included). The Patient "
+    "heads the first page only. Any other parameter is ignored with a warning (an "
+    "OperationOutcome entry), or refused (400) under `Prefer: handling=strict`."
 )
 
 

@@ -1,10 +1,11 @@
 """Patient/$everything (R4 OperationDefinition Patient-everything): the Patient from the
 master patient index, then the live resources of its compartment in creation order,
-narrowed by ``_since``, ``_type`` and the care dates ``start`` and ``end``."""
+narrowed by ``_since``, ``_type`` and the care dates ``start`` and ``end``. As any search
+here, it warns of a parameter it does not read, or refuses it under strict handling."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import cache
 
@@ -16,9 +17,28 @@ from medalliance.errors import DomainError, NotFound
 from medalliance.patients import service as patients
 from medalliance.records import links, repository
 from medalliance.records.repository import CompartmentScope
+from medalliance.records.search.criteria import IGNORED_PARAMS
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.searchparams import all_resource_types
 from medalliance.records.store import StoredResource, dump, from_row
+
+# What the route reads (``_cursor``: the paging cursor of the next links it gives), and
+# the format parameters every search here accepts.
+PARAMETERS = frozenset({"_since", "_type", "start", "end", "_count", "_cursor", *IGNORED_PARAMS})
+
+
+def ignored_parameters(params: Sequence[tuple[str, str]], *, strict: bool) -> list[tuple[str, str]]:
+    """The (key, value) pairs $everything does not read, to warn of and leave out of its
+    links; under strict handling the first of them is a 400 instead."""
+    ignored = [(key, value) for key, value in params if key not in PARAMETERS]
+    if ignored and strict:
+        key = ignored[0][0]
+        raise DomainError(_unknown(key), field=key)
+    return ignored
+
+
+def _unknown(key: str) -> str:
+    return f"unknown parameter {key} for Patient/$everything"
 
 
 def patient_everything(
@@ -33,11 +53,15 @@ def patient_everything(
     end: datetime | None = None,
     count: int = 100,
     cursor: int | None = None,
+    ignored: Sequence[tuple[str, str]] = (),
 ) -> SearchResult:
     """A page of ``count`` entries (the Patient heads the first, ``cursor`` None, and
     counts as one of them); ``count`` 0 answers the total alone. ``start``/``end``: care
-    dates, a resource's clinical date (resources without one are always in scope)."""
+    dates, in scope when a resource's clinical date (a period: any of it) falls between
+    them (resources without one are always in scope). ``ignored``: from
+    ``ignored_parameters``, warned of in the result."""
     scope = CompartmentScope(since, _stored_types(types), care_from=start, care_to=end)
+    warned = [f"{_unknown(key)}; ignored" for key, _ in ignored]
     person = links.person_id(db, patient_id)
     if person is None:
         raise NotFound(f"Patient/{patient_id} is not known to the master patient index")
@@ -48,7 +72,8 @@ def patient_everything(
         patient = None  # _since: only what was updated since
     if count == 0:
         total = repository.count_patient_resources(db, person, scope)
-        return SearchResult(matches=[], total=total + (patient is not None))
+        total += patient is not None
+        return SearchResult(matches=[], total=total, warnings=warned, ignored=[*ignored])
     head = [patient] if patient is not None and cursor is None else []
     room = count - len(head)
     rows = repository.patient_resources(db, person, scope, after_pid=cursor or 0, limit=room + 1)
@@ -57,7 +82,8 @@ def patient_everything(
     if len(rows) > room:
         # "0" after a page holding the Patient alone: the next starts the compartment.
         following = str(page[-1].pid if page else 0)
-    return SearchResult(matches=[*head, *page], next_cursor=following)
+    matches = [*head, *page]
+    return SearchResult(matches, next_cursor=following, warnings=warned, ignored=[*ignored])
 
 
 def _stored_types(types: Collection[str] | None) -> frozenset[str] | None:

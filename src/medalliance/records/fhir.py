@@ -29,6 +29,7 @@ from medalliance.kit.http import MAX_INTEGER, DbSession, autocommit
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
+from medalliance.records.everything import ignored_parameters
 from medalliance.records.search.engine import MAX_PID
 
 router = fhir_router()
@@ -115,8 +116,11 @@ def everything(
     db: DbSession,
     actor: Reader,
     patient_id: str,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
     params = request.query_params
+    # Before the read: under strict handling an unknown parameter returns nothing.
+    ignored = ignored_parameters(params.multi_items(), strict=strict_handling(prefer))
     result = service.patient_everything(
         db,
         actor,
@@ -128,6 +132,7 @@ def everything(
         end=_care_date(params.get("end"), "end"),
         count=_count(params.get("_count"), 100),
         cursor=_row_cursor(params.get("_cursor")),
+        ignored=ignored,
     )
     return render.searchset(request, result)
 

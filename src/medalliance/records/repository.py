@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 from medalliance.access.repository import live_relationship_of
 from medalliance.kit.hot import HotStatement
 from medalliance.records.dates import NO_DATE
-from medalliance.records.models import FhirResource, FhirResourceVersion, ReferenceIndex
+from medalliance.records.models import (
+    DateIndex,
+    FhirResource,
+    FhirResourceVersion,
+    ReferenceIndex,
+)
 from medalliance.records.store import ResourceRow
 
 _resource: Any = FhirResource.__table__
@@ -167,12 +172,27 @@ def _in_compartment(patient_id: str, scope: CompartmentScope) -> list[ColumnElem
         where.append(r.last_updated >= scope.since)
     if scope.types is not None:
         where.append(r.resource_type.in_(sorted(scope.types)))
-    if scope.care_from is not None:
-        # A resource without a clinical date (NO_DATE) has no care date to rule it out.
-        where.append(or_(r.sort_date >= scope.care_from, r.sort_date == NO_DATE))
-    if scope.care_to is not None:
-        where.append(r.sort_date <= scope.care_to)
+    if scope.care_from is not None or scope.care_to is not None:
+        where.append(_cared_for_within(scope.care_from, scope.care_to))
     return where
+
+
+def _cared_for_within(care_from: datetime | None, care_to: datetime | None) -> ColumnElement[bool]:
+    """Care dates overlap [care_from, care_to] (R4 Patient-everything): one of the
+    resource's clinical ``date`` ranges does, so a stay that began before ``start`` and
+    ended after it is in. A resource without a clinical date has nothing to rule it out."""
+    d = DateIndex
+    of_resource = [d.pid == FhirResource.pid, d.name == "date"]
+    overlap = [*of_resource]
+    if care_from is not None:
+        overlap.append(d.high >= care_from)
+    if care_to is not None:
+        overlap.append(d.low <= care_to)
+    # sort_date is the earliest low of those rows (NO_DATE without any): it spares dated
+    # resources the second lookup; the rows still decide, as a Period with only an end
+    # has a low of NO_DATE too.
+    undated = and_(FhirResource.sort_date == NO_DATE, ~select(d.pid).where(*of_resource).exists())
+    return or_(undated, select(d.pid).where(*overlap).exists())
 
 
 def patient_resources(
