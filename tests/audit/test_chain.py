@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from medalliance.audit import service
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
+from medalliance.kit.clock import utcnow
 
 ACTOR = Actor(
     user_id="u1", username="doctor", role=Role.DOCTOR, institution_id="township-01", ip="10.0.0.7"
@@ -99,6 +101,46 @@ class TestChain:
         report = service.verify(db)
         assert report.ok
         assert report.unsealed == 1
+
+
+def _event_with_id(db: Session, event_id: int) -> None:
+    """An event under a chosen id: as a request that took its id first commits last."""
+    event = service.record(db, ACTOR, "read", resource_id=f"late-{event_id}")
+    event.id = event_id
+    db.flush()
+
+
+class TestOutOfOrderCommits:
+    """Two requests at once: the one holding the lower event id may commit second. The
+    sealer must seal it when it does, without reading the whole log each run."""
+
+    def test_an_event_committed_after_the_sealer_passed_its_id_is_sealed_then(
+        self, db: Session
+    ) -> None:
+        first = _write_and_seal(db, 1)[0]
+        _event_with_id(db, first.id + 2)  # id first.id + 1 is still "in flight"
+        assert service.seal_pending(db) == 1
+        assert service.verify(db).unsealed == 0
+        _event_with_id(db, first.id + 1)  # it commits now
+        assert service.verify(db).unsealed == 1
+        assert service.seal_pending(db) == 1
+        report = service.verify(db)
+        assert report.ok
+        assert report.unsealed == 0
+        assert service.seal_pending(db) == 0  # sealed once, the gap forgotten
+
+    def test_an_id_never_committed_is_forgotten_after_a_day(
+        self, db: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first = _write_and_seal(db, 1)[0]
+        _event_with_id(db, first.id + 2)  # first.id + 1: a transaction rolled back
+        service.seal_pending(db)
+        noted = text("SELECT count(*) FROM audit_seal_gap WHERE event_id = :i")
+        assert db.scalar(noted, {"i": first.id + 1}) == 1
+        later = utcnow() + service.GAP_LIFETIME + timedelta(minutes=1)
+        monkeypatch.setattr(service, "utcnow", lambda: later)
+        service.seal_pending(db)
+        assert db.scalar(text("SELECT count(*) FROM audit_seal_gap")) == 0
 
 
 class TestAppendOnly:

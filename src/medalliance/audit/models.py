@@ -47,3 +47,14 @@ class AuditSeal(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("audit_event.id"), unique=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSealGap(Base):
+    """An event id the sealer passed without finding its event: a transaction that had not
+    committed yet (it is sealed when it does) or one rolled back (forgotten after a day).
+    Asking only these ids keeps each sealing run independent of the log's size."""
+
+    __tablename__ = "audit_seal_gap"
+
+    event_id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=False)
+    noted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

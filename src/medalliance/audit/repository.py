@@ -5,26 +5,57 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Row, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from medalliance.audit.models import AuditEvent, AuditSeal
+from medalliance.audit.models import AuditEvent, AuditSeal, AuditSealGap
 
 
 def last_seal(db: Session) -> AuditSeal | None:
     return db.scalars(select(AuditSeal).order_by(AuditSeal.seq.desc()).limit(1)).first()
 
 
-def unsealed_events(db: Session, limit: int) -> Sequence[AuditEvent]:
-    stmt = (
-        select(AuditEvent)
-        .outerjoin(AuditSeal, AuditSeal.event_id == AuditEvent.id)
-        .where(AuditSeal.seq.is_(None))
-        .order_by(AuditEvent.id)
-        .limit(limit)
-    )
-    return db.scalars(stmt).all()
+_EVENTS: Any = AuditEvent.__table__
+
+
+def last_sealed_event_id(db: Session) -> int:
+    """The highest event id sealed (its unique index answers at once), 0 before any."""
+    return int(db.scalar(select(func.max(AuditSeal.event_id))) or 0)
+
+
+def events_after(db: Session, after_id: int, limit: int) -> Sequence[Row[Any]]:
+    """Events with ids after ``after_id``, in id order (plain rows: only read to hash)."""
+    stmt = select(_EVENTS).where(_EVENTS.c.id > after_id).order_by(_EVENTS.c.id).limit(limit)
+    return db.execute(stmt).all()
+
+
+def events_in_gaps(db: Session, limit: int) -> Sequence[Row[Any]]:
+    """Events that have since committed under a noted gap's id, in id order."""
+    gaps = select(AuditSealGap.event_id)
+    stmt = select(_EVENTS).where(_EVENTS.c.id.in_(gaps)).order_by(_EVENTS.c.id).limit(limit)
+    return db.execute(stmt).all()
+
+
+def note_gaps(db: Session, event_ids: Sequence[int], now: datetime) -> None:
+    if event_ids:
+        db.execute(insert(AuditSealGap), [{"event_id": i, "noted_at": now} for i in event_ids])
+
+
+def forget_gaps(db: Session, event_ids: Sequence[int]) -> None:
+    if event_ids:
+        db.execute(delete(AuditSealGap).where(AuditSealGap.event_id.in_(event_ids)))
+
+
+def expire_gaps(db: Session, before: datetime) -> None:
+    """Gaps noted before ``before``: ids of transactions rolled back, never coming."""
+    db.execute(delete(AuditSealGap).where(AuditSealGap.noted_at < before))
+
+
+def add_seals(db: Session, seals: Sequence[dict[str, Any]]) -> None:
+    if seals:
+        db.execute(insert(AuditSeal), list(seals))
 
 
 def count_unsealed(db: Session) -> int:
