@@ -21,7 +21,7 @@ from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from medalliance.app import create_app
@@ -39,14 +39,18 @@ def _ensure_database(url: str, name: str) -> None:
     admin.dispose()
 
 
+def _named(url: str, suffix: str) -> str:
+    """``url`` with its database name suffixed (``test`` -> ``test_gw0``), query kept."""
+    parsed = make_url(url)
+    named = parsed.set(database=f"{parsed.database}_{suffix}")
+    _ensure_database(url, str(named.database))
+    return named.render_as_string(hide_password=False)
+
+
 def _worker_url(url: str | None) -> str | None:
     """The configured database for a plain run; a database per xdist worker otherwise."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if url is None or worker is None:
-        return url
-    base, _, name = url.rpartition("/")
-    _ensure_database(url, f"{name}_{worker}")
-    return f"{base}/{name}_{worker}"
+    return url if url is None or worker is None else _named(url, worker)
 
 
 PG_URL = _worker_url(os.environ.get("MEDALLIANCE_TEST_DATABASE_URL"))
@@ -70,10 +74,7 @@ def side_database(suffix: str) -> Engine:
     """A migrated, empty PostgreSQL database of its own (created when missing), for tests
     that commit from several threads and so cannot share the rolled-back session."""
     assert PG_URL
-    base, _, name = PG_URL.rpartition("/")
-    target = f"{name}_{suffix}"
-    _ensure_database(PG_URL, target)
-    engine = make_engine(f"{base}/{target}")
+    engine = make_engine(_named(PG_URL, suffix))
     reset_postgres(engine)
     migrate(engine)
     return engine

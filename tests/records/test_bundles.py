@@ -674,6 +674,35 @@ class TestReferentialIntegrity:
         assert response.status_code == 409, response.text
         assert client.get(f"/fhir/Encounter/{spare}", headers=his).status_code == 200
 
+    def test_a_reference_from_another_patients_record_does_not_hold_it(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        """Writes do not check their targets: a system could point another record at this
+        visit, and would then make it undeletable by whoever may write it."""
+        from records.factories import encounter, observation
+
+        other = "p00000006"
+        assert client.post("/fhir/Encounter", json=encounter(other), headers=his).status_code == 201
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        planted = observation(other, visit)
+        assert client.post("/fhir/Observation", json=planted, headers=his).status_code == 201
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+
+    def test_deleting_in_a_transaction_what_is_already_deleted_still_succeeds(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        """A retried transaction: deleting nothing breaks nothing, whatever refers to it."""
+        from records.factories import observation
+
+        visit, result = self.visit_with_result(client, his)
+        assert client.delete(f"/fhir/{result}", headers=his).status_code == 204
+        assert client.delete(f"/fhir/{visit}", headers=his).status_code == 204
+        late = observation(P, visit.partition("/")[2])  # a result naming the withdrawn visit
+        assert client.post("/fhir/Observation", json=late, headers=his).status_code == 201
+        again = bundle_of("transaction", {"request": {"method": "DELETE", "url": visit}})
+        response = client.post("/fhir", json=again, headers=his)
+        assert response.status_code == 200, response.text
+
     def test_in_a_batch_only_that_entry_fails(
         self, client: TestClient, his: dict[str, str]
     ) -> None:
@@ -688,3 +717,20 @@ class TestReferentialIntegrity:
         statuses = [e["response"]["status"] for e in response.json()["entry"]]
         assert statuses[0].startswith("409")
         assert statuses[1].startswith("200")
+
+
+def test_a_resource_of_a_loaded_history_can_be_deleted_alone(
+    client: TestClient, his: dict[str, str], member_bundle: dict[str, Any]
+) -> None:
+    """The bundle's Provenance names every resource it brought: a record about records,
+    which must not make each of them undeletable."""
+    response = client.post("/fhir", json=member_bundle, headers=his)
+    assert response.status_code == 200, response.text
+    observations = [
+        e["response"]["location"].rpartition("/_history")[0]
+        for e in response.json()["entry"]
+        if e["response"].get("location", "").startswith("Observation/")
+    ]
+    assert observations
+    deleted = client.delete(f"/fhir/{observations[0]}", headers=his)
+    assert deleted.status_code == 204, deleted.text

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -50,6 +51,7 @@ class Entry:
     if_none_exist: str | None
     if_match: str | None
     target: str | None = None  # "Type/id" this entry resolves to
+    deleted: StoredResource | None = None  # what a DELETE entry tombstoned
     skip: bool = False  # resolved to an existing resource: nothing to write
     response: dict[str, Any] | None = None
 
@@ -125,8 +127,9 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
     # Once everything is written: what the transaction deletes, it may also update or
     # delete the referrers of, and a PATCH may have added a reference to it.
     for entry in deletes:
-        for gone in _identities(entry):
-            _at(entry, lambda g=gone: service.refuse_if_referenced(db, g))
+        if entry.deleted is not None:  # what it tombstoned: deleting nothing breaks nothing
+            check = partial(service.refuse_if_referenced, db, entry.deleted, deleting=False)
+            _at(entry, check)
     for entry in (e for e in entries if e.method == "GET"):
         _at(entry, lambda e=entry: _get(db, actor, e, now))
     return _response_bundle("transaction-response", entries)
@@ -401,7 +404,7 @@ def _delete(
     literal = _LITERAL.match(entry.url)
     condition = _condition_of(entry.url)
     if literal is not None:
-        service.delete(
+        entry.deleted = service.delete(
             db,
             actor,
             literal.group(1),
@@ -420,6 +423,7 @@ def _delete(
             if_match=entry.if_match,
             check_references=check_references,
         )
+        entry.deleted = gone
         deleted = gone.reference if gone is not None else None
         if deleted != entry.target:
             # The transaction was checked (overlaps, references) against the first match.

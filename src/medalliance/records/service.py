@@ -427,32 +427,36 @@ def delete(
     if row.deleted:
         return None
     if check_references:
-        refuse_if_referenced(db, current.reference, own_pid=current.pid)
+        refuse_if_referenced(db, current)
     prepared = writes.tombstone(current, ctx)
     return writes.commit_writes(db, ctx, [prepared])[0]
 
 
-# Referrers read to tell a refused delete's message: enough to name them, not all of them.
-MAX_REFERRERS_TOLD = 1000
-
-
-def refuse_if_referenced(db: Session, reference: str, *, own_pid: int | None = None) -> None:
+def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = True) -> None:
     """R4 http.html#delete: a server may refuse to delete what others refer to (409).
     Deleting a visit its results point at would leave them pointing at nothing: the
-    timeline could no longer group them, nor a client follow the reference. A reference
-    to a version (``Type/id/_history/n``) stays good: the version is kept. Only counts by
-    type are told: the referrers may be records the actor may not read."""
-    resource_type, _, resource_id = reference.partition("/")
+    timeline could no longer group them, nor a client follow the reference.
+
+    Only referrers in the same patient's record count: the deleter may write that record,
+    so may read them, and a reference another system planted from another record (writes
+    do not check their targets) cannot make this one undeletable. A reference to a
+    version (``Type/id/_history/n``) stays good: the version is kept. ``deleting``: the
+    resource is not yet tombstoned (a transaction checks after), so its own row is not a
+    referrer."""
     rows = repository.live_referrers(
-        db, resource_type, resource_id, other_than=own_pid, limit=MAX_REFERRERS_TOLD
+        db,
+        gone.resource_type,
+        gone.id,
+        patient_id=gone.patient_id,
+        other_than=gone.pid if deleting else None,
     )
+    reference = gone.reference
     holding = Counter(kind for kind, content in rows if reference in _plain_references(content))
     if holding:
         listed = ", ".join(f"{n} {kind}" for kind, n in sorted(holding.items()))
-        more = " (and possibly more)" if len(rows) == MAX_REFERRERS_TOLD else ""
         raise Conflict(
-            f"{reference} is still referred to by {listed}{more}: delete those, or change "
-            "their references, first"
+            f"{reference} is still referred to by {listed}: delete those, or change their "
+            "references, first"
         )
 
 
