@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
 from medalliance.demo import records as demo_records
+from medalliance.errors import Conflict
 from medalliance.records import service as records
 from medalliance.referrals.models import Referral
 
@@ -61,6 +63,19 @@ def test_each_completed_referral_points_at_its_stored_discharge_summary(db: Sess
         assert summary["type"]["coding"][0]["code"] == "18842-5"
         related = summary["context"]["related"][0]["reference"]
         assert related == f"ServiceRequest/{referral.id}"
+
+
+def test_the_discharge_summary_a_referral_closed_on_cannot_be_deleted(db: Session) -> None:
+    """The referral's closed loop would point at nothing: the township doctor following
+    it up would find a deleted document."""
+    _load(db)
+    referral = _referrals(db)[0]
+    assert referral.outcome_reference
+    kind, _, document_id = referral.outcome_reference.partition("/")
+    hospital = _system(referral.to_institution_id)
+    with pytest.raises(Conflict, match="1 referral"):
+        records.delete(db, hospital, kind, document_id, now=NOW)
+    assert records.read(db, hospital, kind, document_id, now=NOW).deleted is False
 
 
 def test_the_stay_and_the_township_visit_carry_the_referral_diagnosis(db: Session) -> None:

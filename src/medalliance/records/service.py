@@ -35,6 +35,7 @@ from medalliance.records.search.criteria import Query, parse
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import CREATES, StoredResource, from_row
 from medalliance.records.validation import require_type
+from medalliance.referrals import repository as referral_records
 
 __all__ = [
     "Gone",
@@ -435,7 +436,8 @@ def delete(
 def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = True) -> None:
     """R4 http.html#delete: a server may refuse to delete what others refer to (409).
     Deleting a visit its results point at would leave them pointing at nothing: the
-    timeline could no longer group them, nor a client follow the reference.
+    timeline could no longer group them, nor a client follow the reference. Referrals
+    count too: an attached report, or the discharge summary sent down as the outcome.
 
     Only referrers in the same patient's record count: the deleter may write that record,
     so may read them, and a reference another system planted from another record (writes
@@ -452,6 +454,8 @@ def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = 
     )
     reference = gone.reference
     holding = Counter(kind for kind, content in rows if reference in _plain_references(content))
+    if referrals := referral_records.count_naming(db, gone.patient_id, reference):
+        holding["referral"] = referrals
     if holding:
         listed = ", ".join(f"{n} {kind}" for kind, n in sorted(holding.items()))
         raise Conflict(

@@ -239,3 +239,19 @@ def histories(db: Session, referral_ids: Sequence[str]) -> Sequence[ReferralHist
         .order_by(ReferralHistory.id)
     )
     return db.scalars(stmt).all()
+
+
+def count_naming(db: Session, patient_id: str | None, reference: str) -> int:
+    """Referrals of the patient that attach a resource of the shared record, or give it as
+    their outcome (the discharge summary sent down): its deletion would leave them
+    pointing at nothing. A patient has a handful of referrals: read, not indexed."""
+    if patient_id is None:
+        return 0
+    rows = db.execute(
+        select(Referral.attachments, Referral.outcome_reference).where(
+            Referral.patient_id == patient_id
+        )
+    )
+    return sum(
+        1 for attached, outcome in rows if reference in (attached or []) or outcome == reference
+    )
