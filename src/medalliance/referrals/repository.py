@@ -8,11 +8,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from medalliance.kit.hot import HotStatement
 from medalliance.referrals.enums import AWAITING_DECISION, OPEN_STATUSES, Box, ReferralStatus
 from medalliance.referrals.models import (
     Referral,
@@ -241,17 +252,24 @@ def histories(db: Session, referral_ids: Sequence[str]) -> Sequence[ReferralHist
     return db.scalars(stmt).all()
 
 
+# Asked by every DELETE of the shared record: prepared, one round trip.
+_referral: Any = Referral.__table__  # Core: a hot statement runs plain columns
+_NAMING = HotStatement(
+    select(_referral.c.attachments, _referral.c.outcome_reference).where(
+        _referral.c.patient_id == bindparam("patient_id")
+    )
+)
+
+
 def count_naming(db: Session, patient_id: str | None, reference: str) -> int:
     """Referrals of the patient that attach a resource of the shared record, or give it as
     their outcome (the discharge summary sent down): its deletion would leave them
     pointing at nothing. A patient has a handful of referrals: read, not indexed."""
     if patient_id is None:
         return 0
-    rows = db.execute(
-        select(Referral.attachments, Referral.outcome_reference).where(
-            Referral.patient_id == patient_id
-        )
-    )
+    rows = _NAMING.rows(db, {"patient_id": patient_id})
     return sum(
-        1 for attached, outcome in rows if reference in (attached or []) or outcome == reference
+        1
+        for row in rows
+        if reference in (row.attachments or []) or row.outcome_reference == reference
     )
