@@ -421,6 +421,14 @@ class TestEverything:
         following = client.get(str(link(bundle, "next")), headers=his).json()
         assert "outcome" not in {e["search"]["mode"] for e in following["entry"]}
 
+    def test_a_parameter_given_twice_is_a_400_naming_it(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Patient/{P}/$everything?start=2026-01-01&start=2026-06-01"
+        response = client.get(url, headers=his)
+        assert response.status_code == 400, response.text
+        assert response.json()["issue"][0]["expression"] == ["start"]
+
     def test_an_unknown_parameter_under_strict_handling_is_a_400_naming_it(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:

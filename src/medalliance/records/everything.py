@@ -34,7 +34,17 @@ def ignored_parameters(params: Sequence[tuple[str, str]], *, strict: bool) -> li
     if ignored and strict:
         key = ignored[0][0]
         raise DomainError(_unknown(key), field=key)
+    _refuse_repeats(params)
     return ignored
+
+
+def _refuse_repeats(params: Sequence[tuple[str, str]]) -> None:
+    """A single-valued parameter given twice (``start=…&start=…``) is a 400: taking one of
+    them silently would answer another question than the client asked."""
+    given = [key for key, _ in params if key in PARAMETERS and key != "_type"]
+    for key in dict.fromkeys(given):
+        if given.count(key) > 1:
+            raise DomainError(f"{key} may be given once to Patient/$everything", field=key)
 
 
 def _unknown(key: str) -> str:
