@@ -29,7 +29,8 @@ PARAMETERS = frozenset({"_since", "_type", "start", "end", "_count", "_cursor", 
 
 def ignored_parameters(params: Sequence[tuple[str, str]], *, strict: bool) -> list[tuple[str, str]]:
     """The (key, value) pairs $everything does not read, to warn of and leave out of its
-    links; under strict handling the first of them is a 400 instead."""
+    links; under strict handling the first of them is a 400 instead, as is a parameter
+    it reads given twice."""
     ignored = [(key, value) for key, value in params if key not in PARAMETERS]
     if ignored and strict:
         key = ignored[0][0]
