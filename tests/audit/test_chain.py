@@ -114,20 +114,33 @@ class TestOutOfOrderCommits:
     """Two requests at once: the one holding the lower event id may commit second. The
     sealer must seal it when it does, without reading the whole log each run."""
 
+    @pytest.mark.parametrize("in_flight", [1, 20_000])  # one request; a bundle's thousands
     def test_an_event_committed_after_the_sealer_passed_its_id_is_sealed_then(
-        self, db: Session
+        self, db: Session, in_flight: int
     ) -> None:
         first = _write_and_seal(db, 1)[0]
-        _event_with_id(db, first.id + 2)  # id first.id + 1 is still "in flight"
+        _event_with_id(db, first.id + in_flight + 1)  # the ids before it are "in flight"
         assert service.seal_pending(db) == 1
         assert service.verify(db).unsealed == 0
-        _event_with_id(db, first.id + 1)  # it commits now
+        _event_with_id(db, first.id + 1)  # one of them commits now
         assert service.verify(db).unsealed == 1
         assert service.seal_pending(db) == 1
         report = service.verify(db)
         assert report.ok
         assert report.unsealed == 0
-        assert service.seal_pending(db) == 0  # sealed once, the gap forgotten
+        assert service.seal_pending(db) == 0  # sealed once, though its gap stays
+
+    def test_a_late_event_is_sealed_after_the_worker_was_down_for_days(
+        self, db: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first = _write_and_seal(db, 1)[0]
+        _event_with_id(db, first.id + 2)
+        service.seal_pending(db)
+        _event_with_id(db, first.id + 1)  # committed; then no sealing run for three days
+        later = utcnow() + 3 * service.GAP_LIFETIME
+        monkeypatch.setattr(service, "utcnow", lambda: later)
+        assert service.seal_pending(db) == 1
+        assert service.verify(db).unsealed == 0
 
     def test_an_id_never_committed_is_forgotten_after_a_day(
         self, db: Session, monkeypatch: pytest.MonkeyPatch
@@ -135,12 +148,17 @@ class TestOutOfOrderCommits:
         first = _write_and_seal(db, 1)[0]
         _event_with_id(db, first.id + 2)  # first.id + 1: a transaction rolled back
         service.seal_pending(db)
-        noted = text("SELECT count(*) FROM audit_seal_gap WHERE event_id = :i")
+        noted = text("SELECT count(*) FROM audit_seal_gap WHERE :i BETWEEN first_id AND last_id")
         assert db.scalar(noted, {"i": first.id + 1}) == 1
         later = utcnow() + service.GAP_LIFETIME + timedelta(minutes=1)
         monkeypatch.setattr(service, "utcnow", lambda: later)
         service.seal_pending(db)
         assert db.scalar(text("SELECT count(*) FROM audit_seal_gap")) == 0
+
+
+def test_passed_ids_are_noted_as_runs() -> None:
+    assert service.passed_runs(10, [11, 14, 15, 20]) == [(12, 13), (16, 19)]
+    assert service.passed_runs(10, []) == []
 
 
 class TestAppendOnly:

@@ -50,11 +50,13 @@ class AuditSeal(Base):
 
 
 class AuditSealGap(Base):
-    """An event id the sealer passed without finding its event: a transaction that had not
-    committed yet (it is sealed when it does) or one rolled back (forgotten after a day).
-    Asking only these ids keeps each sealing run independent of the log's size."""
+    """A run of event ids the sealer passed without finding their events: transactions that
+    had not committed yet (sealed when they do) or were rolled back (forgotten after a
+    day). Asking only these keeps each sealing run independent of the log's size; a run,
+    not each id, so a transaction of 100,000 events is one row."""
 
     __tablename__ = "audit_seal_gap"
 
-    event_id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=False)
+    first_id: Mapped[int] = mapped_column(AuditId, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(AuditId)
     noted_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

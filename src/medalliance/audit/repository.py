@@ -32,20 +32,25 @@ def events_after(db: Session, after_id: int, limit: int) -> Sequence[Row[Any]]:
 
 
 def events_in_gaps(db: Session, limit: int) -> Sequence[Row[Any]]:
-    """Events that have since committed under a noted gap's id, in id order."""
-    gaps = select(AuditSealGap.event_id)
-    stmt = select(_EVENTS).where(_EVENTS.c.id.in_(gaps)).order_by(_EVENTS.c.id).limit(limit)
+    """Events not sealed yet that have since committed under a noted gap's ids, in id
+    order (the events already sealed there are skipped: a gap stays until it expires)."""
+    gap = AuditSealGap
+    in_a_gap = (
+        select(gap.first_id)
+        .where(_EVENTS.c.id.between(gap.first_id, gap.last_id))
+        .correlate(_EVENTS)
+        .exists()
+    )
+    sealed = select(AuditSeal.event_id).where(AuditSeal.event_id == _EVENTS.c.id).exists()
+    stmt = select(_EVENTS).where(in_a_gap, ~sealed).order_by(_EVENTS.c.id).limit(limit)
     return db.execute(stmt).all()
 
 
-def note_gaps(db: Session, event_ids: Sequence[int], now: datetime) -> None:
-    if event_ids:
-        db.execute(insert(AuditSealGap), [{"event_id": i, "noted_at": now} for i in event_ids])
-
-
-def forget_gaps(db: Session, event_ids: Sequence[int]) -> None:
-    if event_ids:
-        db.execute(delete(AuditSealGap).where(AuditSealGap.event_id.in_(event_ids)))
+def note_gaps(db: Session, runs: Sequence[tuple[int, int]], now: datetime) -> None:
+    """Runs of ids (first, last) passed without an event."""
+    if runs:
+        rows = [{"first_id": a, "last_id": b, "noted_at": now} for a, b in runs]
+        db.execute(insert(AuditSealGap), rows)
 
 
 def expire_gaps(db: Session, before: datetime) -> None:

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any, cast
 
 import orjson
-import structlog
 from sqlalchemy import Row, Table, bindparam, insert, text
 from sqlalchemy.orm import Session
 
@@ -20,8 +19,6 @@ from medalliance.audit.models import AuditEvent, AuditSeal
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
 from medalliance.kit.hot import HotStatement, execute_native, flush_pending, session_connection
-
-log = structlog.get_logger(__name__)
 
 GENESIS_HASH = "0" * 64
 _SEALER_LOCK_KEY = 0x4D45_4441  # "MEDA": one sealer at a time on PostgreSQL
@@ -203,25 +200,23 @@ def chain_hash(prev_hash: str, digest: str) -> str:
 
 # A transaction holds its event ids for seconds; a gap this old was rolled back.
 GAP_LIFETIME = timedelta(days=1)
-# More missing ids than this after one run is a sequence moved by hand, not transactions.
-MAX_GAPS_NOTED = 10_000
 
 
 def seal_pending(db: Session, limit: int = 5000) -> int:
     """Chain the events not sealed yet after the last seal; returns how many were sealed.
 
     Reads the events after the last sealed one, and those that have since committed under
-    an id the sealer passed (``audit_seal_gap``): never the whole log. Events commit out
-    of id order (two requests at once), so a passed id may still come."""
+    ids the sealer passed (``audit_seal_gap``): never the whole log. Events commit out of
+    id order (two requests at once), so a passed id may still come."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALER_LOCK_KEY})
     now = utcnow()
-    repository.expire_gaps(db, now - GAP_LIFETIME)
     late = repository.events_in_gaps(db, limit)
-    repository.forget_gaps(db, [e.id for e in late])
+    if len(late) < limit:  # every late event read: old gaps may go (a worker down a day)
+        repository.expire_gaps(db, now - GAP_LIFETIME)
     last = repository.last_sealed_event_id(db)
     fresh = repository.events_after(db, last, limit - len(late))
-    repository.note_gaps(db, _passed_ids(last, [e.id for e in fresh]), now)
+    repository.note_gaps(db, passed_runs(last, [e.id for e in fresh]), now)
     head = repository.last_seal(db)
     seq, prev = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     seals = []
@@ -234,15 +229,16 @@ def seal_pending(db: Session, limit: int = 5000) -> int:
     return len(seals)
 
 
-def _passed_ids(last: int, found: Sequence[int]) -> list[int]:
-    """The ids between the last sealed event and the newest found that have no event."""
-    if not found:
-        return []
-    missing = sorted(set(range(last + 1, found[-1])) - set(found))
-    if len(missing) > MAX_GAPS_NOTED:
-        log.warning("audit_seal_gap_too_wide", missing=len(missing), after=last)
-        return []
-    return missing
+def passed_runs(last: int, found: Sequence[int]) -> list[tuple[int, int]]:
+    """The runs (first, last) of ids after ``last`` and before the newest of ``found`` (in
+    id order) that have no event."""
+    runs = []
+    previous = last
+    for event_id in found:
+        if event_id > previous + 1:
+            runs.append((previous + 1, event_id - 1))
+        previous = event_id
+    return runs
 
 
 @dataclass(frozen=True)
