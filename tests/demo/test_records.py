@@ -73,7 +73,7 @@ def test_the_discharge_summary_a_referral_closed_on_cannot_be_deleted(db: Sessio
     assert referral.outcome_reference
     kind, _, document_id = referral.outcome_reference.partition("/")
     hospital = _system(referral.to_institution_id)
-    with pytest.raises(Conflict, match="1 referral"):
+    with pytest.raises(Conflict, match="carried by a referral"):
         records.delete(db, hospital, kind, document_id, now=NOW)
     assert records.read(db, hospital, kind, document_id, now=NOW).deleted is False
 

@@ -688,6 +688,34 @@ class TestReferentialIntegrity:
         assert client.post("/fhir/Observation", json=planted, headers=his).status_code == 201
         assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
 
+    def test_a_resource_without_a_patient_is_held_by_any_record(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        """A Medication belongs to no one's record; a prescription naming it still breaks."""
+        medication = {
+            "resourceType": "Medication",
+            "code": {"coding": [{"system": "urn:test:drug", "code": "metformin-0.5g"}]},
+        }
+        made = client.post("/fhir/Medication", json=medication, headers=his)
+        assert made.status_code == 201, made.text
+        drug = f"Medication/{made.json()['id']}"
+        prescription = {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": f"Patient/{P}"},
+            "medicationReference": {"reference": drug},
+        }
+        assert (
+            client.post("/fhir/MedicationRequest", json=prescription, headers=his).status_code
+            == 201
+        )
+        response = client.delete(f"/fhir/{drug}", headers=his)
+        assert response.status_code == 409, response.text
+        said = response.json()["issue"][0]["diagnostics"]
+        assert "1 resources" in said
+        assert "MedicationRequest" not in said  # maybe another's record: no types told
+
     def test_deleting_in_a_transaction_what_is_already_deleted_still_succeeds(
         self, client: TestClient, his: dict[str, str]
     ) -> None:

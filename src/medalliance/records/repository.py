@@ -244,45 +244,78 @@ def lock_criteria(db: Session, key: str) -> None:
         db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
-# Every DELETE asks it (prepared: planning it cost more than running it). Provenance is
-# left out: its target is a record about records (a Synthea bundle's one Provenance
-# names every resource of the history), not a part of the record that would break.
+# Every DELETE asks these (prepared: planning cost more than running). Provenance is left
+# out: its target is a record about records (a Synthea bundle's one Provenance names
+# every resource of the history), not a part of the record that would break. The index
+# rows carry the referrer's patient; a deleted referrer has none.
 _refs: Any = ReferenceIndex.__table__.c
-_LIVE_REFERRERS = HotStatement(
-    select(_resource.c.resource_type, _resource.c.content)
+_pointing = (
+    _refs.target_id == bindparam("target_id"),
+    _refs.target_type == bindparam("target_type"),
+    _refs.resource_type != "Provenance",
+    _refs.pid != bindparam("other_than"),
+)
+_of_patient = _refs.patient_id == bindparam("patient_id")
+_count_by_type = select(_refs.resource_type, func.count(_refs.pid.distinct()).label("n")).group_by(
+    _refs.resource_type
+)
+_REFERRER_COUNTS = HotStatement(_count_by_type.where(*_pointing, _of_patient))
+_ANY_REFERRER_COUNTS = HotStatement(_count_by_type.where(*_pointing))
+_REFERRER_CONTENTS = HotStatement(
+    select(_resource.c.pid, _resource.c.content)
     .where(
         _resource.c.pid.in_(
-            select(_refs.pid).where(
-                _refs.target_id == bindparam("target_id"),
-                _refs.target_type == bindparam("target_type"),
-                _refs.resource_type != "Provenance",
-            )
-        ),
-        _resource.c.patient_id.is_not_distinct_from(bindparam("patient_id")),
-        _resource.c.pid != bindparam("other_than"),
-        _resource.c.deleted.is_(False),
+            select(_refs.pid).where(*_pointing, _of_patient, _refs.pid > bindparam("after"))
+        )
     )
     .order_by(_resource.c.pid)
+    .limit(bindparam("most"))
 )
 
 
-def live_referrers(
+def _referrer_params(
+    resource_type: str, resource_id: str, patient_id: str | None, other_than: int | None
+) -> dict[str, Any]:
+    return {
+        "target_id": resource_id,
+        "target_type": resource_type,
+        "patient_id": patient_id,
+        "other_than": -1 if other_than is None else other_than,  # pids are positive
+    }
+
+
+def referrer_counts(
     db: Session,
     resource_type: str,
     resource_id: str,
     *,
     patient_id: str | None,
     other_than: int | None,
-) -> list[tuple[str, Any]]:
-    """(type, parsed content) of the live resources of the same patient whose indexed
-    references point at a resource, ``other_than`` its own row (a resource may refer to
-    itself). A deleted resource has no index rows. Within one record they are at most a
-    few thousand; the reference lookup index leads with target_id."""
+) -> list[tuple[str, int]]:
+    """(type, number) of the live resources whose indexed references point at a resource
+    (references to its versions too), ``other_than`` its own row: of its patient's
+    record, or of any record for a resource without a patient (a Medication)."""
+    params = _referrer_params(resource_type, resource_id, patient_id, other_than)
+    statement = _ANY_REFERRER_COUNTS if patient_id is None else _REFERRER_COUNTS
+    return [(str(kind), int(n)) for kind, n in statement.rows(db, params)]
+
+
+def referrer_contents(
+    db: Session,
+    resource_type: str,
+    resource_id: str,
+    *,
+    patient_id: str,
+    other_than: int | None,
+    after: int,
+    most: int,
+) -> list[tuple[int, Any]]:
+    """(pid, parsed content) of the next ``most`` such referrers of the patient's record
+    after pid ``after``, in pid order."""
     params = {
-        "target_id": resource_id,
-        "target_type": resource_type,
-        "patient_id": patient_id,
-        "other_than": -1 if other_than is None else other_than,  # pids are positive
+        **_referrer_params(resource_type, resource_id, patient_id, other_than),
+        "after": after,
+        "most": most,
     }
-    rows = _LIVE_REFERRERS.rows(db, params)
-    return [(str(row.resource_type), orjson.loads(row.content)) for row in rows]
+    rows = _REFERRER_CONTENTS.rows(db, params)
+    return [(int(row.pid), orjson.loads(row.content)) for row in rows]

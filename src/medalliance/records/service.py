@@ -9,7 +9,6 @@ Encounter at its institution creates the care relationship it then writes under.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -436,8 +435,8 @@ def delete(
 def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = True) -> None:
     """R4 http.html#delete: a server may refuse to delete what others refer to (409).
     Deleting a visit its results point at would leave them pointing at nothing: the
-    timeline could no longer group them, nor a client follow the reference. Referrals
-    count too: an attached report, or the discharge summary sent down as the outcome.
+    timeline could no longer group them, nor a client follow the reference. A document a
+    referral carries (attached, or the discharge summary it closed on) stays too.
 
     Only referrers in the same patient's record count: the deleter may write that record,
     so may read them, and a reference another system planted from another record (writes
@@ -445,23 +444,54 @@ def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = 
     version (``Type/id/_history/n``) stays good: the version is kept. ``deleting``: the
     resource is not yet tombstoned (a transaction checks after), so its own row is not a
     referrer."""
-    rows = repository.live_referrers(
-        db,
-        gone.resource_type,
-        gone.id,
-        patient_id=gone.patient_id,
-        other_than=gone.pid if deleting else None,
-    )
     reference = gone.reference
-    holding = Counter(kind for kind, content in rows if reference in _plain_references(content))
-    if referrals := referral_records.count_naming(db, gone.patient_id, reference):
-        holding["referral"] = referrals
-    if holding:
-        listed = ", ".join(f"{n} {kind}" for kind, n in sorted(holding.items()))
+    own = gone.pid if deleting else None
+    counts = repository.referrer_counts(
+        db, gone.resource_type, gone.id, patient_id=gone.patient_id, other_than=own
+    )
+    if counts and (gone.patient_id is None or _plainly_referred(db, gone, own)):
+        # Types are told within the patient's record only: elsewhere, records the
+        # deleter may not read.
+        listed = (
+            ", ".join(f"{n} {kind}" for kind, n in counts)
+            if gone.patient_id is not None
+            else f"{sum(n for _, n in counts)} resources"
+        )
         raise Conflict(
             f"{reference} is still referred to by {listed}: delete those, or change their "
             "references, first"
         )
+    if referral_records.count_naming(db, gone.patient_id, reference):
+        raise Conflict(
+            f"{reference} is carried by a referral (attached, or as its outcome) and stays "
+            "in the record: correct it with a new version instead"
+        )
+
+
+# Referrers read at a time when looking for one that refers to more than a version.
+_REFERRER_PAGE = 100
+
+
+def _plainly_referred(db: Session, gone: StoredResource, own: int | None) -> bool:
+    """Whether a referrer of the patient's record names the resource itself, not one of
+    its versions: read a page at a time, stopping at the first (usually the first row)."""
+    assert gone.patient_id is not None
+    after = 0
+    while True:
+        page = repository.referrer_contents(
+            db,
+            gone.resource_type,
+            gone.id,
+            patient_id=gone.patient_id,
+            other_than=own,
+            after=after,
+            most=_REFERRER_PAGE,
+        )
+        if any(gone.reference in _plain_references(content) for _, content in page):
+            return True
+        if len(page) < _REFERRER_PAGE:
+            return False
+        after = page[-1][0]
 
 
 def _plain_references(node: Any) -> set[str]:

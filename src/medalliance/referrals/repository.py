@@ -264,7 +264,8 @@ _NAMING = HotStatement(
 def count_naming(db: Session, patient_id: str | None, reference: str) -> int:
     """Referrals of the patient that attach a resource of the shared record, or give it as
     their outcome (the discharge summary sent down): its deletion would leave them
-    pointing at nothing. A patient has a handful of referrals: read, not indexed."""
+    pointing at nothing. A patient has a handful of referrals: read, not indexed. Every
+    referral counts, whoever asks: a caller tells only whether there is one."""
     if patient_id is None:
         return 0
     rows = _NAMING.rows(db, {"patient_id": patient_id})
