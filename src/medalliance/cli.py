@@ -177,6 +177,9 @@ def audit_verify() -> None:
     if report.ok:
         typer.echo(f"audit chain intact: {report.checked} sealed rows, {report.unsealed} pending")
         return
+    if report.broken_seq is None:
+        typer.echo(f"audit log INCOMPLETE: {report.reason}", err=True)
+        sys.exit(1)
     typer.echo(
         f"audit chain BROKEN at seal {report.broken_seq} (event {report.broken_event_id}): "
         f"{report.reason}; {report.checked} rows verified before it",

@@ -155,6 +155,16 @@ class TestOutOfOrderCommits:
         service.seal_pending(db)
         assert db.scalar(text("SELECT count(*) FROM audit_seal_gap")) == 0
 
+    def test_an_event_the_sealer_no_longer_awaits_fails_verification(self, db: Session) -> None:
+        first = _write_and_seal(db, 1)[0]
+        _event_with_id(db, first.id + 2)
+        service.seal_pending(db)
+        db.execute(text("DELETE FROM audit_seal_gap"))  # as if its gap had expired
+        _event_with_id(db, first.id + 1)  # then it commits
+        report = service.verify(db)
+        assert not report.ok
+        assert report.reason == "1 events below the last sealed one will never be sealed"
+
 
 def test_passed_ids_are_noted_as_runs() -> None:
     assert service.passed_runs(10, [11, 14, 15, 20]) == [(12, 13), (16, 19)]

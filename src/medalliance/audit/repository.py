@@ -87,6 +87,20 @@ def count_unsealed(db: Session) -> int:
     return int(db.scalar(stmt) or 0)
 
 
+def count_lost(db: Session) -> int:
+    """Events below the last sealed one that are neither sealed nor awaited in a gap: the
+    sealer will never chain them (a gap expired, or a sealer that skipped them)."""
+    last = select(func.max(AuditSeal.event_id)).scalar_subquery()
+    sealed = select(AuditSeal.event_id).where(AuditSeal.event_id == _EVENTS.c.id).exists()
+    awaited = (
+        select(AuditSealGap.first_id)
+        .where(_EVENTS.c.id.between(AuditSealGap.first_id, AuditSealGap.last_id))
+        .exists()
+    )
+    stmt = select(func.count()).where(_EVENTS.c.id < last, ~sealed, ~awaited)
+    return int(db.scalar(stmt) or 0)
+
+
 def iter_chain(db: Session, batch: int = 5000) -> Iterator[tuple[AuditSeal, AuditEvent | None]]:
     """Seals in chain order with their events (None when the event row is gone)."""
     after = 0

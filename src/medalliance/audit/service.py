@@ -252,7 +252,8 @@ class VerifyReport:
 
 
 def verify(db: Session) -> VerifyReport:
-    """Walk the chain from the genesis; report the first broken link."""
+    """Walk the chain from the genesis; report the first broken link, or events the sealer
+    passed and no longer awaits (``count_lost``): they would never be chained."""
     prev, expected_seq, checked = GENESIS_HASH, 1, 0
     for seal, event in repository.iter_chain(db):
         problem = _link_problem(seal, event, prev, expected_seq)
@@ -266,7 +267,12 @@ def verify(db: Session) -> VerifyReport:
                 reason=problem,
             )
         prev, expected_seq, checked = seal.hash, seal.seq + 1, checked + 1
-    return VerifyReport(ok=True, checked=checked, unsealed=repository.count_unsealed(db))
+    unsealed = repository.count_unsealed(db)
+    lost = repository.count_lost(db)
+    if lost:
+        reason = f"{lost} events below the last sealed one will never be sealed"
+        return VerifyReport(ok=False, checked=checked, unsealed=unsealed, reason=reason)
+    return VerifyReport(ok=True, checked=checked, unsealed=unsealed)
 
 
 def _link_problem(seal: AuditSeal, event: AuditEvent | None, prev: str, seq: int) -> str | None:
