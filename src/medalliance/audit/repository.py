@@ -18,6 +18,7 @@ def last_seal(db: Session) -> AuditSeal | None:
 
 
 _EVENTS: Any = AuditEvent.__table__
+_SEALED = select(AuditSeal.event_id).where(AuditSeal.event_id == _EVENTS.c.id).exists()
 
 
 def last_sealed_event_id(db: Session) -> int:
@@ -44,7 +45,6 @@ def events_in_gaps(db: Session, limit: int) -> list[Row[Any]]:
     gaps = db.execute(
         select(AuditSealGap.first_id, AuditSealGap.last_id).order_by(AuditSealGap.first_id)
     ).all()
-    sealed = select(AuditSeal.event_id).where(AuditSeal.event_id == _EVENTS.c.id).exists()
     found: list[Row[Any]] = []
     for start in range(0, len(gaps), _GAPS_PER_STATEMENT):
         if len(found) >= limit:
@@ -52,7 +52,7 @@ def events_in_gaps(db: Session, limit: int) -> list[Row[Any]]:
         ranges = [_EVENTS.c.id.between(a, b) for a, b in gaps[start : start + _GAPS_PER_STATEMENT]]
         stmt = (
             select(_EVENTS)
-            .where(or_(*ranges), ~sealed)
+            .where(or_(*ranges), ~_SEALED)
             .order_by(_EVENTS.c.id)
             .limit(limit - len(found))
         )
@@ -91,13 +91,12 @@ def count_lost(db: Session) -> int:
     """Events below the last sealed one that are neither sealed nor awaited in a gap: the
     sealer will never chain them (a gap expired, or a sealer that skipped them)."""
     last = select(func.max(AuditSeal.event_id)).scalar_subquery()
-    sealed = select(AuditSeal.event_id).where(AuditSeal.event_id == _EVENTS.c.id).exists()
     awaited = (
         select(AuditSealGap.first_id)
         .where(_EVENTS.c.id.between(AuditSealGap.first_id, AuditSealGap.last_id))
         .exists()
     )
-    stmt = select(func.count()).where(_EVENTS.c.id < last, ~sealed, ~awaited)
+    stmt = select(func.count()).where(_EVENTS.c.id < last, ~_SEALED, ~awaited)
     return int(db.scalar(stmt) or 0)
 
 
