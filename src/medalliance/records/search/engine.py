@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
+    Integer,
     Select,
     Subquery,
     and_,
+    bindparam,
     func,
     inspect,
-    literal,
     or_,
     select,
 )
@@ -41,14 +43,17 @@ from medalliance.records.models import (
     TokenIndex,
 )
 from medalliance.records.search.conditions import (
+    Binds,
     PatientResolver,
+    Shape,
+    bound,
+    build,
+    build_match,
     can_drive,
-    condition,
-    index_match,
-    index_table,
     one_row_per_resource,
     patient_scope,
     pid_ordered,
+    plan,
 )
 from medalliance.records.search.criteria import Criterion, Query
 from medalliance.records.searchparams import params_for
@@ -96,14 +101,8 @@ def run(
     search scoped to them needs no per-row access condition (includes still get one)."""
     patients = patient_scope(query.criteria, resolve_patient)
     checked = bool(patients) and set(patients or ()) <= set(granted)
-    params = readable.params
-
-    def readable_on(column: Any) -> ColumnElement[bool]:
-        return _on_columns(readable.condition, {"patient_id": column})
-
-    criteria = [
-        (c, condition(query.resource_type, c, patients, readable_on)) for c in query.criteria
-    ]
+    binds = Binds(query.resource_type, patients)
+    criteria = [(c, plan(c, binds)) for c in query.criteria]
     result = SearchResult(
         matches=[],
         warnings=list(query.warnings),
@@ -112,19 +111,12 @@ def run(
         ignored=query.ignored,
     )
     if query.summary_count or query.total:
-        result.total = count(db, query, criteria, patients, readable, checked=checked)
+        result.total = _count(db, query, criteria, binds, readable, checked=checked)
     if query.summary_count or query.count == 0:
         return result
-    key, descending = _sort_key(query)
-    stmt = _page(query, criteria, patients, key)
-    if not checked:
-        stmt = stmt.where(for_patients(readable.condition, patients))
-    if query.cursor:
-        stmt = stmt.where(_after(query.cursor, key, descending, query))
-    order = (
-        (key.desc(), FhirResource.pid.desc()) if descending else (key.asc(), FhirResource.pid.asc())
-    )
-    rows = _execute(db, stmt.order_by(*order).limit(query.count + 1), params).all()
+    shape = _page_shape(query, criteria, binds, checked)
+    stmt = _statement(shape, readable, lambda: _page(shape, readable))
+    rows = _execute(db, stmt, {**readable.params, **binds.values}).all()
     page, more = rows[: query.count], len(rows) > query.count
     result.matches = [from_row(row) for row in page]
     if more:
@@ -134,7 +126,27 @@ def run(
     return result
 
 
-Criteria = Sequence[tuple[Criterion, ColumnElement[bool]]]
+Criteria = Sequence[tuple[Criterion, Shape]]
+# Statements by shape and access rule, built once (see ``conditions``). Shapes are few (a
+# member system asks the same searches all day); the bound keeps a stream of odd ones
+# from growing it for good.
+_STATEMENTS: dict[tuple[Any, ...], tuple[ColumnElement[bool], Select[Any]]] = {}
+MAX_STATEMENTS = 2000
+
+
+def _statement(shape: Shape, readable: Readable, build: Callable[[], Select[Any]]) -> Select[Any]:
+    """The statement of a shape under an access rule. Rules are built once per kind of
+    reader, so the rule's identity is part of the key; it is kept in the entry, so the
+    id cannot be another's while the entry lives."""
+    key = (shape, id(readable.condition))
+    found = _STATEMENTS.get(key)
+    if found is not None and found[0] is readable.condition:
+        return found[1]
+    stmt = build()
+    if len(_STATEMENTS) >= MAX_STATEMENTS:
+        _STATEMENTS.clear()
+    _STATEMENTS[key] = (readable.condition, stmt)
+    return stmt
 
 
 def _execute(db: Session, stmt: Select[Any], params: Mapping[str, Any]) -> Result[Any]:
@@ -144,8 +156,8 @@ def _execute(db: Session, stmt: Select[Any], params: Mapping[str, Any]) -> Resul
     return session_connection(db).connection.execute(stmt, dict(params))
 
 
-def _page(query: Query, criteria: Criteria, patients: list[str] | None, key: Any) -> Select[Any]:
-    """The page's rows before access, cursor, order and limit.
+def _page_shape(query: Query, criteria: Criteria, binds: Binds, checked: bool) -> Shape:
+    """The page's statement's shape, its cursor and limit planned into ``binds``.
 
     In the default order (pid) a search over all patients starts from the index rows of
     its first criterion that matches one range of its lookup index (``pid_ordered``):
@@ -153,46 +165,115 @@ def _page(query: Query, criteria: Criteria, patients: list[str] | None, key: Any
     pid order and the page can stop after its 20 rows. Written as ``pid IN (...)`` the
     planner hashes or sorts all of them first (a practitioner's 11,000 observations:
     80 ms instead of 0.2 ms)."""
-    columns = (*RESOURCE_COLUMNS, key.label("sort_key"))
-    base = (FhirResource.resource_type == query.resource_type, FhirResource.deleted.is_(False))
     driver = None
-    if query.sort is None and patients is None:
-        driver = next((c for c, _ in criteria if pid_ordered(c)), None)
+    if query.sort is None and binds.patients is None:
+        driver = next((i for i, (c, _) in enumerate(criteria) if pid_ordered(c)), None)
+    cursor = binds.names(*_decode(query.cursor, query)) if query.cursor else None
+    return (
+        "page",
+        query.resource_type,
+        binds.resource_type,
+        tuple(shape for _, shape in criteria),
+        query.sort,
+        driver,
+        cursor,
+        _access_shape(binds, checked),
+        binds.add(query.count + 1),
+    )
+
+
+def _access_shape(binds: Binds, checked: bool) -> Shape | None:
+    """None when the search's patients are known readable. When the search is about one
+    patient, the access rule is decided once for them: written against each row's
+    patient it is a correlated subquery per row; on one patient's id PostgreSQL
+    evaluates it once."""
+    if checked:
+        return None
+    if binds.patients is not None and len(binds.patients) == 1:
+        return ("patient", binds.add(binds.patients[0]))
+    return ("rows",)
+
+
+def _page(shape: Shape, readable: Readable) -> Select[Any]:
+    _, resource_type, type_name, criteria, sort, driver, cursor, access, limit = shape
+    key, descending = _sort_key(resource_type, sort)
+    columns = (*RESOURCE_COLUMNS, key.label("sort_key"))
+    base = (FhirResource.resource_type == bound(type_name), FhirResource.deleted.is_(False))
+    readable_on = _readable_on(readable)
+    others = [build(c, readable_on) for i, c in enumerate(criteria) if i != driver]
     if driver is None:
-        return select(*columns).where(*base, *(cond for _, cond in criteria))
-    rows = _alias(index_table(driver))
-    matched = select(rows.pid).where(index_match(rows, query.resource_type, driver, patients))
-    if query.cursor:  # said here too: the planner does not carry pid > x across the join
-        matched = matched.where(rows.pid > _decode(query.cursor, query)[1])
-    pids = matched.distinct().subquery()
-    others = (cond for c, cond in criteria if c is not driver)
-    joined = select(*columns).join_from(FhirResource, pids, pids.c.pid == FhirResource.pid)
-    return joined.where(*base, *others)
+        stmt = select(*columns).where(*base, *others)
+    else:
+        _, table, match = criteria[driver]
+        rows = _alias(table)
+        matched = select(rows.pid).where(build_match(rows, match))
+        if cursor:  # said here too: the planner does not carry pid > x across the join
+            matched = matched.where(rows.pid > bound(cursor[1]))
+        pids = matched.distinct().subquery()
+        joined = select(*columns).join_from(FhirResource, pids, pids.c.pid == FhirResource.pid)
+        stmt = joined.where(*base, *others)
+    if access is not None:
+        stmt = stmt.where(_access(readable, access))
+    if cursor:
+        stmt = stmt.where(_after(cursor, key, descending))
+    order = (
+        (key.desc(), FhirResource.pid.desc()) if descending else (key.asc(), FhirResource.pid.asc())
+    )
+    return stmt.order_by(*order).limit(bindparam(limit, type_=Integer))
 
 
-def count(
+def _readable_on(readable: Readable) -> Callable[[Any], ColumnElement[bool]]:
+    def readable_on(column: Any) -> ColumnElement[bool]:
+        return _on_columns(readable.condition, {"patient_id": column})
+
+    return readable_on
+
+
+def _access(readable: Readable, access: Shape) -> ColumnElement[bool]:
+    if access[0] == "rows":
+        return readable.condition
+    patient = bindparam(access[1], type_=FhirResource.__table__.c.patient_id.type)
+    return _on_columns(readable.condition, {"patient_id": patient})
+
+
+def _count(
     db: Session,
     query: Query,
     criteria: Criteria,
-    patients: list[str] | None,
+    binds: Binds,
     readable: Readable,
     *,
     checked: bool = False,
 ) -> int:
-    """The exact number of matches the reader may see.
-
-    Access is decided per patient, not per match: the matches are counted per patient
+    """Access is decided per patient, not per match: the matches are counted per patient
     and the access rule keeps the readable patients' counts (``checked``: the search's
     patients are already known readable, no rule). A code over all patients is 333,000
     matches but 2,000 patients. The rule's parameters go with the count either way: a
     chained criterion carries the rule on its targets."""
-    params = readable.params
-    rule = None if checked else readable.condition
+    driver = next((i for i, (c, _) in enumerate(criteria) if can_drive(c)), None)
+    if any(c.param is None for c, _ in criteria):
+        driver = None
+    distinct = driver is not None and not one_row_per_resource(criteria[driver][0])
+    shape = (
+        "count",
+        binds.resource_type,
+        tuple(shape for _, shape in criteria),
+        driver,
+        distinct,
+        not checked,
+    )
+    stmt = _statement(shape, readable, lambda: _count_statement(shape, readable))
+    return int(_execute(db, stmt, {**readable.params, **binds.values}).scalar() or 0)
+
+
+def _count_statement(shape: Shape, readable: Readable) -> Select[Any]:
+    _, type_name, criteria, driver, distinct, ruled = shape
+    rule = readable.condition if ruled else None
     if rule is not None and _resource_columns(rule) - {"patient_id"}:
         # A rule on more than the patient can only be decided per resource row.
-        rows = _resource_rows(query, criteria).where(rule).subquery()
-        return int(_execute(db, select(func.count()).select_from(rows), params).scalar() or 0)
-    matches = _matching_rows(query, criteria, patients)
+        rows = _resource_rows(type_name, criteria, readable).where(rule).subquery()
+        return select(func.count()).select_from(rows)
+    matches = _matching_rows(type_name, criteria, driver, distinct, readable)
     per_patient = (
         select(matches.c.patient_id, func.count().label("n"))
         .group_by(matches.c.patient_id)
@@ -201,26 +282,33 @@ def count(
     stmt = select(func.coalesce(func.sum(per_patient.c.n), 0))
     if rule is not None:
         stmt = stmt.where(_on_columns(rule, {"patient_id": per_patient.c.patient_id}))
-    return int(_execute(db, stmt, params).scalar() or 0)
+    return stmt
 
 
-def _matching_rows(query: Query, criteria: Criteria, patients: list[str] | None) -> Subquery:
+def _matching_rows(
+    type_name: str,
+    criteria: tuple[Shape, ...],
+    driver: int | None,
+    distinct: bool,
+    readable: Readable,
+) -> Subquery:
     """(pid, patient_id) of every match. When each criterion is an index lookup, from
     index rows alone: a deleted resource has none (its deleting version is written
     without them) and each row carries its resource's type and patient. The token lookup
-    index holds pid and patient: a count of codes reads no table row at all."""
-    driver = next((c for c, _ in criteria if can_drive(c)), None)
-    if driver is None or any(c.param is None for c, _ in criteria):
-        return _resource_rows(query, criteria).subquery()
-    rows = _alias(index_table(driver))
+    index holds pid and patient: a count of codes reads no table row at all.
+    ``distinct``: a resource can have several matching rows (code=x in two systems)."""
+    if driver is None:
+        return _resource_rows(type_name, criteria, readable).subquery()
+    _, table, match = criteria[driver]
+    rows = _alias(table)
     columns = inspect(rows).selectable.c
     own = {"pid": columns.pid, "patient_id": columns.patient_id}
-    others = (_on_columns(cond, own) for c, cond in criteria if c is not driver)
-    stmt = select(columns.pid, columns.patient_id).where(
-        index_match(rows, query.resource_type, driver, patients), *others
+    readable_on = _readable_on(readable)
+    others = (
+        _on_columns(build(c, readable_on), own) for i, c in enumerate(criteria) if i != driver
     )
-    # Otherwise a resource can have several matching rows (code=x in two systems).
-    return (stmt if one_row_per_resource(driver) else stmt.distinct()).subquery()
+    stmt = select(columns.pid, columns.patient_id).where(build_match(rows, match), *others)
+    return (stmt.distinct() if distinct else stmt).subquery()
 
 
 @cache
@@ -229,11 +317,14 @@ def _alias(table: Any) -> Any:
     return aliased(table)
 
 
-def _resource_rows(query: Query, criteria: Criteria) -> Select[int, str | None]:
+def _resource_rows(
+    type_name: str, criteria: tuple[Shape, ...], readable: Readable
+) -> Select[int, str | None]:
+    readable_on = _readable_on(readable)
     return select(FhirResource.pid, FhirResource.patient_id).where(
-        FhirResource.resource_type == query.resource_type,
+        FhirResource.resource_type == bound(type_name),
         FhirResource.deleted.is_(False),
-        *(cond for _, cond in criteria),
+        *(build(c, readable_on) for c in criteria),
     )
 
 
@@ -244,20 +335,6 @@ def _resource_columns(expression: ColumnElement[Any]) -> set[str]:
         for e in iterate(expression)
         if isinstance(e, Column) and e.table is FhirResource.__table__
     }
-
-
-def for_patients(readable: ColumnElement[bool], patients: list[str] | None) -> ColumnElement[bool]:
-    """The access condition, decided once when the search is about one patient.
-
-    ``readable`` is written against each row's patient (a correlated subquery per row);
-    when every row has the same patient, the same condition on that patient's id is
-    equivalent and PostgreSQL evaluates it once instead of once per row."""
-    if patients is None or len(patients) != 1:
-        return readable
-    return _on_columns(
-        readable,
-        {"patient_id": literal(patients[0], type_=FhirResource.__table__.c.patient_id.type)},
-    )
 
 
 def _on_columns(
@@ -273,17 +350,17 @@ def _on_columns(
     return replaced
 
 
-def _sort_key(query: Query) -> Any:
-    if query.sort is None:
+def _sort_key(resource_type: str, sort: tuple[str, bool] | None) -> Any:
+    if sort is None:
         return FhirResource.pid, False
-    name, descending = query.sort
+    name, descending = sort
     if name == "_id":
         return FhirResource.id, descending
     if name == "_lastUpdated":
         return FhirResource.last_updated, descending
     if name == "date":
         return FhirResource.sort_date, descending  # denormalised clinical date: indexed
-    param = params_for(query.resource_type)[name]
+    param = params_for(resource_type)[name]
     table: Any
     column: Any
     table, column, empty = {
@@ -324,8 +401,8 @@ def _decode(cursor: str, query: Query) -> tuple[Any, int]:
         raise DomainError("_cursor is not a cursor this server issued", field="_cursor") from None
 
 
-def _after(cursor: str, key: Any, descending: bool, query: Query) -> ColumnElement[bool]:
-    value, pid = _decode(cursor, query)
+def _after(cursor: tuple[str, str], key: Any, descending: bool) -> ColumnElement[bool]:
+    value, pid = bound(cursor[0]), bindparam(cursor[1], type_=BigInteger)
     if key is FhirResource.pid:
         return FhirResource.pid < pid if descending else FhirResource.pid > pid  # type: ignore[no-any-return]
     if descending:
