@@ -163,13 +163,12 @@ def persist(db: Session, writes: list[Prepared], now: datetime) -> None:
     for w, pid in zip(writes, pids, strict=True):
         w.pid, w.raw = pid, store.dump(w.resource)
     resource_columns = ("pid", "resource_type", "id", "version", "last_updated", "patient_id")
-    written_by = ("institution_id", "author_institution_id")  # a create: both the writer's
     _copy(
         db,
         "fhir_resource",
-        (*resource_columns, *written_by, "sort_date", "deleted", "content"),
+        (*resource_columns, "institution_id", "sort_date", "deleted", "content"),
         [
-            (*_head(w, now), *[w.institution_id] * 2, w.index.sort_date, False, w.raw.decode())
+            (*_head(w, now), w.institution_id, w.index.sort_date, False, w.raw.decode())
             for w in writes
         ],
     )

@@ -10,20 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conftest import BACKENDS, fresh_engine, side_database
 from helpers import bearer, system_bearer
 from medalliance.access import service as access
 from medalliance.access.enums import RelationshipKind
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
-from medalliance.config import REPO_ROOT
 from medalliance.errors import Forbidden
 from medalliance.records import service
 from medalliance.records.models import FhirResource, FhirResourceVersion
@@ -337,7 +333,7 @@ class TestAuthorInstitution:
         revived = client.put(url, json=document, headers=specialist)
         assert revived.status_code == 201, revived.text
         row = db.scalars(select(FhirResource).where(FhirResource.id == document["id"])).one()
-        assert (row.version, row.author_institution_id) == (5, COUNTY)
+        assert (row.version, row.institution_id) == (5, COUNTY)
 
     def test_its_conditional_delete_and_transaction_entries_still_write(
         self, client: TestClient, db: Session, county: dict[str, str], summary: dict[str, Any]
@@ -366,7 +362,7 @@ class TestStore:
         admitted(db, P, NOW)
         stored = service.create(db, COUNTY_HIS, discharge_summary(P), now=NOW)
         row = db.scalars(select(FhirResource).where(FhirResource.id == stored.id)).one()
-        assert row.author_institution_id == COUNTY
+        assert row.institution_id == COUNTY
 
     def test_an_actor_without_an_institution_changes_nothing(self, db: Session) -> None:
         medication = {"resourceType": "Medication", "code": {"text": "阿司匹林肠溶片"}}
@@ -384,61 +380,6 @@ class TestStore:
         for actor in (nowhere, COUNTY_HIS):
             with pytest.raises(Forbidden, match="written without an institution"):
                 service.update(db, actor, "Medication", stored.id, stored.content, now=NOW)
-
-
-class TestMigration:
-    """0028 names each resource's author: the institution its first version was written
-    at, which ``institution_id`` has held since (the store never updates it)."""
-
-    @pytest.fixture(params=BACKENDS)
-    def before_0028(
-        self, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-    ) -> Engine:
-        backend = request.param
-        if backend == "postgresql":
-            engine = side_database("authors")
-        else:
-            engine = fresh_engine(backend, tmp_path_factory.mktemp("authors"))
-        self.alembic(engine, command.downgrade, "0027")
-        return engine
-
-    @staticmethod
-    def alembic(engine: Engine, run: Any, revision: str) -> None:
-        config = Config(str(REPO_ROOT / "alembic.ini"))
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            run(config, revision)
-
-    def test_each_resource_is_authored_where_its_first_version_was_written(
-        self, before_0028: Engine
-    ) -> None:
-        written = {"amended": (COUNTY, 2), "deleted": (TOWNSHIP, 3), "legacy": (None, 1)}
-        with before_0028.begin() as connection:
-            for resource_id, (institution, version) in written.items():
-                connection.execute(
-                    text(
-                        "INSERT INTO fhir_resource (resource_type, id, version, last_updated,"
-                        " patient_id, institution_id, sort_date, deleted, content)"
-                        " VALUES ('Observation', :id, :version, :now, NULL, :institution,"
-                        " :now, :deleted, '{}')"
-                    ),
-                    {
-                        "id": resource_id,
-                        "version": version,
-                        "institution": institution,
-                        "now": NOW,
-                        "deleted": resource_id == "deleted",
-                    },
-                )
-        self.alembic(before_0028, command.upgrade, "0028")
-        with before_0028.connect() as connection:
-            rows = connection.execute(text("SELECT id, author_institution_id FROM fhir_resource"))
-            authors = {row.id: row.author_institution_id for row in rows}
-        assert authors == {"amended": COUNTY, "deleted": TOWNSHIP, "legacy": None}
-        self.alembic(before_0028, command.downgrade, "0027")
-        columns = {c["name"] for c in inspect(before_0028).get_columns("fhir_resource")}
-        assert "author_institution_id" not in columns
-        before_0028.dispose()
 
 
 def transaction_of(kind: str, *entries: dict[str, Any]) -> dict[str, Any]:

@@ -62,8 +62,6 @@ class StoredResource:
     raw: bytes
     deleted: bool = False
     pid: int = 0
-    # The institution that created it, the only one that may change it (current rows only).
-    author_institution_id: str | None = None
     created: bool = False  # a create (201) rather than an update or a conditional match
     by_put: bool = False  # a create by PUT at the client's id (history: PUT, not POST)
 
@@ -201,10 +199,9 @@ def _pg_write_sql(*, replaces: bool, audited: bool) -> str:
 WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
 ins AS (
     INSERT INTO fhir_resource (resource_type, id, version, last_updated, patient_id,
-                               institution_id, author_institution_id, sort_date, deleted,
-                               content)
-    SELECT resource_type, id, version, %(now)s, patient_id, institution_id, institution_id,
-           sort_date, deleted, content
+                               institution_id, sort_date, deleted, content)
+    SELECT resource_type, id, version, %(now)s, patient_id, institution_id, sort_date,
+           deleted, content
     FROM w WHERE pid IS NULL ORDER BY ord
     RETURNING pid, resource_type, id
 ),
@@ -289,7 +286,6 @@ def _insert_new(db: Session, writes: list[Prepared], now: datetime) -> None:
             "last_updated": now,
             "patient_id": w.patient_id,
             "institution_id": w.institution_id,
-            "author_institution_id": w.institution_id,
             "sort_date": w.index.sort_date,
             "deleted": w.method == "delete",
             "content": w.raw.decode(),
@@ -389,8 +385,6 @@ def _stored(w: Prepared, now: datetime) -> StoredResource:
         deleted=w.method == "delete",
         pid=w.pid,
         created=w.method in CREATES,
-        # A write of an existing resource is its author's (``writes.require_author``).
-        author_institution_id=w.institution_id,
     )
 
 
@@ -426,5 +420,4 @@ def from_row(row: ResourceRow, institution_id: str | None = None) -> StoredResou
         raw=row.content.encode(),
         deleted=row.deleted,
         pid=row.pid,
-        author_institution_id=getattr(row, "author_institution_id", None),
     )

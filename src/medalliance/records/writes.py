@@ -187,7 +187,7 @@ def require_author(db: Session, actor: Actor, current: StoredResource) -> None:
     hospital). An actor without an institution is no author, and a resource written
     without one is changed by no one: every user's membership and every member system has
     an institution, as everything else scoped to an institution requires."""
-    author = current.author_institution_id
+    author = current.institution_id  # the current row's: set at insert, never changed
     if author is not None and actor.institution_id == author:
         return
     if author is None:
