@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy.orm import Session
 
+from medalliance.audit import service as audit
+from medalliance.audit.enums import Outcome
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
@@ -535,6 +537,8 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
         except DomainError as exc:
             savepoint.rollback()
             where = f"Bundle.entry[{index}]"
+            if exc.status == 403:
+                _audit_refused_entry(db, actor, where, raw, exc)
             responses.append(
                 {
                     "status": f"{exc.status}",
@@ -544,6 +548,26 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
                 }
             )
     return {"resourceType": "Bundle", "type": "batch-response", "entry": _responses(responses)}
+
+
+def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: DomainError) -> None:
+    """A refused entry, recorded as the error handler records a refused request (the
+    batch itself succeeds, so no handler sees it); after its savepoint's rollback."""
+    request = raw.get("request") if isinstance(raw, dict) else None
+    request = request if isinstance(request, dict) else {}
+    audit.record(
+        db,
+        actor,
+        "access.denied",
+        outcome=Outcome.DENIED,
+        detail={
+            "path": "/fhir",
+            "method": "POST",
+            "entry": where,
+            "request": f"{request.get('method', '')} {request.get('url', '')}".strip(),
+            "reason": exc.message,
+        },
+    )
 
 
 def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:

@@ -37,7 +37,7 @@ Reader = Annotated[Actor, allow(scope=Scope.CARE_RELATIONSHIP)]
 Writer = Annotated[Actor, allow(*sorted(CLINICAL_ROLES), scope=Scope.CARE_RELATIONSHIP)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request (OperationOutcome)"},
-    403: {"description": "No basis for access (audited)"},
+    403: {"description": "No basis for access, or another institution's resource (audited)"},
     404: {"description": "Unknown resource"},
     406: {"description": "A format other than JSON asked for (_format, Accept)"},
     415: {"description": "A body other than JSON (or a form, for _search)"},

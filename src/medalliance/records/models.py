@@ -61,6 +61,8 @@ class FhirResource(Base):
     version: Mapped[int] = mapped_column(Integer)
     last_updated: Mapped[datetime] = mapped_column()
     patient_id: Mapped[str | None] = mapped_column(String(64))
+    # The institution that created the resource, its author: set at insert and never
+    # changed; only it may change or delete the resource (``writes.require_author``).
     institution_id: Mapped[str | None] = mapped_column(String(64))
     # Start of the type's clinical ``date`` parameter, denormalised so ``_sort=-date`` and
     # date ranges within a patient use one index; NO_DATE when the resource has none.

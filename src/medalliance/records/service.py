@@ -612,11 +612,13 @@ def _check_write_allowed(
 ) -> None:
     """Changing an existing resource needs a basis for the patient it belongs to now
     (``related``: whether that patient has a live care relationship with the actor's
-    institution, when the caller already asked)."""
+    institution, when the caller already asked), and to be its author's institution.
+    The basis comes first: who wrote what is not told to those who may not read it."""
     if current.patient_id is not None and current.patient_id not in ctx.bases:
         ctx.bases[current.patient_id] = access.require_clinical_access(
             db, ctx.actor, current.patient_id, ctx.now, action="write to", related=related
         )
+    writes.require_author(db, ctx.actor, current)
 
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')

@@ -21,6 +21,7 @@ from medalliance.records.indexing import build_index
 from medalliance.records.searchparams import params_for
 from medalliance.records.store import CREATES, Prepared, StoredResource
 from medalliance.records.validation import validate
+from medalliance.registry import service as registry
 
 
 class MethodNotAllowed(DomainError):
@@ -177,6 +178,34 @@ def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | 
             db, actor, patient_id, ctx.now, action="write to", related=ctx.related.get(patient_id)
         )
     return ctx.bases[patient_id]
+
+
+def require_author(db: Session, actor: Actor, current: StoredResource) -> None:
+    """Only the institution that created a resource may change, delete or re-create it:
+    another member with a basis to the record adds resources of its own rather than
+    rewriting a colleague's (a discharge summary is corrected or withdrawn by its
+    hospital). An actor without an institution is no author, and a resource written
+    without one is changed by no one: every user's membership and every member system has
+    an institution, as everything else scoped to an institution requires."""
+    author = current.institution_id  # the current row's: set at insert, never changed
+    if author is not None and actor.institution_id == author:
+        return
+    if author is None:
+        raise Forbidden(
+            f"{current.reference} was written without an institution; no institution may "
+            "change or delete it"
+        )
+    raise Forbidden(
+        f"{current.reference} was written by {_institution_named(db, author)}; only that "
+        "institution may change or delete it (record your own resources instead)"
+    )
+
+
+def _institution_named(db: Session, institution_id: str) -> str:
+    """``县人民医院 (county-hospital)``, or the id alone for one the registry lacks: looked
+    up only for a refusal, so the write path pays nothing for it."""
+    found = registry.institutions_by_ids(db, [institution_id]).get(institution_id)
+    return f"{found.name} ({institution_id})" if found is not None else institution_id
 
 
 def create_is_one_statement(resource_type: str) -> bool:

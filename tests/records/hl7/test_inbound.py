@@ -157,6 +157,17 @@ class TestVisits:
         }
         assert condition["encounter"] == {"reference": f"Encounter/{encounter['id']}"}
 
+    def test_an_a08_of_the_same_facility_updates_the_encounter_it_wrote(
+        self, send: Send, client: TestClient, his_headers: dict[str, str], db: Session
+    ) -> None:
+        """Only the institution that wrote a resource may change it: the facility's own
+        system, sending as that institution, still does."""
+        assert segment(send(adt("A04", "HIS-1201")).content, "MSA")[1] == "AA"
+        updated = send(adt("A08", "HIS-1202"))
+        assert segment(updated.content, "MSA")[1] == "AA", updated.text
+        [encounter] = _search(client, his_headers, f"Encounter?subject=Patient/{_person(db)}")
+        assert encounter["meta"]["versionId"] == "2"
+
 
 class TestRefusals:
     def test_a_malformed_message_gets_ar_and_writes_nothing(self, send: Send, db: Session) -> None:
