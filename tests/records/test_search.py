@@ -184,6 +184,32 @@ class TestResultControl:
         assert {i.id for i in rev.included} == {three["hr"], three["bp"]}
 
 
+class TestReusedStatements:
+    """Searches of one shape share one statement (``conditions``): each must still get
+    its own values' matches, under its own reader's access rule."""
+
+    def test_the_same_shape_with_other_values_finds_its_own(
+        self, db: Session, three: dict[str, str]
+    ) -> None:
+        for code, want in (("8867-4", {three["hr"]}), ("8480-6", {three["bp"]})):
+            params = [("patient", P), ("code", f"http://loinc.org|{code}")]
+            assert set(ids(db, params)) == want
+        for when, want in (("2026-10", {three["hr"], three["bp"]}), ("2025", {three["q"]})):
+            assert set(ids(db, [("date", f"ge{when}"), ("date", f"le{when}")])) == want
+
+    def test_each_reader_gets_its_own_rule(self, db: Session, three: dict[str, str]) -> None:
+        blood_pressure = [("code", "8480-6")]
+        assert set(ids(db, blood_pressure)) == {three["bp"], three["q"]}
+        for person, want in ((P, [three["bp"]]), (Q, [three["q"]])):
+            found = service.search(db, resident(person), "Observation", blood_pressure, now=NOW)
+            assert [m.id for m in found.matches] == want
+        township = service.search(db, TOWNSHIP_DOCTOR, "Observation", blood_pressure, now=NOW)
+        assert township.matches == []
+        counted = [*blood_pressure, ("_summary", "count")]
+        assert service.search(db, resident(Q), "Observation", counted, now=NOW).total == 1
+        assert service.search(db, COUNTY_HIS, "Observation", counted, now=NOW).total == 2
+
+
 class TestChainedParameters:
     """Members know a patient by ID number or their own MRN, not by the MPI's id."""
 

@@ -96,29 +96,6 @@ def by_pids(db: Session, pids: Sequence[int]) -> Sequence[FhirResource]:
     return db.scalars(select(FhirResource).where(FhirResource.pid.in_(pids))).all()
 
 
-def by_references(
-    db: Session,
-    refs: Sequence[tuple[str, str]],
-    readable: ColumnElement[bool],
-    params: Mapping[str, Any],
-) -> Sequence[FhirResource]:
-    """Live resources among (type, id) pairs that the actor may read (``params``: the
-    values of ``readable``'s bound parameters)."""
-    found: list[FhirResource] = []
-    by_type: dict[str, list[str]] = {}
-    for resource_type, resource_id in refs:
-        by_type.setdefault(resource_type, []).append(resource_id)
-    for resource_type, ids in by_type.items():
-        stmt = select(FhirResource).where(
-            FhirResource.resource_type == resource_type,
-            FhirResource.id.in_(ids),
-            FhirResource.deleted.is_(False),
-            readable,
-        )
-        found += db.scalars(stmt, params).all()
-    return found
-
-
 def history(
     db: Session,
     *,

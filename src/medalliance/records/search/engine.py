@@ -47,6 +47,7 @@ from medalliance.records.search.conditions import (
     PatientResolver,
     Shape,
     bound,
+    bound_list,
     build,
     build_match,
     can_drive,
@@ -149,7 +150,7 @@ def _statement(shape: Shape, readable: Readable, build: Callable[[], Select[Any]
     return stmt
 
 
-def _execute(db: Session, stmt: Select[Any], params: Mapping[str, Any]) -> Result[Any]:
+def _execute(db: Session, stmt: Select[*tuple[Any, ...]], params: Mapping[str, Any]) -> Result[Any]:
     """A statement of plain columns, on the session's connection: ``Session.execute``'s
     ORM layer (its own execution context and compile step) cost 0.2 ms of a search."""
     flush_pending(db)  # what the session's autoflush would do: a bundle's writes are seen
@@ -426,55 +427,89 @@ def includes(
     readable: Readable,
     unresolved: list[tuple[str, str]] | None = None,
 ) -> list[StoredResource]:
-    """``unresolved`` receives the targets of ``_include`` the store did not give."""
+    """``unresolved`` receives the targets of ``_include`` the store did not give. Each
+    statement is built once (per access rule), as the page's are."""
     if not matches or not (query.includes or query.revincludes):
         return []
     seen = {(m.resource_type, m.id) for m in matches}
     found: list[StoredResource] = []
     pids = [m.pid for m in matches]
     for inc in query.includes:
-        refs = db.execute(
-            select(ReferenceIndex.target_type, ReferenceIndex.target_id).where(
-                ReferenceIndex.pid.in_(pids),
-                ReferenceIndex.name == inc.param,
-                ReferenceIndex.target_type.is_not(None),
-                *([ReferenceIndex.target_type == inc.target_type] if inc.target_type else []),
-            )
-        ).all()
-        wanted = [(str(t), str(i)) for t, i in refs if (t, i) not in seen]
+        named = {"pids": pids, "name": inc.param, "target_type": inc.target_type}
+        refs = _execute(db, _include_refs(inc.target_type is not None), named).all()
+        targets = [(str(r.target_type), str(r.target_id)) for r in refs]
+        wanted = [t for t in targets if t not in seen]
         found += _load_refs(db, wanted, readable, seen)
         if unresolved is not None:
             unresolved += [r for r in wanted if r not in seen]
     for inc in query.revincludes:
         ids = [m.id for m in matches if m.resource_type == query.resource_type]
-        stmt = (
-            select(FhirResource)
-            .join(ReferenceIndex, ReferenceIndex.pid == FhirResource.pid)
-            .where(
-                ReferenceIndex.resource_type == inc.source_type,
-                ReferenceIndex.name == inc.param,
-                ReferenceIndex.target_type == query.resource_type,
-                ReferenceIndex.target_id.in_(ids),
-                FhirResource.deleted.is_(False),
-                readable.condition,
-            )
-            .limit(MAX_INCLUDES)
-        )
-        for row in db.scalars(stmt, readable.params).unique():
-            if (row.resource_type, row.id) not in seen:
-                seen.add((row.resource_type, row.id))
-                found.append(from_row(row))
+        referring = {
+            "source_type": inc.source_type,
+            "name": inc.param,
+            "target_type": query.resource_type,
+            "ids": ids,
+        }
+        stmt = _statement(("revinclude",), readable, lambda: _revinclude(readable))
+        found += _unseen(_execute(db, stmt, {**readable.params, **referring}), seen)
     return found
+
+
+@cache
+def _include_refs(of_one_type: bool) -> Select[str | None, str]:
+    """The targets the matches' references of one parameter name (of one type)."""
+    stmt = select(ReferenceIndex.target_type, ReferenceIndex.target_id).where(
+        ReferenceIndex.pid.in_(bound_list("pids")),
+        ReferenceIndex.name == bound("name"),
+        ReferenceIndex.target_type.is_not(None),
+    )
+    return stmt.where(ReferenceIndex.target_type == bound("target_type")) if of_one_type else stmt
+
+
+def _revinclude(readable: Readable) -> Select[Any]:
+    return (
+        select(*RESOURCE_COLUMNS)
+        .join(ReferenceIndex, ReferenceIndex.pid == FhirResource.pid)
+        .where(
+            ReferenceIndex.resource_type == bound("source_type"),
+            ReferenceIndex.name == bound("name"),
+            ReferenceIndex.target_type == bound("target_type"),
+            ReferenceIndex.target_id.in_(bound_list("ids")),
+            FhirResource.deleted.is_(False),
+            readable.condition,
+        )
+        .limit(MAX_INCLUDES)
+    )
 
 
 def _load_refs(
     db: Session, refs: list[tuple[str, str]], readable: Readable, seen: set[tuple[str, str]]
 ) -> list[StoredResource]:
-    from medalliance.records import repository
-
+    """Live resources among (type, id) pairs that the reader may read."""
+    by_type: dict[str, list[str]] = {}
+    for resource_type, resource_id in refs[:MAX_INCLUDES]:
+        by_type.setdefault(resource_type, []).append(resource_id)
+    stmt = _statement(("targets",), readable, lambda: _targets(readable))
     out: list[StoredResource] = []
-    wanted = refs[:MAX_INCLUDES]
-    for row in repository.by_references(db, wanted, readable.condition, readable.params):
+    for resource_type, ids in by_type.items():
+        params = {**readable.params, "type": resource_type, "ids": ids}
+        out += _unseen(_execute(db, stmt, params), seen)
+    return out
+
+
+def _targets(readable: Readable) -> Select[Any]:
+    return select(*RESOURCE_COLUMNS).where(
+        FhirResource.resource_type == bound("type"),
+        FhirResource.id.in_(bound_list("ids")),
+        FhirResource.deleted.is_(False),
+        readable.condition,
+    )
+
+
+def _unseen(rows: Result[Any], seen: set[tuple[str, str]]) -> list[StoredResource]:
+    """The rows not seen before (a resource referring twice comes twice), noted seen."""
+    out: list[StoredResource] = []
+    for row in rows:
         if (row.resource_type, row.id) not in seen:
             seen.add((row.resource_type, row.id))
             out.append(from_row(row))
