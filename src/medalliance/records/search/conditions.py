@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from medalliance.errors import DomainError
 from medalliance.kit.fhir import split_prefix
 from medalliance.records.dates import moved, parse_range
-from medalliance.records.indexing import MAX_TEXT, text_index_name
+from medalliance.records.indexing import MAX_TEXT, cased, folded, text_index_name
 from medalliance.records.models import (
     DateIndex,
     FhirResource,
@@ -199,7 +199,7 @@ def _column_condition(c: Criterion) -> ColumnElement[bool]:
 def _text(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
     """Words anywhere in a code's display or text: Chinese has no spaces to start a word
     at (血红蛋白 in 全血血红蛋白测定)."""
-    pattern = f"%{_escape(value.lower()[:MAX_TEXT])}%"
+    pattern = f"%{_escape(folded(value))}%"
     return table.value.like(pattern, escape="\\")  # type: ignore[no-any-return]
 
 
@@ -215,9 +215,12 @@ def _token(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
 
 
 def _string(table: Any, value: str, modifier: str | None) -> ColumnElement[bool]:
-    text = value.lower()[:MAX_TEXT]
+    text = folded(value)
     if modifier == "exact":
-        return table.value == text  # type: ignore[no-any-return]
+        # The lookup index finds the folded value's few rows; the case is checked on them.
+        written = cased(value)
+        same_case = table.cased.is_(None) if written is None else table.cased == written
+        return and_(table.value == text, same_case)
     if modifier == "contains":
         return table.value.like(f"%{_escape(text)}%", escape="\\")  # type: ignore[no-any-return]
     return table.value.like(f"{_escape(text)}%", escape="\\")  # type: ignore[no-any-return]
