@@ -57,8 +57,15 @@ def upgrade() -> None:
         ).all()
         if not batch:
             return
+        # Only the columns this revision knows: later ones add columns the rows carry.
         rows = [
-            {"pid": pid, "resource_type": kind, "patient_id": patient, **row}
+            {
+                "pid": pid,
+                "resource_type": kind,
+                "patient_id": patient,
+                "name": row["name"],
+                "value": row["value"],
+            }
             for pid, kind, patient, content in batch
             for row in build_index(json.loads(content)).string
             if str(row["name"]).endswith(":text")

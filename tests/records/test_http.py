@@ -831,6 +831,45 @@ class TestFormats:
             assert response.json()["resourceType"] == "OperationOutcome"
         assert client.get(f"/fhir/metadata{query}", headers=headers).status_code == 406
 
+    @pytest.mark.parametrize("credentials", [{}, {"Authorization": "Bearer not-a-token"}])
+    @pytest.mark.parametrize(
+        ("query", "accept"),
+        [("", "application/fhir+xml"), ("?_format=xml", None), ("", None)],
+    )
+    def test_an_unauthenticated_request_is_401_whatever_format_it_asks_for(
+        self,
+        client: TestClient,
+        visit: dict[str, Any],
+        credentials: dict[str, str],
+        query: str,
+        accept: str | None,
+    ) -> None:
+        """A 406 would tell a caller without credentials which routes exist and answer."""
+        headers = {**credentials, **({"Accept": accept} if accept else {})}
+        urls = (
+            f"/fhir/Observation/{visit['observation']['id']}",  # direct dispatch
+            "/fhir/Observation",
+            f"/fhir/Patient/{P}",
+            "/fhir/Organization",
+        )
+        for url in urls:
+            response = client.get(url + query, headers=headers)
+            assert response.status_code == 401, (url, response.text)
+            assert response.json()["resourceType"] == "OperationOutcome"
+
+    @pytest.mark.parametrize("credentials", [{}, {"Authorization": "Bearer not-a-token"}])
+    def test_an_unauthenticated_xml_body_is_401(
+        self, client: TestClient, visit: dict[str, Any], credentials: dict[str, str]
+    ) -> None:
+        headers = {**credentials, "Content-Type": "application/fhir+xml"}
+        xml = '<Observation xmlns="http://hl7.org/fhir"><status value="final"/></Observation>'
+        created = client.post("/fhir/Observation", content=xml, headers=headers)
+        assert created.status_code == 401, created.text
+        obs = visit["observation"]["id"]
+        updated = client.put(f"/fhir/Observation/{obs}", content=xml, headers=headers)
+        assert updated.status_code == 401, updated.text
+        assert client.post("/fhir", content=xml, headers=headers).status_code == 401
+
     @pytest.mark.parametrize(
         "url",
         [f"/fhir/Patient/{P}", "/fhir/Organization", "/fhir/ServiceRequest", "/fhir/Slot"],

@@ -130,6 +130,29 @@ class TestParameters:
         assert set(ids(db, [("code:text", "血红蛋白,血小板")])) == set(made.values())
         assert ids(db, [("patient", P), ("code:text", "718-7")]) == []
 
+    def test_exact_string_matches_case_and_accents(self, db: Session) -> None:
+        """``:exact`` is the whole string as written (R4 search 3.1.1.5.7); the plain search
+        stays a case-insensitive prefix."""
+        enc = admitted(db, P, NOW)
+        said = ("Son", "son", "SON", "Sonny", "José", "Jose")
+        made = {}
+        for text in said:
+            written = {**observation(P, enc), "valueString": text}
+            del written["valueQuantity"]
+            made[text] = service.create(db, COUNTY_HIS, written, now=NOW).id
+
+        def exact(value: str) -> set[str]:
+            return set(ids(db, [("patient", P), ("value-string:exact", value)]))
+
+        assert exact("Son") == {made["Son"]}
+        assert exact("son") == {made["son"]}
+        assert exact("Son,SON") == {made["Son"], made["SON"]}
+        assert exact("José") == {made["José"]}
+        assert exact("Jose") == {made["Jose"]}
+        assert exact("So") == set()
+        plain = set(ids(db, [("patient", P), ("value-string", "son")]))
+        assert plain == {made[t] for t in ("Son", "son", "SON", "Sonny")}
+
     def test_quantity_and_encounter_reference(self, db: Session, three: dict[str, str]) -> None:
         assert ids(db, [("value-quantity", "gt100")]) == [three["q"]]
         assert set(ids(db, [("encounter", f"Encounter/{three['enc']}")])) == {

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from medalliance.auth import service
-from medalliance.auth.policy import Policy
+from medalliance.auth.policy import Policy, Scope, route_policies
 from medalliance.auth.principal import Actor
 from medalliance.auth.tokens import read_token
 from medalliance.errors import Forbidden, Unauthorized
@@ -61,6 +61,21 @@ async def current_actor(request: Request) -> Actor:
         await check_csrf(request)
     request.state.actor = actor
     return actor
+
+
+async def refuse_unauthenticated(request: Request) -> None:
+    """Unauthorized (401) unless the request's credentials name someone, or its route is
+    public. For refusals decided before the route's policy (a format it does not serve):
+    the caller must not learn them without credentials. Nothing is cached and no CSRF
+    token checked: the refusal follows."""
+    route = request.scope.get("route")
+    if route is None or all(p.scope is Scope.PUBLIC for p in route_policies(route)):
+        return
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        read_token(authorization[7:].strip())
+    else:
+        await _session_actor(request, client_ip(request))
 
 
 async def _session_actor(request: Request, ip: str | None) -> Actor:

@@ -316,8 +316,10 @@ def clear_source_facts(db: Session) -> None:
     db.execute(delete(SourceWatermark))
 
 
-def latest_month(db: Session) -> str | None:
-    return db.scalar(select(func.max(Agg.month)))
+def latest_month(db: Session, *, before: str | None = None) -> str | None:
+    """The latest month (YYYY-MM) with aggregates, before ``before`` when given."""
+    stmt = select(func.max(Agg.month))
+    return db.scalar(stmt.where(Agg.month < before) if before else stmt)
 
 
 def spectrum_rows(

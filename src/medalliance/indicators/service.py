@@ -146,11 +146,12 @@ def scope_for(level: Level, key: str | None) -> Scope:
 
 
 def default_period(db: Session, today: date) -> Period:
-    """The latest month with data (so a fresh dashboard is not empty), else this month."""
-    latest = repository.latest_month(db)
-    if latest:
-        return Period.parse(latest)
-    return Period.month_containing(today)
+    """The latest month with data that is over: the month under way holds a few days (a
+    growth against a whole month a year before reads as a fall), a later one a wrong
+    clock. Else the latest month with data (a first month), else this month."""
+    current = Period.month_containing(today)
+    latest = repository.latest_month(db, before=current.last_month) or repository.latest_month(db)
+    return Period.parse(latest) if latest else current
 
 
 def trend_months(period: Period) -> list[str]:

@@ -217,19 +217,32 @@ def _accepts_json(accept: str | None) -> bool:
 async def negotiate(request: Request) -> None:
     """JSON is all this server reads and writes: asking for XML (``_format``, which wins
     over ``Accept``) is a 406, sending it a 415, rather than JSON the client cannot read
-    or a body misread as JSON."""
+    or a body misread as JSON. It runs before the route's policy (a router dependency),
+    so a caller without valid credentials is first told 401 (the role is checked after:
+    a 406 stays a 406 for whoever is authenticated)."""
+    refusal = _format_refusal(request)
+    if refusal is not None:
+        # Imported here: the kit sits below the domains, auth's dependencies among them.
+        from medalliance.auth.deps import refuse_unauthenticated
+
+        await refuse_unauthenticated(request)
+        raise refusal
+
+
+def _format_refusal(request: Request) -> DomainError | None:
     fmt = request.query_params.get("_format")
     if fmt is not None:
         # An unescaped "+" (application/fhir+xml) arrives as a space.
         if media_type(fmt.replace(" ", "+")) not in _FORMATS:
-            raise NotAcceptable(f"_format={fmt} is not served; only JSON", field="_format")
+            return NotAcceptable(f"_format={fmt} is not served; only JSON", field="_format")
     elif not _accepts_json(request.headers.get("accept")):
-        raise NotAcceptable("this server answers application/fhir+json only", field="Accept")
+        return NotAcceptable("this server answers application/fhir+json only", field="Accept")
     media = media_type(request.headers.get("content-type", ""))
     if media and media not in _BODIES and request.method in ("POST", "PUT", "PATCH"):
-        raise UnsupportedMediaType(
+        return UnsupportedMediaType(
             f"a {media} body is not read here; send application/fhir+json", field="Content-Type"
         )
+    return None
 
 
 def fhir_router() -> APIRouter:

@@ -22,7 +22,7 @@ from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, NotFound
+from medalliance.errors import NotFound
 from medalliance.kit.fhir import Page
 from medalliance.kit.ids import new_id
 from medalliance.patients import merges, registration, repository
@@ -359,11 +359,6 @@ def _person_row(db: Session, person_id: str) -> Person:
     if person is None:
         raise NotFound(f"patient {person_id} not found")
     return person
-
-
-def parse_failure(message: str, field: str) -> DomainError:
-    """A search parameter that cannot be read: 400 naming it."""
-    return DomainError(message, field=field)
 
 
 def quick_search(db: Session, actor: Actor, q: str, page: Page) -> tuple[Sequence[Person], int]:

@@ -53,11 +53,11 @@ def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:
         pairs = {pair for v in values for pair in tokens(v)}
         rows.token += [{"name": name, "system": s, "code": c} for s, c in pairs]
         # What the codes say in words, for ``:text`` (a doctor searches 血红蛋白, not 718-7).
-        said = {t.lower()[:MAX_TEXT] for v in values for t in token_texts(v)}
-        rows.string += [{"name": text_index_name(name), "value": t} for t in said]
+        said = {folded(t) for v in values for t in token_texts(v)}
+        rows.string += [{"name": text_index_name(name), "value": t, "cased": None} for t in said]
     elif param.type == "string":
-        texts = {t.lower()[:MAX_TEXT] for v in values for t in strings(v)}
-        rows.string += [{"name": name, "value": t} for t in texts]
+        texts = {(folded(t), cased(t)) for v in values for t in strings(v)}
+        rows.string += [{"name": name, "value": f, "cased": c} for f, c in texts]
     elif param.type == "date":
         ranges = {r for v in values for r in date_ranges(v)}
         rows.date += [{"name": name, "low": lo, "high": hi} for lo, hi in ranges]
@@ -67,6 +67,18 @@ def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:
     else:  # quantity, number
         amounts = {q for v in values if (q := quantity(v)) is not None}
         rows.quantity += [{"name": name, "value": v, "system": s, "code": c} for v, s, c in amounts]
+
+
+def folded(text: str) -> str:
+    """A string index row's value: lower-cased, for the case-insensitive prefix search."""
+    return text.lower()[:MAX_TEXT]
+
+
+def cased(text: str) -> str | None:
+    """The string as written, for ``:exact``, when its folded value would not say it
+    (None for most: Chinese has no case), so the index grows only by what it needs."""
+    written = text[:MAX_TEXT]
+    return None if written == folded(text) else written
 
 
 def _clip(value: Any) -> str | None:

@@ -124,6 +124,8 @@ class StringIndex(Base):
     name: Mapped[str] = mapped_column(String(64))
     patient_id: Mapped[str | None] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(String(255))  # lower-cased for case-insensitive prefix
+    # The value as written when lower-casing changed it (``:exact``), else NULL.
+    cased: Mapped[str | None] = mapped_column(String(255))
 
 
 class DateIndex(Base):

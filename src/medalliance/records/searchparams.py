@@ -21,6 +21,7 @@ import structlog
 from fhirpathpy import compile as fhirpath_compile
 
 from medalliance.config import get_settings
+from medalliance.records import structure
 
 log = structlog.get_logger(__name__)
 
@@ -276,30 +277,14 @@ def registry() -> dict[str, dict[str, SearchParam]]:
 
 
 @_loaded_once
-def _structures() -> tuple[tuple[str, ...], frozenset[str]]:
-    """From the StructureDefinitions of the official package, in one pass: every concrete
-    R4 resource type, and every element name that is a choice (``value[x]``) anywhere."""
-    names, choices = set(), set()
-    for path in get_settings().fhir_package_dir.glob("StructureDefinition-*.json"):
-        definition = json.loads(path.read_text(encoding="utf-8"))
-        for element in (definition.get("snapshot") or {}).get("element", ()):
-            if element["path"].endswith("[x]"):
-                choices.add(element["path"].rsplit(".", 1)[-1][:-3])
-        if (
-            definition.get("kind") == "resource"
-            and definition.get("derivation") == "specialization"
-            and not definition.get("abstract")
-        ):
-            names.add(definition["type"])
-    return tuple(sorted(names)), frozenset(choices)
-
-
 def all_resource_types() -> tuple[str, ...]:
-    return _structures()[0]
+    """Every concrete R4 resource type."""
+    return tuple(sorted(structure.package().snapshots))
 
 
 def choice_element_names() -> frozenset[str]:
-    return _structures()[1]
+    """Every element name that is a choice (``value[x]``) anywhere."""
+    return structure.package().choices
 
 
 @_loaded_once

@@ -142,7 +142,7 @@ def persist(
 
 _INDEX_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "token": (("name", "text"), ("system", "text"), ("code", "text")),
-    "string": (("name", "text"), ("value", "text")),
+    "string": (("name", "text"), ("value", "text"), ("cased", "text")),
     "date": (("name", "text"), ("low", "timestamptz"), ("high", "timestamptz")),
     "reference": (("name", "text"), ("target_type", "text"), ("target_id", "text")),
     "quantity": (("name", "text"), ("value", "float8"), ("system", "text"), ("code", "text")),

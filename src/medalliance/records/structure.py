@@ -1,10 +1,12 @@
-"""A resource type's own (top-level) elements as the official StructureDefinition gives
-them: which are in its summary and which are mandatory. ``_summary`` and ``_elements``
-choose the elements a search returns from these (R4 search 3.1.1.5.8-9)."""
+"""The official StructureDefinitions, read once: every concrete resource type's elements
+(which are in its summary, which are mandatory, which codes are required) and the choice
+elements. ``_summary`` and ``_elements`` choose the elements a search returns from these
+(R4 search 3.1.1.5.8-9)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -24,14 +26,48 @@ class Element:
     mandatory: bool
 
 
+@dataclass(frozen=True)
+class Package:
+    """What is kept of the package's StructureDefinitions (resources, data types, profiles)."""
+
+    snapshots: dict[str, tuple[dict[str, Any], ...]]  # by concrete resource type
+    choices: frozenset[str]  # names of the choice elements (value of value[x]), anywhere
+
+
+# Concurrent first requests wait for one read instead of each reading the package.
+_LOADING = threading.Lock()
+
+
+def package() -> Package:
+    with _LOADING:
+        return _read_package()
+
+
 @cache
+def _read_package() -> Package:
+    """One pass over the files (655, 39 MB of JSON: about a second): the search parameters
+    need the types and choices, the summaries and required codes the types' elements."""
+    snapshots: dict[str, tuple[dict[str, Any], ...]] = {}
+    choices: set[str] = set()
+    for path in sorted(get_settings().fhir_package_dir.glob("StructureDefinition-*.json")):
+        definition = json.loads(path.read_text(encoding="utf-8"))
+        elements = tuple((definition.get("snapshot") or {}).get("element", ()))
+        choices.update(
+            e["path"].rsplit(".", 1)[-1][:-3] for e in elements if e["path"].endswith("[x]")
+        )
+        if (
+            definition.get("kind") == "resource"
+            and definition.get("derivation") == "specialization"
+            and not definition.get("abstract")
+        ):
+            snapshots[definition["type"]] = elements
+    return Package(snapshots, frozenset(choices))
+
+
 def snapshot(resource_type: str) -> tuple[dict[str, Any], ...]:
-    """The elements of a type's official StructureDefinition (none for an unknown type)."""
-    path = get_settings().fhir_package_dir / f"StructureDefinition-{resource_type}.json"
-    if not resource_type.isalpha() or not path.is_file():
-        return ()
-    definition = json.loads(path.read_text(encoding="utf-8"))
-    return tuple((definition.get("snapshot") or {}).get("element", ()))
+    """The elements of a resource type's official StructureDefinition (none for a name that
+    is not a concrete resource type)."""
+    return package().snapshots.get(resource_type, ())
 
 
 @cache

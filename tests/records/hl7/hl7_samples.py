@@ -104,3 +104,10 @@ def resident_id(first17: str) -> str:
     weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     total = sum(int(digit) * weight for digit, weight in zip(first17, weights, strict=True))
     return first17 + "10X98765432"[total % 11]
+
+
+def assert_clean(answer: bytes) -> None:
+    """An ACK holds text only: no replacement character, no control character but CR."""
+    text = answer.decode()
+    assert "\ufffd" not in text, text
+    assert all(c == "\r" or c.isprintable() for c in text), repr(text)

@@ -16,6 +16,7 @@ from records.hl7.hl7_samples import (
     ID_NUMBER,
     LIPID_RESULTS,
     adt,
+    assert_clean,
     oru,
     pid,
     resident_id,
@@ -192,17 +193,61 @@ class TestRefusals:
         assert segment(response.content, "ERR")[2] == "MSH^1^18^1"
         assert _counts(db) == before
 
-    def test_a_nul_character_gets_ar_echoing_the_control_id_and_writes_nothing(
+    def test_a_nul_character_gets_ar_naming_its_field_and_writes_nothing(
         self, send: Send, db: Session
     ) -> None:
         before = _counts(db)
-        response = send(oru("LIS-0016").replace(b"|LIS-0016|", b"|LIS-0016\x00|", 1))
-        assert response.status_code == 400
-        assert segment(response.content, "MSA")[1] == "AR"
         response = send(oru("LIS-0017").replace(b"PID|", b"PID|\x00", 1))
         assert response.status_code == 400
-        assert segment(response.content, "MSA")[1:3] == ["AR", "LIS-0017"]
+        assert_clean(response.content)
+        msa = segment(response.content, "MSA")
+        assert msa[1:] == ["AR", "LIS-0017", "PID-1 holds a control character (U+0000)"]
+        assert segment(response.content, "ERR")[2:4] == ["PID^1^1^1", "102^Data type error^HL70357"]
         assert _counts(db) == before
+
+    def test_a_control_id_with_a_nul_is_not_echoed(self, send: Send, db: Session) -> None:
+        """An altered control ID would name no message the sender sent: MSA-2 stays empty."""
+        before = _counts(db)
+        response = send(oru("LIS-0016").replace(b"|LIS-0016|", b"|LIS-0016\x00|", 1))
+        assert response.status_code == 400
+        assert_clean(response.content)
+        msh, msa = segment(response.content, "MSH"), segment(response.content, "MSA")
+        assert msa[1:] == ["AR", "", "MSH-10 holds a control character (U+0000)"]
+        assert msh[4:6] == ["LIS", "county-hospital"]  # the readable fields still answer
+        assert segment(response.content, "ERR")[2] == "MSH^1^10^1"
+        assert _counts(db) == before
+
+    def test_other_control_characters_are_refused_where_they_are(self, send: Send) -> None:
+        bell = LIPID_RESULTS[1].replace("|1.2|", "|1.2\x07|")
+        response = send(oru("LIS-0018", results=(LIPID_RESULTS[0], bell)))
+        assert response.status_code == 400
+        msa = segment(response.content, "MSA")
+        assert msa[1:] == ["AR", "LIS-0018", "OBX-5 holds a control character (U+0007)"]
+        assert segment(response.content, "ERR")[2] == "OBX^2^5^1"
+        sender_app = oru("LIS-0019").replace(b"|LIS|", b"|LIS\x1b|", 1)
+        response = send(sender_app)
+        assert_clean(response.content)
+        assert segment(response.content, "MSH")[4:6] == ["", "county-hospital"]  # MSH-5, 6
+        assert segment(response.content, "ERR")[2] == "MSH^1^3^1"
+
+    def test_an_escaped_control_character_is_refused_too(self, send: Send) -> None:
+        response = send(oru("LIS-0024").replace(b"PID|1||", b"PID|1||\\X00\\", 1))
+        assert response.status_code == 400
+        assert_clean(response.content)
+        assert segment(response.content, "MSA")[1:3] == ["AR", "LIS-0024"]
+        assert segment(response.content, "ERR")[2] == "PID^1^3^1"
+        response = send(oru("LIS-0025").replace(b"|LIS-0025|", b"|LIS-0025\\X00\\|", 1))
+        assert_clean(response.content)
+        assert segment(response.content, "MSA")[1:3] == ["AR", ""]
+
+    def test_undecodable_bytes_are_named_and_not_echoed(self, send: Send) -> None:
+        response = send(oru("LIS-0026").replace(b"|LIS-0026|", b"|LIS-0026\xff|", 1))
+        assert response.status_code == 400
+        assert_clean(response.content)
+        msa = segment(response.content, "MSA")
+        assert msa[1:3] == ["AR", ""]
+        assert msa[3].startswith("the bytes of MSH-10 are not valid utf-8")
+        assert segment(response.content, "ERR")[2] == "MSH^1^18^1"  # declare the charset
 
     def test_a_bad_value_gets_ae_naming_the_field_and_writes_nothing(
         self, send: Send, db: Session

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from medalliance.audit.models import AuditEvent
 from medalliance.records.hl7 import mllp
 from medalliance.records.models import FhirResource
-from records.hl7.hl7_samples import adt, oru, segment
+from records.hl7.hl7_samples import adt, assert_clean, oru, segment
 
 START, END = b"\x0b", b"\x1c\x0d"
 
@@ -170,3 +170,14 @@ class TestFraming:
     ) -> None:
         [ack] = _exchange(listener, oru("MLLP-0204").decode().encode("gb18030"))
         assert segment(ack, "MSA")[1:3] == ["AR", "MLLP-0204"]
+
+    def test_a_nul_is_refused_naming_its_field_without_echoing_it(self, listener: int) -> None:
+        nul_in_id = oru("MLLP-0205").replace(b"|MLLP-0205|", b"|MLLP-0205\x00|", 1)
+        nul_in_pid = oru("MLLP-0206").replace(b"PID|", b"PID|\x00", 1)
+        first, second = _exchange(listener, nul_in_id, nul_in_pid)
+        for ack in (first, second):
+            assert_clean(ack)
+        assert segment(first, "MSA")[1:3] == ["AR", ""]
+        assert segment(first, "ERR")[2] == "MSH^1^10^1"
+        assert segment(second, "MSA")[1:3] == ["AR", "MLLP-0206"]
+        assert segment(second, "ERR")[2] == "PID^1^1^1"

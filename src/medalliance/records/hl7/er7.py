@@ -15,6 +15,9 @@ from medalliance.records.hl7.enums import AckCode, ErrorCode
 
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _HEX = re.compile(r"^X([0-9A-Fa-f]{2})+$")
+# C0 and C1 controls but the line ends and tab: no HL7 text holds one, a FHIR string may
+# not, PostgreSQL text cannot store NUL, and echoed in an ACK they corrupt it.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,34 @@ class Delimiters:
         if code in simple:
             return simple[code]
         if _HEX.match(code):
+            # Parsing refused any that is not text (``unreadable``): nothing is replaced.
             return bytes.fromhex(code[1:]).decode(self.codec, errors="replace")
         return ""  # highlighting (\H\ \N\) and unknown sequences carry no text
+
+    def unreadable(self, value: str) -> str | None:
+        """Why a raw field value is not text (a control character, itself or escaped as
+        \\Xhh\\, or escaped bytes the charset does not decode); None when it is."""
+        found = _control(value)
+        if found is not None:
+            return found
+        if self.escape not in value:
+            return None
+        for code in value.split(self.escape)[1::2]:
+            if not _HEX.match(code):
+                continue
+            try:
+                text = bytes.fromhex(code[1:]).decode(self.codec)
+            except UnicodeDecodeError:
+                return f"escaped bytes (hex {code[1:]}) that are not {self.codec}"
+            found = _control(text, "an escaped")
+            if found is not None:
+                return found
+        return None
+
+
+def _control(text: str, kind: str = "a") -> str | None:
+    found = _CONTROL.search(text)
+    return f"{kind} control character (U+{ord(found.group()):04X})" if found else None
 
 
 @dataclass(frozen=True)
@@ -201,6 +230,8 @@ def parse(text: str) -> Message:
             location=Location("MSH"),
         )
     delimiters = _delimiters(lines[0])
+    # One scan of the whole text; fields are looked at one by one only when it finds some.
+    check = bool(_CONTROL.search(text)) or f"{delimiters.escape}X" in text
     counts: dict[str, int] = {}
     segments = []
     for number, line in enumerate(lines, start=1):
@@ -222,21 +253,50 @@ def parse(text: str) -> Message:
                 ack=AckCode.REJECT,
                 location=Location("MSH", counts["MSH"]),
             )
-        segments.append(Segment(segment_id, fields, counts[segment_id], delimiters))
+        segment = Segment(segment_id, fields, counts[segment_id], delimiters)
+        if check:
+            _refuse_unreadable(segment)
+        segments.append(segment)
     return Message(segments, delimiters, text)
+
+
+def _refuse_unreadable(segment: Segment) -> None:
+    """AR naming the first field that is not text; MSH-1 and MSH-2 are the delimiters."""
+    first = 3 if segment.id == "MSH" else 1
+    for number in range(first, len(segment.fields)):
+        problem = segment.delimiters.unreadable(segment.fields[number])
+        if problem is not None:
+            location = segment.at(number)
+            raise Hl7Error(
+                f"{location} holds {problem}",
+                code=ErrorCode.DATA_TYPE,
+                ack=AckCode.REJECT,
+                location=location,
+            )
 
 
 def readable(body: bytes) -> Message | None:
     """As much of the message as a refusal needs: all of it when it parses, else its MSH
-    segment alone (decoded leniently), so that the ACK still echoes MSH-10 and names the
-    sender; None when not even MSH can be read."""
+    segment alone, so that the ACK still echoes MSH-10 and names the sender; None when
+    not even MSH can be read. A field that is not text (control characters, bytes not in
+    the charset) is left out rather than echoed altered."""
     try:
         return parse(decode(body))
     except Hl7Error:
         pass
     line = re.split(rb"[\r\n]", body.lstrip(), maxsplit=1)[0]
+    text = line.decode(codec_of(body), errors="replace")
+    if not text.startswith("MSH") or len(text) < 8:
+        return None
     try:
-        return parse(line.decode(codec_of(body), errors="replace").replace("\x00", "\ufffd"))
+        delimiters = _delimiters(text)
+        fields = text.split(delimiters.field)
+        # fields[0] is "MSH", fields[1] MSH-2: MSH-n is fields[n - 1] from MSH-3 on.
+        kept = [
+            f if n < 2 or ("\ufffd" not in f and delimiters.unreadable(f) is None) else ""
+            for n, f in enumerate(fields)
+        ]
+        return parse(delimiters.field.join(kept))
     except Hl7Error:
         return None
 
@@ -278,19 +338,28 @@ def decode(body: bytes) -> str:
     """Message bytes to text in the character set MSH-18 declares (UTF-8 when absent)."""
     codec = _codec(body)
     try:
-        text = body.decode(codec)
-    except UnicodeDecodeError:
+        return body.decode(codec)
+    except UnicodeDecodeError as exc:
+        where = _field_at(body[: exc.start].decode(codec))
         raise Hl7Error(
-            f"the message bytes are not valid {codec} (declare the character set in MSH-18)",
+            f"the bytes of {where} are not valid {codec} (declare the character set in MSH-18)",
             code=ErrorCode.DATA_TYPE,
             ack=AckCode.REJECT,
-            location=Location("MSH", 1, 18),
+            location=Location("MSH", 1, 18),  # the likely mistake: the declared charset
         ) from None
-    if "\x00" in text:  # no HL7 value holds one, and PostgreSQL text cannot store it
-        raise Hl7Error(
-            "the message contains a NUL character", code=ErrorCode.DATA_TYPE, ack=AckCode.REJECT
-        )
-    return text
+
+
+def _field_at(before: str) -> str:
+    """Which field (``PID-5``) the text after ``before``, the start of a message, is in."""
+    lines = before.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    current = lines[-1]
+    segment_id = current[:3]
+    separator = before[3] if before.startswith("MSH") and len(before) > 3 else "|"
+    separators = current.count(separator)
+    if not _SEGMENT_ID.match(segment_id) or not separators:
+        return f"segment {len([s for s in lines if s.strip()])}"
+    # MSH-1 is the field separator itself: the field after n separators is MSH-(n+1).
+    return f"{segment_id}-{separators + (segment_id == 'MSH')}"
 
 
 def _declared_charset(msh: str, repetition: str) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 from medalliance.errors import DomainError
 from medalliance.kit.fhir import split_prefix
 from medalliance.records.dates import moved, parse_range
-from medalliance.records.indexing import MAX_TEXT, text_index_name
+from medalliance.records.indexing import MAX_TEXT, cased, folded, text_index_name
 from medalliance.records.models import (
     DateIndex,
     FhirResource,
@@ -168,7 +168,7 @@ def _plan_chain(c: Criterion, binds: Binds) -> Shape:
 def _plan_text(value: str, modifier: str | None, binds: Binds) -> Shape:
     """Words anywhere in a code's display or text: Chinese has no spaces to start a word
     at (血红蛋白 in 全血血红蛋白测定)."""
-    return ("like", binds.names(f"%{_escape(value.lower()[:MAX_TEXT])}%"))
+    return ("like", binds.names(f"%{_escape(folded(value))}%"))
 
 
 def _plan_token(value: str, modifier: str | None, binds: Binds) -> Shape:
@@ -183,9 +183,13 @@ def _plan_token(value: str, modifier: str | None, binds: Binds) -> Shape:
 
 
 def _plan_string(value: str, modifier: str | None, binds: Binds) -> Shape:
-    text = value.lower()[:MAX_TEXT]
+    text = folded(value)
     if modifier == "exact":
-        return ("equals", binds.names(text))
+        # The lookup index finds the folded value's few rows; the case is checked on them.
+        written = cased(value)
+        if written is None:
+            return ("equals-uncased", binds.names(text))
+        return ("equals-cased", binds.names(text, written))
     if modifier == "contains":
         return ("like", binds.names(f"%{_escape(text)}%"))
     return ("like", binds.names(f"{_escape(text)}%"))
@@ -357,7 +361,8 @@ _TOKEN_AND_TEXT_SQL: dict[str, Callable[[Any, list[Any]], ColumnElement[bool]]] 
     "unsystemed-code": lambda t, b: and_(t.system.is_(None), t.code == b[0]),
     "system": lambda t, b: t.system == b[0],
     "system-code": lambda t, b: and_(t.system == b[0], t.code == b[1]),
-    "equals": lambda t, b: t.value == b[0],
+    "equals-uncased": lambda t, b: and_(t.value == b[0], t.cased.is_(None)),
+    "equals-cased": lambda t, b: and_(t.value == b[0], t.cased == b[1]),
     "like": lambda t, b: t.value.like(b[0], escape="\\"),
     "target": lambda t, b: and_(t.target_type == b[0], t.target_id == b[1]),
     "target-id": lambda t, b: t.target_id == b[0],
