@@ -69,7 +69,15 @@ def upgrade() -> None:
 def _replace_cased(bind: sa.Connection, batch: Sequence[sa.Row[Any]]) -> None:
     rows = {
         pid: [
-            {"pid": pid, "resource_type": kind, "patient_id": patient, **row}
+            # The columns named: what build_index returns may grow after this revision.
+            {
+                "pid": pid,
+                "resource_type": kind,
+                "patient_id": patient,
+                "name": row["name"],
+                "value": row["value"],
+                "cased": row["cased"],
+            }
             for row in build_index(json.loads(content)).string
             if not str(row["name"]).endswith(":text")
         ]
