@@ -347,13 +347,12 @@ def _build_chain(shape: Shape, readable_on: ReadableOn) -> ColumnElement[bool]:
 
 def _leaf_sql(table: Any, leaf: Shape) -> ColumnElement[bool]:
     kind, names = leaf
-    b = [bound(n) for n in names]
     if kind.startswith("date-"):
         return _date_sql(table.low, table.high, leaf)
+    b = [bound(n) for n in names]
     if kind.startswith("number-"):
         return _quantity_sql(table, kind, b)
-    sql = _TOKEN_AND_TEXT_SQL[kind]
-    return sql(table, b)
+    return _TOKEN_AND_TEXT_SQL[kind](table, b)
 
 
 _TOKEN_AND_TEXT_SQL: dict[str, Callable[[Any, list[Any]], ColumnElement[bool]]] = {
