@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from medalliance.audit.models import AuditEvent, AuditSeal, AuditSealGap
@@ -72,8 +73,22 @@ def expire_gaps(db: Session, before: datetime) -> None:
     db.execute(delete(AuditSealGap).where(AuditSealGap.noted_at < before))
 
 
+# One statement for a whole run of seals: psycopg's executemany sends a statement per row,
+# which cost about half of sealing (40 µs an event). The rows go as one JSON array, as the
+# resource store's writes do.
+_PG_ADD_SEALS = text(
+    "INSERT INTO audit_seal (seq, event_id, prev_hash, hash) SELECT seq, event_id, "
+    "prev_hash, hash FROM jsonb_to_recordset(CAST(:seals AS jsonb)) "
+    "AS s(seq bigint, event_id bigint, prev_hash text, hash text)"
+)
+
+
 def add_seals(db: Session, seals: Sequence[dict[str, Any]]) -> None:
-    if seals:
+    if not seals:
+        return
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(_PG_ADD_SEALS, {"seals": json.dumps(seals)})
+    else:
         db.execute(insert(AuditSeal), list(seals))
 
 
