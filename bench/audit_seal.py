@@ -49,7 +49,7 @@ def main() -> None:
         while service.seal_pending(db):  # whatever was pending before is not measured
             db.commit()
         db.commit()
-        copied = db.execute(_COPY, {"n": args.events}).rowcount
+        copied = connection.execute(_COPY, {"n": args.events}).rowcount
         db.commit()
         sealed, cpu0 = 0, backend_cpu(connection)
         client0, wall0 = time.process_time(), time.perf_counter()
