@@ -281,7 +281,10 @@ class TestAnotherInstitution:
         assert len(observations_of(db, P)) == len(before) + 1
         [audited] = denials(db, "doctor")
         assert audited["entry"] == "Bundle.entry[1]"
-        assert audited["request"] == f"PATCH DocumentReference/{summary['id']}"
+        assert (audited["method"], audited["path"]) == (
+            "PATCH",
+            f"/fhir/DocumentReference/{summary['id']}",
+        )
         assert REFUSED in audited["reason"]
 
     def test_a_resource_without_a_patient_is_its_authors_too(
