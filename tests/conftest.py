@@ -80,6 +80,17 @@ def side_database(suffix: str) -> Engine:
     return engine
 
 
+def unmigrated_database(backend: str, directory: Path) -> Engine:
+    """An empty database, not migrated, for a migration's own test: SQLite in
+    ``directory``, or a PostgreSQL database of its own (the demo's is left as it is)."""
+    if backend == "postgresql":
+        assert PG_URL
+        engine = make_engine(_named(PG_URL, "migration"))
+        reset_postgres(engine)
+        return engine
+    return make_engine(f"sqlite:///{directory / 'migration.sqlite3'}")
+
+
 def fresh_engine(backend: str, directory: Path) -> Engine:
     """A migrated, empty database of the given backend."""
     if backend == "postgresql":

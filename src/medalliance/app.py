@@ -29,7 +29,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medalliance import __version__
 from medalliance.audit import service as audit_service
-from medalliance.audit.enums import Outcome
 from medalliance.auth.policy import api_routes, public
 from medalliance.config import Settings, get_settings
 from medalliance.db import get_sessionmaker, unit_of_work
@@ -159,12 +158,12 @@ def _audit_refusal(request: Request, exc: DomainError) -> None:
     actor = getattr(request.state, "actor", None)
     try:
         with unit_of_work(request.app.state.sessionmaker) as db:
-            audit_service.record(
+            audit_service.record_refusal(
                 db,
                 actor,
-                "access.denied",
-                outcome=Outcome.DENIED,
-                detail={"path": request.url.path, "method": request.method, "reason": exc.message},
+                exc.message,
+                method=request.method,
+                path=request.url.path,
                 ip=request.client.host if request.client else None,
             )
     except Exception:

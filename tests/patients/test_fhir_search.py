@@ -129,6 +129,60 @@ class TestNames:
         assert _found(client, doctor, "name=禤&name=禤成") == {"t-xuan-cheng", "t-xuan-chenglin"}
 
 
+@pytest.fixture
+def jose(db: Session) -> str:
+    """A person whose name is written in Latin letters with accents."""
+    name, when = "José García", datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+    db.add(
+        Person(
+            id="t-jose",
+            name=name,
+            pinyin=to_pinyin(name),
+            sex="male",
+            birth_date=date(1979, 5, 6),
+            created_at=when,
+            updated_at=when,
+        )
+    )
+    db.flush()
+    return "t-jose"
+
+
+@pytest.mark.usefixtures("people")
+class TestCaseAndAccents:
+    """As the records' string search: case and accents ignored, ``:exact`` as written."""
+
+    def test_a_name_is_found_whatever_its_case_and_accents(
+        self, client: TestClient, doctor: dict[str, str], jose: str
+    ) -> None:
+        for value in ("jose", "JOSÉ", "josé garcía", "Jose Garcia", "garcía"):
+            query = f"_id={jose}&{'given' if value == 'garcía' else 'name'}={value}"
+            bundle = _search(client, doctor, query)
+            assert [e["resource"]["id"] for e in bundle["entry"]] == [jose], value
+
+    def test_pinyin_with_tone_marks_finds_the_characters(
+        self, client: TestClient, doctor: dict[str, str]
+    ) -> None:
+        assert _found(client, doctor, "family=Xuān") == {"t-xuan-cheng", "t-xuan-chenglin"}
+        assert _found(client, doctor, "name=XUĀN CHÉNG") == {"t-xuan-cheng", "t-xuan-chenglin"}
+
+    def test_exact_is_the_name_as_written(
+        self, client: TestClient, doctor: dict[str, str], jose: str
+    ) -> None:
+        """The Patient shows the name in characters and in (lower-case, toneless) pinyin."""
+
+        def exact(value: str) -> bool:
+            bundle = _search(client, doctor, f"_id={jose}&name:exact={value}")
+            return bool(bundle["entry"]) and bundle["entry"][0]["resource"]["id"] == jose
+
+        assert exact("José García")
+        assert exact("jose garcia")  # its pinyin
+        assert not exact("JOSÉ GARCÍA")
+        assert not exact("Jose Garcia")
+        assert _found(client, doctor, "family:exact=Xuan") == set()
+        assert _found(client, doctor, "family:exact=xuān") == set()
+
+
 @pytest.mark.usefixtures("people")
 class TestDates:
     def test_a_birth_year_or_month_is_the_whole_range(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from helpers import bearer, system_bearer
@@ -20,6 +20,7 @@ from medalliance.access.enums import RelationshipKind
 from medalliance.audit.models import AuditEvent
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
+from medalliance.auth.tokens import issue_token
 from medalliance.errors import Forbidden
 from medalliance.records import service
 from medalliance.records.models import FhirResource, FhirResourceVersion
@@ -281,7 +282,10 @@ class TestAnotherInstitution:
         assert len(observations_of(db, P)) == len(before) + 1
         [audited] = denials(db, "doctor")
         assert audited["entry"] == "Bundle.entry[1]"
-        assert audited["request"] == f"PATCH DocumentReference/{summary['id']}"
+        assert (audited["method"], audited["path"]) == (
+            "PATCH",
+            f"/fhir/DocumentReference/{summary['id']}",
+        )
         assert REFUSED in audited["reason"]
 
     def test_a_resource_without_a_patient_is_its_authors_too(
@@ -298,6 +302,19 @@ class TestAnotherInstitution:
         assert f"Medication/{made['id']} {REFUSED}" in response.json()["issue"][0]["diagnostics"]
         assert client.delete(url, headers=township).status_code == 403
         assert client.get(url, headers=county).json() == made
+
+    def test_a_token_without_an_institution_is_refused_a_create(self, client: TestClient) -> None:
+        """No login issues one (memberships and member systems all have an institution);
+        a token signed without one is refused with the reason, not stored unchangeable."""
+        nowhere = Actor(None, "nowhere-his", Role.SYSTEM, None, client_id="nowhere-his")
+        token, _ = issue_token(nowhere, datetime.now(UTC))
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": FHIR}
+        medication = {"resourceType": "Medication", "code": {"text": "阿司匹林肠溶片"}}
+        response = client.post("/fhir/Medication", json=medication, headers=headers)
+        assert response.status_code == 403, response.text
+        [issue] = response.json()["issue"]
+        assert issue["code"] == "forbidden"
+        assert "acts for no institution" in issue["diagnostics"]
 
     def test_without_a_basis_the_refusal_does_not_name_the_author(
         self, client: TestClient, county: dict[str, str], summary: dict[str, Any]
@@ -371,12 +388,27 @@ class TestStore:
         with pytest.raises(Forbidden, match=re.escape(REFUSED)):
             service.delete(db, nowhere, "Medication", stored.id, now=NOW)
 
+    def test_an_actor_without_an_institution_creates_nothing(self, db: Session) -> None:
+        """What it wrote without a patient no one could ever change (only its author's
+        institution may): the create is refused instead."""
+        nowhere = Actor(None, "nowhere-his", Role.SYSTEM, None, client_id="nowhere-his")
+        medication = {"resourceType": "Medication", "code": {"text": "阿司匹林肠溶片"}}
+        stored = select(func.count()).select_from(FhirResource)
+        before = db.scalar(stored)
+        with pytest.raises(Forbidden, match="nowhere-his acts for no institution"):
+            service.create(db, nowhere, medication, now=NOW)
+        assert db.scalar(stored) == before
+
     def test_a_resource_written_without_an_institution_is_changed_by_no_one(
         self, db: Session
     ) -> None:
+        """One written before such creates were refused."""
         nowhere = Actor(None, "nowhere-his", Role.SYSTEM, None, client_id="nowhere-his")
         medication = {"resourceType": "Medication", "code": {"text": "阿司匹林肠溶片"}}
-        stored = service.create(db, nowhere, medication, now=NOW)
+        stored = service.create(db, COUNTY_HIS, medication, now=NOW)
+        db.execute(
+            update(FhirResource).where(FhirResource.id == stored.id).values(institution_id=None)
+        )
         for actor in (nowhere, COUNTY_HIS):
             with pytest.raises(Forbidden, match="written without an institution"):
                 service.update(db, actor, "Medication", stored.id, stored.content, now=NOW)

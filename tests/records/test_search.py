@@ -14,6 +14,7 @@ from medalliance.errors import DomainError, Forbidden
 from medalliance.patients.enums import RESIDENT_ID_SYSTEM
 from medalliance.patients.models import Person
 from medalliance.records import service
+from medalliance.records.indexing import build_index
 from medalliance.records.models import FhirResource
 from medalliance.records.search import engine
 from medalliance.records.search.criteria import parse
@@ -152,6 +153,41 @@ class TestParameters:
         assert exact("So") == set()
         plain = set(ids(db, [("patient", P), ("value-string", "son")]))
         assert plain == {made[t] for t in ("Son", "son", "SON", "Sonny")}
+
+    def test_string_search_ignores_accents_as_well_as_case(self, db: Session) -> None:
+        """R4 string search is "case-insensitive and accent-insensitive", whichever way the
+        value or the search is written; ``:exact`` keeps both."""
+        enc = admitted(db, P, NOW)
+        said = ("José", "JOSE", "Joséphine", "Straße", "ｃｔ平扫", "血红蛋白")
+        made = {}
+        for text in said:
+            written = {**observation(P, enc), "valueString": text}
+            del written["valueQuantity"]
+            made[text] = service.create(db, COUNTY_HIS, written, now=NOW).id
+
+        def found(key: str, value: str) -> set[str]:
+            return set(ids(db, [("patient", P), (key, value)]))
+
+        jose = {made["José"], made["JOSE"]}
+        assert found("value-string", "jose") == {*jose, made["Joséphine"]}
+        assert found("value-string", "JOSÉ") == {*jose, made["Joséphine"]}
+        assert found("value-string:contains", "PHINE") == {made["Joséphine"]}
+        assert found("value-string:contains", "éphi") == {made["Joséphine"]}
+        assert found("value-string", "strasse") == {made["Straße"]}
+        assert found("value-string", "CT平") == {made["ｃｔ平扫"]}  # full-width folds too
+        assert found("value-string", "血红") == {made["血红蛋白"]}
+        assert found("value-string:exact", "JOSÉ") == set()
+        assert found("value-string:exact", "JOSE") == {made["JOSE"]}
+
+    def test_chinese_text_is_indexed_as_written(self) -> None:
+        rows = build_index({"resourceType": "Observation", "valueString": "全血血红蛋白测定"})
+        assert [(r["value"], r["cased"]) for r in rows.string] == [("全血血红蛋白测定", None)]
+
+    def test_code_text_ignores_accents(self, db: Session) -> None:
+        enc = admitted(db, P, NOW)
+        code = {"coding": [{"system": "http://loinc.org", "code": "718-7"}], "text": "Hémoglobine"}
+        made = service.create(db, COUNTY_HIS, {**observation(P, enc), "code": code}, now=NOW)
+        assert ids(db, [("patient", P), ("code:text", "HEMOGLOB")]) == [made.id]
 
     def test_quantity_and_encounter_reference(self, db: Session, three: dict[str, str]) -> None:
         assert ids(db, [("value-quantity", "gt100")]) == [three["q"]]

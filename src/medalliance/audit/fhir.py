@@ -18,6 +18,7 @@ from medalliance.audit import repository
 from medalliance.audit.enums import AccessBasis, Outcome
 from medalliance.audit.models import AuditEvent
 from medalliance.audit.repository import EventCriteria
+from medalliance.audit.service import REFUSED
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, Forbidden
@@ -26,6 +27,11 @@ from medalliance.records.dates import parse_range
 _ACTION = {"create": "C", "read": "R", "update": "U", "delete": "D"}
 _OUTCOME = {Outcome.SUCCESS.value: "0", Outcome.FAILURE.value: "8", Outcome.DENIED.value: "4"}
 _PREFIXES = ("ge", "le", "gt", "lt", "eq")
+_SYSTEM_OBJECT = {
+    "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+    "code": "2",
+    "display": "System Object",
+}
 # Read by the route (paging, format), not criteria.
 _RESULT_PARAMS = frozenset({"_count", "_cursor", "_format", "_pretty"})
 
@@ -169,6 +175,26 @@ def to_fhir(event: AuditEvent) -> dict[str, Any]:
                 "role": {"code": "1", "display": "Patient"},
             }
         )
+    if event.action == REFUSED:
+        if event.detail.get("reason"):
+            resource["outcomeDesc"] = event.detail["reason"]
+        entities += _refused_request(event.detail)
     if entities:
         resource["entity"] = entities
     return resource
+
+
+def _refused_request(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a refusal was asked, the same fields wherever it was refused (``record_refusal``
+    words them alike; ``entry`` only for a bundle's entry). Nothing for a refusal recorded
+    before it did (a timeline refusal then named no request)."""
+    asked = {key: detail[key] for key in ("method", "path", "entry") if detail.get(key)}
+    if not asked:
+        return []
+    return [
+        {
+            "type": _SYSTEM_OBJECT,
+            "description": " ".join(asked[k] for k in ("method", "path") if k in asked),
+            "detail": [{"type": key, "valueString": value} for key, value in asked.items()],
+        }
+    ]

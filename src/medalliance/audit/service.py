@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import orjson
 from sqlalchemy import Row, Table, bindparam, insert, text
@@ -21,6 +21,7 @@ from medalliance.kit.clock import utcnow
 from medalliance.kit.hot import HotStatement, execute_native, flush_pending, session_connection
 
 GENESIS_HASH = "0" * 64
+REFUSED: Final = "access.denied"
 _SEALER_LOCK_KEY = 0x4D45_4441  # "MEDA": one sealer at a time on PostgreSQL
 
 
@@ -56,6 +57,37 @@ def record(
     )
     db.add(event)
     return event
+
+
+def record_refusal(
+    db: Session,
+    actor: Actor | None,
+    reason: str,
+    *,
+    method: str,
+    path: str,
+    entry: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    patient_id: str | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    """A refused request (403), with the same detail keys wherever it was refused (the
+    error handler, a batch's entry, a page that answers 403 itself), so that the log and its
+    AuditEvent view read alike: what was asked (``method``; ``path`` without the query,
+    which may name a patient; ``entry`` a bundle entry's place, else None) and why not."""
+    detail = {"method": method, "path": path, "entry": entry, "reason": reason}
+    return record(
+        db,
+        actor,
+        REFUSED,
+        outcome=Outcome.DENIED,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_id=patient_id,
+        detail=detail,
+        ip=ip,
+    )
 
 
 _AUDIT_TABLE = cast(Table, AuditEvent.__table__)

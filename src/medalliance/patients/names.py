@@ -13,6 +13,8 @@ from typing import Final
 
 from pypinyin import Style, lazy_pinyin
 
+from medalliance.kit.text import fold
+
 # Surname readings that differ from the character's everyday reading.
 _SURNAME_READINGS: Final = {"曾": "zeng", "覃": "qin", "单": "shan", "解": "xie", "仇": "qiu"}
 # Two-character surnames: the first token of the pinyin covers both characters.
@@ -42,12 +44,13 @@ def normalise_name(raw: str) -> str:
 
 
 def to_pinyin(name: str) -> str:
-    """``surname given`` in toneless lower-case pinyin; Latin names are lower-cased."""
+    """``surname given`` in toneless lower-case pinyin; Latin names are folded (case and
+    accents gone: "José" is jose, "Zhāng Wěi" zhang wei), as name search folds them."""
     name = normalise_name(name)
     if not name:
         return ""
     if _is_latin(name):
-        return _NOT_LETTERS.sub("", name.lower()).strip()
+        return _NOT_LETTERS.sub("", fold(name)).strip()
     split = 2 if name[:2] in COMPOUND_SURNAMES else 1
     surname, given = name[:split], name[split:]
     head = _SURNAME_READINGS.get(surname) or "".join(_syllables(surname))

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from medalliance.access.repository import live_relationship_of
 from medalliance.kit.hot import HotStatement
 from medalliance.kit.http import MAX_INTEGER
+from medalliance.kit.text import fold
 from medalliance.patients.enums import ReviewStatus
 from medalliance.patients.matching import shares_a_name_part
 from medalliance.patients.models import LocalRecord, MatchReview, Person, PersonMerge
@@ -291,15 +292,33 @@ def _name_condition(c: NameIs) -> ColumnElement[bool]:
     the family name (a compound surname whole); ``given`` reads every name."""
     value = normalise_name(c.value)
     part: NamePart = c.part or "text"
-    if value.isascii():
-        return _pinyin_part(part, value.lower(), c.match)
+    if c.match == "exact":
+        return _exact_name(part, value)
+    plain = fold(value)  # case and accents go, as R4 string search says: "Zhāng" is zhang
+    if plain.isascii():
+        return _pinyin_part(part, plain, c.match)
+    return _characters(part, value, c.match)
+
+
+def _exact_name(part: NamePart, value: str) -> ColumnElement[bool]:
+    """``:exact`` is a name as the Patient shows it, case and accents as written (R4): in
+    characters, or in its pinyin, which is written lower-case and toneless (so a value
+    with a capital or an accent is never its pinyin)."""
+    written = _characters(part, value, "exact")
+    if value.isascii() and value == value.lower():
+        return or_(written, _pinyin_part(part, value, "exact"))
+    return written
+
+
+def _characters(part: NamePart, value: str, match: StringMatch) -> ColumnElement[bool]:
+    """The name in characters (``Person.name``) as written, by part."""
     if part == "given":
-        return _string_match(_GIVEN_CHARS, value, c.match)
-    if part == "family" and c.match == "contains":  # 阳 in 欧阳: not the name's start
-        return _string_match(_FAMILY_CHARS, value, c.match)
-    whole = _string_match(Person.name, value, "prefix" if part == "family" else c.match)
-    if part == "family" and (len(value) > 1 or c.match != "prefix"):
-        return and_(whole, _string_match(_FAMILY_CHARS, value, c.match))
+        return _string_match(_GIVEN_CHARS, value, match)
+    if part == "family" and match == "contains":  # 阳 in 欧阳: not the name's start
+        return _string_match(_FAMILY_CHARS, value, match)
+    whole = _string_match(Person.name, value, "prefix" if part == "family" else match)
+    if part == "family" and (len(value) > 1 or match != "prefix"):
+        return and_(whole, _string_match(_FAMILY_CHARS, value, match))
     # One character starts the family name exactly when it starts the name (a compound
     # surname is the name's first two): said alone, the planner estimates it right.
     return whole

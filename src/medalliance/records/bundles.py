@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
-from medalliance.audit.enums import Outcome
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
@@ -552,22 +551,13 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
 
 def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: DomainError) -> None:
     """A refused entry, recorded as the error handler records a refused request (the
-    batch itself succeeds, so no handler sees it); after its savepoint's rollback."""
+    batch itself succeeds, so no handler sees it); after its savepoint's rollback. Its
+    path is the one the entry's request would have had on its own."""
     request = raw.get("request") if isinstance(raw, dict) else None
     request = request if isinstance(request, dict) else {}
-    audit.record(
-        db,
-        actor,
-        "access.denied",
-        outcome=Outcome.DENIED,
-        detail={
-            "path": "/fhir",
-            "method": "POST",
-            "entry": where,
-            "request": f"{request.get('method', '')} {request.get('url', '')}".strip(),
-            "reason": exc.message,
-        },
-    )
+    url = str(request.get("url", "")).lstrip("/").partition("?")[0]
+    method = str(request.get("method", "")).upper()
+    audit.record_refusal(db, actor, exc.message, method=method, path=f"/fhir/{url}", entry=where)
 
 
 def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from medalliance.kit.text import fold
 from medalliance.records.dates import NO_DATE, parse_range
 from medalliance.records.searchparams import (
     COLUMN_PARAMS,
@@ -70,13 +71,15 @@ def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:
 
 
 def folded(text: str) -> str:
-    """A string index row's value: lower-cased, for the case-insensitive prefix search."""
-    return text.lower()[:MAX_TEXT]
+    """A string index row's value: without case or accents, for the prefix search that R4
+    makes case- and accent-insensitive."""
+    return fold(text)[:MAX_TEXT]
 
 
 def cased(text: str) -> str | None:
     """The string as written, for ``:exact``, when its folded value would not say it
-    (None for most: Chinese has no case), so the index grows only by what it needs."""
+    (None for most: Chinese characters have no case or accents), so the index grows only
+    by what it needs."""
     written = text[:MAX_TEXT]
     return None if written == folded(text) else written
 

@@ -123,8 +123,8 @@ class StringIndex(Base):
     resource_type: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(64))
     patient_id: Mapped[str | None] = mapped_column(String(64))
-    value: Mapped[str] = mapped_column(String(255))  # lower-cased for case-insensitive prefix
-    # The value as written when lower-casing changed it (``:exact``), else NULL.
+    value: Mapped[str] = mapped_column(String(255))  # folded (kit.text): no case or accents
+    # The value as written when folding changed it (``:exact``), else NULL.
     cased: Mapped[str | None] = mapped_column(String(255))
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.access import service as access
 from medalliance.audit import service as audit
-from medalliance.audit.enums import AccessBasis, Outcome
+from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.config import get_settings
 from medalliance.errors import Forbidden
@@ -165,15 +165,15 @@ def patient_timeline(
 def _refuse(db: Session, actor: Actor, person_id: str) -> TimelineRefused:
     """The refusal is audited here: the page answers 403 without raising, so it commits."""
     message = "no care relationship, consent or emergency access to read this patient's record"
-    audit.record(
+    audit.record_refusal(
         db,
         actor,
-        "access.denied",
-        outcome=Outcome.DENIED,
+        message,
+        method="GET",
+        path=f"/patients/{person_id}/timeline",
         resource_type="Patient",
         resource_id=person_id,
         patient_id=person_id,
-        detail={"view": "timeline", "reason": message},
     )
     may = actor.role in access.BREAK_GLASS_ROLES and actor.user_id is not None
     return TimelineRefused(message, person_id=person_id, may_break_glass=may)

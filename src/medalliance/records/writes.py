@@ -160,6 +160,13 @@ def authorize(db: Session, ctx: WriteContext, write: Prepared) -> AccessBasis | 
     actor = ctx.actor
     if actor.role not in access.CLINICAL_ROLES:
         raise Forbidden(f"role {actor.role.value} may not write to the shared record")
+    if actor.institution_id is None:
+        # Only the author's institution may change what it wrote (``require_author``):
+        # without one, a resource without a patient would stay as written for good.
+        raise Forbidden(
+            f"{actor.username} acts for no institution; the shared record is written by "
+            "member institutions (sign in with a role at one)"
+        )
     patient_id = write.patient_id
     if patient_id is None:
         return None
@@ -184,9 +191,10 @@ def require_author(db: Session, actor: Actor, current: StoredResource) -> None:
     """Only the institution that created a resource may change, delete or re-create it:
     another member with a basis to the record adds resources of its own rather than
     rewriting a colleague's (a discharge summary is corrected or withdrawn by its
-    hospital). An actor without an institution is no author, and a resource written
-    without one is changed by no one: every user's membership and every member system has
-    an institution, as everything else scoped to an institution requires."""
+    hospital). An actor without an institution is no author and writes nothing
+    (``authorize``); a resource written without one (before that was refused) is changed
+    by no one. Every user's membership and every member system has an institution, as
+    everything else scoped to an institution requires."""
     author = current.institution_id  # the current row's: set at insert, never changed
     if author is not None and actor.institution_id == author:
         return

@@ -185,7 +185,8 @@ def _plan_token(value: str, modifier: str | None, binds: Binds) -> Shape:
 def _plan_string(value: str, modifier: str | None, binds: Binds) -> Shape:
     text = folded(value)
     if modifier == "exact":
-        # The lookup index finds the folded value's few rows; the case is checked on them.
+        # The lookup index finds the folded value's few rows; case and accents are checked
+        # on them.
         written = cased(value)
         if written is None:
             return ("equals-uncased", binds.names(text))
