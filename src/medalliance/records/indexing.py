@@ -47,6 +47,22 @@ def build_index(resource: dict[str, Any]) -> IndexRows:
     return rows
 
 
+def reference_values(node: Any) -> set[str]:
+    """Every ``reference`` value in a resource, as written, contained resources and
+    extensions included."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= reference_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= reference_values(item)
+    return found
+
+
 def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:
     name = param.code
     if param.type in ("token", "uri"):
