@@ -838,6 +838,64 @@ class TestReferencesToADeletedResource:
         assert client.post("/fhir/Observation", json=planted, headers=his).status_code == 201
 
 
+def referring_by_extension(visit: str, identifier: str) -> dict[str, Any]:
+    extension = {
+        "url": "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare",
+        "valueReference": {"reference": f"Encounter/{visit}"},
+    }
+    return {**tagged(identifier), "extension": [extension]}
+
+
+def referring_from_contained(visit: str, identifier: str) -> dict[str, Any]:
+    problem = {
+        "resourceType": "Condition",
+        "id": "problem",
+        "code": {"text": "发热"},
+        "subject": {"reference": f"Patient/{P}"},
+        "encounter": {"reference": f"Encounter/{visit}"},
+    }
+    return {**tagged(identifier), "contained": [problem], "focus": [{"reference": "#problem"}]}
+
+
+@pytest.mark.usefixtures("related")
+@pytest.mark.parametrize("referring", [referring_by_extension, referring_from_contained])
+class TestReferencesNoSearchParameterReads:
+    """A reference in an extension or a contained resource is as much the record's as
+    one a search parameter reads: it holds a DELETE of its target, and may not name a
+    deleted one. It is indexed apart (``indexing.UNSEARCHED``) and never searched."""
+
+    def test_it_holds_a_delete_of_its_target(
+        self, client: TestClient, his: dict[str, str], referring: Any
+    ) -> None:
+        from records.factories import encounter
+
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        made = client.post("/fhir/Observation", json=referring(visit, "held-1"), headers=his)
+        assert made.status_code == 201, made.text
+        response = client.delete(f"/fhir/Encounter/{visit}", headers=his)
+        assert response.status_code == 409, response.text
+        assert "1 Observation" in response.json()["issue"][0]["diagnostics"]
+        searched = client.get("/fhir/Observation", params={"encounter": visit}, headers=his)
+        assert searched.status_code == 200, searched.text
+        assert searched.json().get("entry", []) == []
+        referrer = f"/fhir/Observation/{made.json()['id']}"
+        assert client.delete(referrer, headers=his).status_code == 204
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+
+    def test_it_may_not_name_a_deleted_target(
+        self, client: TestClient, db: Session, his: dict[str, str], referring: Any
+    ) -> None:
+        from records.factories import encounter
+
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+        response = client.post("/fhir/Observation", json=referring(visit, "held-2"), headers=his)
+        assert response.status_code == 409, response.text
+        said = response.json()["issue"][0]["diagnostics"]
+        assert said.startswith(f"Observation refers to Encounter/{visit}, which was deleted")
+        assert with_identifier(db, "held-2") == 0
+
+
 def test_a_resource_of_a_loaded_history_can_be_deleted_alone(
     client: TestClient, his: dict[str, str], member_bundle: dict[str, Any]
 ) -> None:

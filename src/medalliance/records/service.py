@@ -449,7 +449,8 @@ def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = 
     Race-free on PostgreSQL: the delete holds the row FOR UPDATE, and a write referring
     to it holds it FOR KEY SHARE (``store.persist_holding``), so one waits for the other:
     this check then sees the referrer committed, or the write sees the deletion and is
-    refused."""
+    refused. References in contained resources, extensions and elements no search
+    parameter reads are indexed too (``indexing.UNSEARCHED``): they hold it as well."""
     reference = gone.reference
     own = gone.pid if deleting else None
     counts = repository.referrer_counts(

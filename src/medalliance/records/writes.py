@@ -309,7 +309,8 @@ def _refuse_deleted(
 
 
 def _referring_element(write: Prepared, target: store.Target) -> str:
-    """The element of the first search parameter that reads the reference, else the type."""
+    """The element of the first search parameter that reads the reference, else the type
+    (a contained resource, an extension: ``indexing.UNSEARCHED``)."""
     resource_type = str(write.resource["resourceType"])
     for row in write.index.reference:
         named = (row["target_type"], row["target_id"]) == (target.resource_type, target.id)
