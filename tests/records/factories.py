@@ -14,6 +14,7 @@ from medalliance.auth.principal import Actor
 from medalliance.config import get_settings
 from medalliance.patients.models import Person
 from medalliance.records import service
+from medalliance.records.store import StoredResource
 
 COUNTY = "county-hospital"
 TOWNSHIP = "township-01"
@@ -132,6 +133,17 @@ def admitted(db: Session, patient_id: str, now: datetime, actor: Actor = COUNTY_
     return service.create(
         db, actor, encounter(patient_id, institution=actor.institution_id or COUNTY), now=now
     ).id
+
+
+def stored_unchecked(
+    db: Session, resource: dict[str, Any], now: datetime, actor: Actor = COUNTY_HIS
+) -> StoredResource:
+    """A create stored past ``writes.commit_writes`` and its checks: data of an earlier
+    release (e.g. a reference to a deleted resource, refused since)."""
+    from medalliance.records import store, writes
+
+    ctx = writes.WriteContext(actor, now)
+    return store.persist(db, [writes.prepare(db, ctx, resource, method="create")], now)[0]
 
 
 def example(name: str) -> dict[str, Any]:

@@ -717,16 +717,18 @@ class TestReferentialIntegrity:
         assert "MedicationRequest" not in said  # maybe another's record: no types told
 
     def test_deleting_in_a_transaction_what_is_already_deleted_still_succeeds(
-        self, client: TestClient, his: dict[str, str]
+        self, client: TestClient, db: Session, his: dict[str, str]
     ) -> None:
-        """A retried transaction: deleting nothing breaks nothing, whatever refers to it."""
-        from records.factories import observation
+        """A retried transaction: deleting nothing breaks nothing, whatever refers to it
+        (here a result naming the withdrawn visit, stored before writes were refused a
+        deleted target)."""
+        from medalliance.kit.clock import utcnow
+        from records.factories import observation, stored_unchecked
 
         visit, result = self.visit_with_result(client, his)
         assert client.delete(f"/fhir/{result}", headers=his).status_code == 204
         assert client.delete(f"/fhir/{visit}", headers=his).status_code == 204
-        late = observation(P, visit.partition("/")[2])  # a result naming the withdrawn visit
-        assert client.post("/fhir/Observation", json=late, headers=his).status_code == 201
+        stored_unchecked(db, observation(P, visit.partition("/")[2]), utcnow())
         again = bundle_of("transaction", {"request": {"method": "DELETE", "url": visit}})
         response = client.post("/fhir", json=again, headers=his)
         assert response.status_code == 200, response.text
@@ -745,6 +747,153 @@ class TestReferentialIntegrity:
         statuses = [e["response"]["status"] for e in response.json()["entry"]]
         assert statuses[0].startswith("409")
         assert statuses[1].startswith("200")
+
+
+@pytest.mark.usefixtures("related")
+class TestReferencesToADeletedResource:
+    """A write may not add what a DELETE refuses to leave: a reference to a deleted
+    resource of the record (409, naming the element and the reference)."""
+
+    def deleted_visit(self, client: TestClient, his: dict[str, str]) -> str:
+        from records.factories import encounter
+
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+        return str(visit)
+
+    def test_a_create_referring_to_it_is_a_409_and_writes_nothing(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        visit = self.deleted_visit(client, his)
+        late = {**tagged("late-1"), "encounter": {"reference": f"Encounter/{visit}"}}
+        response = client.post("/fhir/Observation", json=late, headers=his)
+        assert response.status_code == 409, response.text
+        said = response.json()["issue"][0]
+        assert said["code"] == "conflict"
+        assert (
+            f"Observation.encounter refers to Encounter/{visit}, which was deleted"
+            in said["diagnostics"]
+        )
+        assert with_identifier(db, "late-1") == 0
+
+    def test_an_update_adding_it_is_a_409_and_changes_nothing(
+        self, client: TestClient, his: dict[str, str], stored_observation: dict[str, Any]
+    ) -> None:
+        visit = self.deleted_visit(client, his)
+        changed = {**stored_observation, "encounter": {"reference": f"Encounter/{visit}"}}
+        url = f"/fhir/Observation/{stored_observation['id']}"
+        assert client.put(url, json=changed, headers=his).status_code == 409
+        assert "encounter" not in client.get(url, headers=his).json()
+
+    def test_a_reference_to_one_of_its_versions_is_written(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        visit = self.deleted_visit(client, his)
+        late = {**tagged("late-2"), "encounter": {"reference": f"Encounter/{visit}/_history/1"}}
+        response = client.post("/fhir/Observation", json=late, headers=his)
+        assert response.status_code == 201, response.text
+
+    def test_a_transaction_names_the_entry_referring_to_it(
+        self, client: TestClient, db: Session, his: dict[str, str]
+    ) -> None:
+        visit = self.deleted_visit(client, his)
+        late = {**tagged("late-3"), "encounter": {"reference": f"Encounter/{visit}"}}
+        bundle = bundle_of(
+            "transaction",
+            {"resource": tagged("late-4"), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": late, "request": {"method": "POST", "url": "Observation"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 409, response.text
+        assert response.json()["issue"][0]["diagnostics"].startswith("Bundle.entry[1]: ")
+        assert with_identifier(db, "late-3") + with_identifier(db, "late-4") == 0
+
+    def test_a_transaction_bringing_it_back_may_refer_to_it(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        from records.factories import encounter
+
+        visit = self.deleted_visit(client, his)
+        back = {**encounter(P), "id": visit}
+        late = {**tagged("late-5"), "encounter": {"reference": f"Encounter/{visit}"}}
+        bundle = bundle_of(
+            "transaction",
+            {"resource": back, "request": {"method": "PUT", "url": f"Encounter/{visit}"}},
+            {"resource": late, "request": {"method": "POST", "url": "Observation"}},
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+
+    def test_one_of_another_patients_record_is_not_looked_at(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        """That record's DELETE does not count this reference; and the writer, who may
+        not read that record, is not told what it holds."""
+        from records.factories import encounter, observation
+
+        other = "p00000006"
+        assert client.post("/fhir/Encounter", json=encounter(other), headers=his).status_code == 201
+        visit = self.deleted_visit(client, his)
+        planted = observation(other, visit)
+        assert client.post("/fhir/Observation", json=planted, headers=his).status_code == 201
+
+
+def referring_by_extension(visit: str, identifier: str) -> dict[str, Any]:
+    extension = {
+        "url": "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare",
+        "valueReference": {"reference": f"Encounter/{visit}"},
+    }
+    return {**tagged(identifier), "extension": [extension]}
+
+
+def referring_from_contained(visit: str, identifier: str) -> dict[str, Any]:
+    problem = {
+        "resourceType": "Condition",
+        "id": "problem",
+        "code": {"text": "发热"},
+        "subject": {"reference": f"Patient/{P}"},
+        "encounter": {"reference": f"Encounter/{visit}"},
+    }
+    return {**tagged(identifier), "contained": [problem], "focus": [{"reference": "#problem"}]}
+
+
+@pytest.mark.usefixtures("related")
+@pytest.mark.parametrize("referring", [referring_by_extension, referring_from_contained])
+class TestReferencesNoSearchParameterReads:
+    """A reference in an extension or a contained resource is as much the record's as
+    one a search parameter reads: it holds a DELETE of its target, and may not name a
+    deleted one. It is indexed apart (``indexing.UNSEARCHED``) and never searched."""
+
+    def test_it_holds_a_delete_of_its_target(
+        self, client: TestClient, his: dict[str, str], referring: Any
+    ) -> None:
+        from records.factories import encounter
+
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        made = client.post("/fhir/Observation", json=referring(visit, "held-1"), headers=his)
+        assert made.status_code == 201, made.text
+        response = client.delete(f"/fhir/Encounter/{visit}", headers=his)
+        assert response.status_code == 409, response.text
+        assert "1 Observation" in response.json()["issue"][0]["diagnostics"]
+        searched = client.get("/fhir/Observation", params={"encounter": visit}, headers=his)
+        assert searched.status_code == 200, searched.text
+        assert searched.json().get("entry", []) == []
+        referrer = f"/fhir/Observation/{made.json()['id']}"
+        assert client.delete(referrer, headers=his).status_code == 204
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+
+    def test_it_may_not_name_a_deleted_target(
+        self, client: TestClient, db: Session, his: dict[str, str], referring: Any
+    ) -> None:
+        from records.factories import encounter
+
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+        response = client.post("/fhir/Observation", json=referring(visit, "held-2"), headers=his)
+        assert response.status_code == 409, response.text
+        said = response.json()["issue"][0]["diagnostics"]
+        assert said.startswith(f"Observation refers to Encounter/{visit}, which was deleted")
+        assert with_identifier(db, "held-2") == 0
 
 
 def test_a_resource_of_a_loaded_history_can_be_deleted_alone(

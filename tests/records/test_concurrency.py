@@ -1,5 +1,6 @@
-"""Two clients update one resource with the same If-Match version at the same moment:
-exactly one wins, the other gets 412 (PostgreSQL, threads, real commits)."""
+"""Writes that meet on PostgreSQL (threads, real commits): two updates with the same
+If-Match version (one wins, the other gets 412), conditional writes whose match changes
+while they wait, and a DELETE racing a write that adds a reference to what it deletes."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from sqlalchemy.orm import Session
 from conftest import PG_URL, side_database
 from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
-from medalliance.errors import PreconditionFailed
-from medalliance.records import service
+from medalliance.errors import Conflict, PreconditionFailed
+from medalliance.records import repository, service
 from medalliance.records.store import StoredResource
-from records.factories import COUNTY_HIS, admitted, observation
+from records.factories import COUNTY_HIS, admitted, encounter, observation
 
 pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -208,3 +209,128 @@ def test_two_a08s_at_once_for_a_record_the_index_lacks_keep_the_newer_one(
     with unit_of_work(factory) as db:
         record = db.scalars(select(LocalRecord).where(LocalRecord.mrn == "RACE-0001")).one()
         assert record.name == "赵晓敏"  # the 10:15 one, whichever committed first
+
+
+# How long a thread that should be blocked on a row lock is given to show it is not.
+_BLOCKED_FOR = 0.5
+
+
+def _delete_racing_a_reference(own_engine: Engine, first: str, write: str) -> dict[str, str]:
+    """A DELETE of a visit and a ``write`` ("create" or "update") of an Observation that
+    adds a reference to it: ``first`` holds its transaction open (written, not committed)
+    while the other starts, then commits. Each one's outcome ("ok" or "409")."""
+    from sqlalchemy.orm import sessionmaker
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    with unit_of_work(factory) as db:
+        admitted(db, P, NOW)  # the care relationship both writes need
+        visit = service.create(db, COUNTY_HIS, encounter(P), now=NOW).id
+        earlier = service.create(db, COUNTY_HIS, observation(P), now=NOW)
+    outcomes: dict[str, str] = {}
+    started, release = threading.Event(), threading.Event()
+
+    def delete(db: Session) -> None:
+        service.delete(db, COUNTY_HIS, "Encounter", visit, now=NOW)
+
+    def refer(db: Session) -> None:
+        if write == "create":
+            service.create(db, COUNTY_HIS, observation(P, visit), now=NOW)
+            return
+        content = {**earlier.content, "encounter": {"reference": f"Encounter/{visit}"}}
+        service.update(db, COUNTY_HIS, "Observation", earlier.id, content, now=NOW)
+
+    def run(name: str, step: Callable[[Session], None], holds: bool) -> None:
+        if not holds:
+            started.wait(timeout=10)
+        try:
+            with unit_of_work(factory) as db:
+                step(db)
+                if holds:
+                    started.set()
+                    release.wait(timeout=10)
+            outcomes[name] = "ok"
+        except Conflict:
+            outcomes[name] = "409"
+        finally:
+            started.set()
+
+    steps = {"delete": delete, write: refer}
+    threads = {
+        name: threading.Thread(target=run, args=(name, step, name == first))
+        for name, step in steps.items()
+    }
+    for t in threads.values():
+        t.start()
+    second = next(name for name in threads if name != first)
+    threads[second].join(timeout=_BLOCKED_FOR)  # blocked on the first's lock, or done
+    release.set()
+    for t in threads.values():
+        t.join(timeout=10)
+        assert not t.is_alive()
+    _assert_no_live_reference_to_a_deleted_visit(factory, visit)
+    return outcomes
+
+
+def _assert_no_live_reference_to_a_deleted_visit(factory: Any, visit: str) -> None:
+    with unit_of_work(factory) as db:
+        row = repository.current(db, "Encounter", visit)
+        assert row is not None
+        if row.deleted:
+            referrers = repository.referrer_counts(
+                db, "Encounter", visit, patient_id=row.patient_id, other_than=row.pid
+            )
+            assert referrers == []
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+@pytest.mark.parametrize("write", ["create", "update"])
+class TestADeleteRacingAWriteReferringToIt:
+    """Without a lock between them, the DELETE found no referrer (the write was not
+    committed) and the write did not see the deletion: both succeeded, leaving a live
+    result pointing at a deleted visit."""
+
+    def test_a_write_first_makes_the_delete_wait_and_then_refuse(
+        self, own_engine: Engine, write: str
+    ) -> None:
+        outcomes = _delete_racing_a_reference(own_engine, write, write)
+        assert outcomes == {write: "ok", "delete": "409"}
+
+    def test_a_delete_first_makes_the_write_wait_and_then_refuse(
+        self, own_engine: Engine, write: str
+    ) -> None:
+        outcomes = _delete_racing_a_reference(own_engine, "delete", write)
+        assert outcomes == {"delete": "ok", write: "409"}
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+def test_an_update_of_a_visit_does_not_wait_for_a_write_referring_to_it(
+    own_engine: Engine,
+) -> None:
+    """The write holds the visit FOR KEY SHARE, which only a DELETE's FOR UPDATE waits
+    for: an update (FOR NO KEY UPDATE) goes on."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import sessionmaker
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    with unit_of_work(factory) as db:
+        admitted(db, P, NOW)
+        visit = service.create(db, COUNTY_HIS, encounter(P), now=NOW)
+    holding, release = threading.Event(), threading.Event()
+
+    def refer() -> None:
+        with unit_of_work(factory) as db:
+            service.create(db, COUNTY_HIS, observation(P, visit.id), now=NOW)
+            holding.set()
+            release.wait(timeout=10)
+
+    referrer = threading.Thread(target=refer)
+    referrer.start()
+    try:
+        assert holding.wait(timeout=10)
+        with unit_of_work(factory) as db:
+            db.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting fails the test
+            content = {**visit.content, "status": "cancelled"}
+            service.update(db, COUNTY_HIS, "Encounter", visit.id, content, now=NOW)
+    finally:
+        release.set()
+        referrer.join(timeout=10)

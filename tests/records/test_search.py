@@ -28,6 +28,7 @@ from records.factories import (
     admitted,
     observation,
     resident,
+    stored_unchecked,
 )
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -343,8 +344,8 @@ class TestChainedParameters:
     def test_a_deleted_target_no_longer_matches(self, db: Session, three: dict[str, str]) -> None:
         withdrawn = admitted(db, P, NOW)  # a finished visit, deleted
         service.delete(db, COUNTY_HIS, "Encounter", withdrawn, now=NOW)
-        # A result arriving late still names it (writes do not check their targets).
-        late = service.create(db, COUNTY_HIS, observation(P, withdrawn), now=NOW).id
+        # A result still names it (stored before writes were refused a deleted target).
+        late = stored_unchecked(db, observation(P, withdrawn), NOW).id
         found = ids(db, [("encounter.status", "finished")])
         assert late not in found
         assert {three["hr"], three["bp"]} <= set(found)

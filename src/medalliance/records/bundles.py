@@ -120,7 +120,11 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
     prepared: list[tuple[Entry, Prepared]] = []
     for entry in (e for e in entries if e.method in ("POST", "PUT") and not e.skip):
         _at(entry, lambda e=entry: prepared.append((e, _prepare(db, ctx, e))))
-    stored = writes.commit_writes(db, ctx, [p for _, p in prepared], audit_each=False)
+    try:
+        stored = writes.commit_writes(db, ctx, [p for _, p in prepared], audit_each=False)
+    except writes.DeletedTarget as exc:
+        refused = prepared[exc.position][0]  # the entries are written together: name it
+        raise Conflict(f"{refused.where}: {exc.message}", field=refused.where) from None
     for (entry, _), item in zip(prepared, stored, strict=True):
         entry.response = _write_response(item)
     for entry in (e for e in entries if e.method == "PATCH"):
@@ -379,7 +383,7 @@ def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
     resource_type, _, resource_id = entry.target.partition("/")
     current = None
     if entry.method == "PUT":
-        row = repository.current(db, resource_type, resource_id, lock=True)
+        row = repository.current(db, resource_type, resource_id, lock="write")
         current = from_row(row) if row is not None else None
         if current is not None:
             service._check_write_allowed(db, ctx, current, related=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,9 +44,49 @@ def build_index(resource: dict[str, Any]) -> IndexRows:
         values = param.extract(resource)
         if values:
             _add(rows, param, values)
+    rows.reference += unsearched_references(resource, rows.reference)
     starts = [r["low"] for r in rows.date if r["name"] == "date"]
     rows.sort_date = min(starts) if starts else NO_DATE
     return rows
+
+
+# The name of reference rows no search parameter reads: in contained resources, in
+# extensions, in elements without a parameter (Claim.diagnosis.diagnosisReference). No
+# search matches it; the rows are there so that what they name is held (a DELETE is
+# refused while they refer to it, ``service.refuse_if_referenced``) like any target.
+UNSEARCHED = ":unsearched"
+
+
+def unsearched_references(
+    resource: dict[str, Any], indexed: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows for the relative references of a resource that ``indexed`` (its search
+    parameters' reference rows) lacks, one per target."""
+    seen = {(r["target_type"], r["target_id"]) for r in indexed}
+    rows = []
+    for value in sorted(reference_values(resource)):
+        target = reference_target(value)
+        if target is None or target[0] is None or target in seen:
+            continue  # local (#id), absolute, canonical or conditional: no stored target
+        seen.add(target)
+        rows.append({"name": UNSEARCHED, "target_type": target[0], "target_id": target[1]})
+    return rows
+
+
+def reference_values(node: Any) -> set[str]:
+    """Every ``reference`` value in a resource, as written, contained resources and
+    extensions included."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= reference_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= reference_values(item)
+    return found
 
 
 def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Final, Literal, Protocol, cast
 
 import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, tuple_
@@ -31,18 +31,30 @@ _this_resource = (
 # ORM objects (the ORM's row processing was ~5% of a FHIR request), sent straight to the
 # driver (``HotStatement``). Writes go through Core in store.py, so no ORM copy can go stale.
 _CURRENT = HotStatement(select(_resource).where(*_this_resource))
-# Two writers of one resource queue here; the second then sees the first's version
-# (READ COMMITTED re-reads a locked row), so If-Match decides who wins.
-_CURRENT_FOR_UPDATE = HotStatement(
-    select(_resource).where(*_this_resource).with_for_update(of=_resource)
-)
+
+# How a write locks the row it changes. Two writers of one resource queue on it; the
+# second then sees the first's version (READ COMMITTED re-reads a locked row), so If-Match
+# decides who wins. An update or patch takes FOR NO KEY UPDATE, which lets writes that
+# refer to the resource (they hold it FOR KEY SHARE, ``store.persist_holding``) go on;
+# a delete takes FOR UPDATE, which waits for them and holds them off until it commits.
+RowLock = Literal["write", "delete"]
+_KEY_SHARE_ALLOWED: dict[RowLock, bool] = {"write": True, "delete": False}
+_CURRENT_FOR = {
+    lock: HotStatement(
+        select(_resource).where(*_this_resource).with_for_update(of=_resource, key_share=share)
+    )
+    for lock, share in _KEY_SHARE_ALLOWED.items()
+}
 # A read, an update or a delete also asks whether the actor's institution cares for the
 # resource's patient: asked in the same statement, one round trip instead of two.
 _with_related = select(_resource, live_relationship_of(_resource.c.patient_id).label("related"))
 _CURRENT_AND_RELATED = HotStatement(_with_related.where(*_this_resource))
-_CURRENT_AND_RELATED_FOR_UPDATE = HotStatement(
-    _with_related.where(*_this_resource).with_for_update(of=_resource)
-)
+_CURRENT_AND_RELATED_FOR = {
+    lock: HotStatement(
+        _with_related.where(*_this_resource).with_for_update(of=_resource, key_share=share)
+    )
+    for lock, share in _KEY_SHARE_ALLOWED.items()
+}
 
 
 class CurrentRow(ResourceRow, Protocol):
@@ -58,9 +70,9 @@ class CurrentRowForActor(CurrentRow, Protocol):
 
 
 def current(
-    db: Session, resource_type: str, resource_id: str, *, lock: bool = False
+    db: Session, resource_type: str, resource_id: str, *, lock: RowLock | None = None
 ) -> CurrentRow | None:
-    statement = _CURRENT_FOR_UPDATE if lock else _CURRENT
+    statement = _CURRENT_FOR[lock] if lock else _CURRENT
     params = {"resource_type": resource_type, "resource_id": resource_id}
     return cast(CurrentRow | None, statement.first(db, params))
 
@@ -72,11 +84,11 @@ def current_for_actor(
     institution_id: str | None,
     now: datetime,
     *,
-    lock: bool = False,
+    lock: RowLock | None = None,
 ) -> CurrentRowForActor | None:
     """The current row, and whether its patient has a live care relationship with the
-    actor's institution (``related``); ``lock``: for an update or delete."""
-    statement = _CURRENT_AND_RELATED_FOR_UPDATE if lock else _CURRENT_AND_RELATED
+    actor's institution (``related``); ``lock``: for an update or patch, or a delete."""
+    statement = _CURRENT_AND_RELATED_FOR[lock] if lock else _CURRENT_AND_RELATED
     params = {
         "resource_type": resource_type,
         "resource_id": resource_id,
@@ -221,15 +233,18 @@ def lock_criteria(db: Session, key: str) -> None:
         db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
-# Every DELETE asks these (prepared: planning cost more than running). Provenance is left
-# out: its target is a record about records (a Synthea bundle's one Provenance names
-# every resource of the history), not a part of the record that would break. The index
-# rows carry the referrer's patient; a deleted referrer has none.
+# Referrers of this type hold no DELETE: a record about records (a Synthea bundle's one
+# Provenance names every resource of the history), not a part of the record that would
+# break. Their writes take no hold on their targets either.
+HOLDS_NOTHING: Final = "Provenance"
+
+# Every DELETE asks these (prepared: planning cost more than running). The index rows
+# carry the referrer's patient; a deleted referrer has none.
 _refs: Any = ReferenceIndex.__table__.c
 _pointing = (
     _refs.target_id == bindparam("target_id"),
     _refs.target_type == bindparam("target_type"),
-    _refs.resource_type != "Provenance",
+    _refs.resource_type != HOLDS_NOTHING,
     _refs.pid != bindparam("other_than"),
 )
 _of_patient = _refs.patient_id == bindparam("patient_id")

@@ -28,6 +28,7 @@ from medalliance.kit.clock import utcnow
 from medalliance.records import links, owned, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
 from medalliance.records.everything import patient_everything
+from medalliance.records.indexing import reference_values
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import chains, engine
 from medalliance.records.search.criteria import Query, parse
@@ -261,7 +262,7 @@ def update(
         )
     ctx = writes.WriteContext(actor, now)
     row = repository.current_for_actor(
-        db, resource_type, resource_id, actor.institution_id, now, lock=True
+        db, resource_type, resource_id, actor.institution_id, now, lock="write"
     )
     current = from_row(row) if row is not None else None
     if row is not None and current is not None:
@@ -350,7 +351,7 @@ def patch(
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     row = repository.current_for_actor(
-        db, resource_type, resource_id, actor.institution_id, now, lock=True
+        db, resource_type, resource_id, actor.institution_id, now, lock="write"
     )
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} not found")
@@ -414,7 +415,7 @@ def delete(
     require_type(resource_type)
     writes.refuse_foreign_type(resource_type)
     row = repository.current_for_actor(
-        db, resource_type, resource_id, actor.institution_id, now, lock=True
+        db, resource_type, resource_id, actor.institution_id, now, lock="delete"
     )
     if row is None:
         _check_if_match(if_match, None)
@@ -443,7 +444,13 @@ def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = 
     do not check their targets) cannot make this one undeletable. A reference to a
     version (``Type/id/_history/n``) stays good: the version is kept. ``deleting``: the
     resource is not yet tombstoned (a transaction checks after), so its own row is not a
-    referrer."""
+    referrer.
+
+    Race-free on PostgreSQL: the delete holds the row FOR UPDATE, and a write referring
+    to it holds it FOR KEY SHARE (``store.persist_holding``), so one waits for the other:
+    this check then sees the referrer committed, or the write sees the deletion and is
+    refused. References in contained resources, extensions and elements no search
+    parameter reads are indexed too (``indexing.UNSEARCHED``): they hold it as well."""
     reference = gone.reference
     own = gone.pid if deleting else None
     counts = repository.referrer_counts(
@@ -487,26 +494,11 @@ def _plainly_referred(db: Session, gone: StoredResource, own: int | None) -> boo
             after=after,
             most=_REFERRER_PAGE,
         )
-        if any(gone.reference in _plain_references(content) for _, content in page):
+        if any(gone.reference in reference_values(content) for _, content in page):
             return True
         if len(page) < _REFERRER_PAGE:
             return False
         after = page[-1][0]
-
-
-def _plain_references(node: Any) -> set[str]:
-    """Every ``reference`` value in a resource, as written."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                found.add(value)
-            else:
-                found |= _plain_references(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _plain_references(item)
-    return found
 
 
 def conditional_delete(
@@ -549,7 +541,7 @@ def _settled_match(
         if match is None:
             return None
         repository.current_for_actor(
-            db, resource_type, match.id, actor.institution_id, now, lock=True
+            db, resource_type, match.id, actor.institution_id, now, lock="write"
         )
         again = conditional_match(db, actor, resource_type, condition, now=now, field="url")
         if again is None or again.id == match.id:

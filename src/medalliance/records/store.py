@@ -15,7 +15,7 @@ from functools import cache, cached_property
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
@@ -107,20 +107,49 @@ def stamp(resource: dict[str, Any], version: int, now: datetime) -> None:
     resource["meta"] = meta
 
 
+# A stored resource that writes refer to, to hold: (type, id, the referring write's patient).
+Holding = tuple[str, str, str | None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A deleted resource that writes refer to, as ``persist_holding`` found it."""
+
+    resource_type: str
+    id: str
+    patient_id: str | None
+
+
 def persist(
     db: Session, writes: list[Prepared], now: datetime, *, events: Sequence[dict[str, Any]] = ()
 ) -> list[StoredResource]:
     """``events``: audit rows (``audit.event_row``) written with the writes, in the same
     statement on PostgreSQL: a write and its audit row commit together or not at all."""
+    return persist_holding(db, writes, now, events=events)[0]
+
+
+def persist_holding(
+    db: Session,
+    writes: list[Prepared],
+    now: datetime,
+    *,
+    events: Sequence[dict[str, Any]] = (),
+    holding: Sequence[Holding] = (),
+) -> tuple[list[StoredResource], list[Target]]:
+    """``persist``, holding until the transaction ends the resources among ``holding``
+    that are of the referring write's patient's record or of none (``_HELD``, in the same
+    statement on PostgreSQL); and those of them that are deleted, for the caller to refuse
+    the writes (its error rolls them back)."""
     if not writes:
-        return []
+        return [], []
     for w in writes:
         w.raw = dump(w.resource) if w.method != "delete" or not w.raw else w.raw
     raw = session_connection(db).raw
     if raw is not None:  # PostgreSQL
         flush_pending(db)
-        _persist_postgresql(raw, writes, now, events)
-        return [_stored(w, now) for w in writes]
+        deleted = _persist_postgresql(raw, writes, now, events, holding)
+        return [_stored(w, now) for w in writes], deleted
+    deleted = _deleted_sqlite(db, holding) if holding else []
     new = [w for w in writes if w.pid is None]  # decided before inserts assign pids
     existing = [w for w in writes if w.pid is not None]
     _insert_new(db, new, now)
@@ -128,7 +157,36 @@ def persist(
     _insert_versions(db, writes, now)
     _insert_index(db, writes)
     audit.record_all_now(db, events)
-    return [_stored(w, now) for w in writes]
+    return [_stored(w, now) for w in writes], deleted
+
+
+# The targets writes refer to, of the referring write's patient's record or of none (where
+# their DELETE looks for referrers, ``repository.referrer_counts``), held FOR KEY SHARE
+# until the writes commit: a DELETE (FOR UPDATE) waits for them, then finds them among the
+# referrers; writes that come second wait for the DELETE, then see the row deleted (READ
+# COMMITTED re-reads a row it waited for). Updates of the target (FOR NO KEY UPDATE) and
+# other writes referring to it do not wait. MATERIALIZED: every row is locked, not only
+# the deleted ones the statement returns.
+_HELD = """held AS MATERIALIZED (
+    SELECT r.resource_type, r.id, r.patient_id, r.deleted
+    FROM jsonb_array_elements(%(holding)s::jsonb) AS t
+    JOIN fhir_resource r ON r.resource_type = t->>0 AND r.id = t->>1
+    WHERE r.patient_id IS NULL OR r.patient_id = t->>2
+    FOR KEY SHARE OF r
+)"""
+# SQLite runs one writing transaction at a time: a plain read is as good as a lock.
+_FIND_DELETED = text("""
+SELECT r.resource_type, r.id, r.patient_id
+FROM json_each(:holding) AS t
+JOIN fhir_resource r
+  ON r.resource_type = json_extract(t.value, '$[0]') AND r.id = json_extract(t.value, '$[1]')
+WHERE r.deleted AND (r.patient_id IS NULL OR r.patient_id = json_extract(t.value, '$[2]'))
+""")
+
+
+def _deleted_sqlite(db: Session, holding: Sequence[Holding]) -> list[Target]:
+    found = db.execute(_FIND_DELETED, {"holding": _json_rows(list(h) for h in holding)})
+    return [Target(kind, id_, patient) for kind, id_, patient in found]
 
 
 # --- PostgreSQL: every row of every write in one statement --------------------------------
@@ -169,11 +227,12 @@ def _rows(param: str, columns: tuple[tuple[str, str], ...], alias: str) -> str:
 
 
 @cache
-def _pg_write_sql(*, replaces: bool, audited: bool) -> str:
+def _pg_write_sql(*, replaces: bool, audited: bool, holds: bool) -> str:
     """``replaces``: some writes change existing resources, whose old index rows go. Writes
     that only create get a statement without those DELETEs: when the planner's statistics
     are missing it scans the index tables whole even for an empty list of pids.
-    ``audited``: the statement also inserts the writes' audit events."""
+    ``audited``: the statement also inserts the writes' audit events. ``holds``: it also
+    holds the resources the writes refer to (``_HELD``), and returns the deleted ones."""
     index_ctes = []
     for kind, table in _INDEX_TABLES:
         columns = _INDEX_COLUMNS[kind]
@@ -195,6 +254,12 @@ def _pg_write_sql(*, replaces: bool, audited: bool) -> str:
         )
     if audited:
         index_ctes.append(f"aud AS ({audit.insert_events_sql('events')})")
+    if holds:
+        index_ctes.append(_HELD)
+    # Rows with an ord: the pids of new resources; without: deleted targets.
+    deleted_targets = (
+        "\nUNION ALL SELECT NULL, NULL, resource_type, id, patient_id FROM held WHERE deleted"
+    )
     return f"""
 WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
 ins AS (
@@ -224,16 +289,22 @@ ver AS (
     FROM allw
 ),
 {("," + chr(10)).join(index_ctes)}
-SELECT ord, pid FROM allw WHERE ord IN (SELECT w.ord FROM w WHERE w.pid IS NULL)
+SELECT ord, pid, NULL::text, NULL::text, NULL::text FROM allw
+WHERE ord IN (SELECT w.ord FROM w WHERE w.pid IS NULL){deleted_targets if holds else ""}
 """
 
 
 def _pg_params(
-    writes: list[Prepared], now: datetime, events: Sequence[dict[str, Any]]
+    writes: list[Prepared],
+    now: datetime,
+    events: Sequence[dict[str, Any]],
+    holding: Sequence[Holding],
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"now": now}
     if events:
         params["events"] = audit.events_json(events)
+    if holding:
+        params["holding"] = _json_rows(list(h) for h in holding)
     params["writes"] = _json_rows(
         [
             i,
@@ -267,12 +338,23 @@ def _json_rows(rows: Iterable[list[Any]]) -> str:
 
 
 def _persist_postgresql(
-    raw: Any, writes: list[Prepared], now: datetime, events: Sequence[dict[str, Any]]
-) -> None:
+    raw: Any,
+    writes: list[Prepared],
+    now: datetime,
+    events: Sequence[dict[str, Any]],
+    holding: Sequence[Holding],
+) -> list[Target]:
+    """Writes the rows; the deleted targets among ``holding``."""
     replaces = any(w.pid is not None for w in writes)
-    sql = _pg_write_sql(replaces=replaces, audited=bool(events))
-    for ord_, pid in execute_native(raw, sql, _pg_params(writes, now, events), fetch=True):
-        writes[ord_].pid = pid
+    sql = _pg_write_sql(replaces=replaces, audited=bool(events), holds=bool(holding))
+    params = _pg_params(writes, now, events, holding)
+    deleted = []
+    for ord_, pid, *target in execute_native(raw, sql, params, fetch=True):
+        if ord_ is None:
+            deleted.append(Target(*target))
+        else:
+            writes[ord_].pid = pid
+    return deleted
 
 
 def _insert_new(db: Session, writes: list[Prepared], now: datetime) -> None:

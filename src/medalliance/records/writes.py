@@ -14,10 +14,10 @@ from medalliance.audit import service as audit
 from medalliance.audit.enums import AccessBasis
 from medalliance.auth.enums import Role
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, Forbidden, ValidationFailed
+from medalliance.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from medalliance.kit.ids import new_id
-from medalliance.records import links, store
-from medalliance.records.indexing import build_index
+from medalliance.records import links, repository, store
+from medalliance.records.indexing import build_index, reference_values
 from medalliance.records.searchparams import params_for
 from medalliance.records.store import CREATES, Prepared, StoredResource
 from medalliance.records.validation import validate
@@ -241,12 +241,90 @@ def commit_writes(
     )
     decided = {i: authorize(db, ctx, writes[i]) for i in order}
     bases = [decided[i] for i in range(len(writes))]
+    events = (
+        [write_event(ctx.actor, w, basis) for w, basis in zip(writes, bases, strict=True)]
+        if audit_each
+        else []
+    )
+    wanted = _targets(writes)
+    stored, deleted = store.persist_holding(
+        db, writes, ctx.now, events=events, holding=list(wanted)
+    )
+    for target in deleted:
+        _refuse_deleted(writes, wanted, target)
     if not audit_each:
-        stored = store.persist(db, writes, ctx.now)
         _audit_grouped(db, ctx.actor, stored, bases)
-        return stored
-    events = [write_event(ctx.actor, w, basis) for w, basis in zip(writes, bases, strict=True)]
-    return store.persist(db, writes, ctx.now, events=events)
+    return stored
+
+
+class DeletedTarget(Conflict):
+    """A write refers to a resource that was deleted; ``position``: the write's, in the
+    list ``commit_writes`` was given (callers re-raise it as ``type(exc)(message, field)``,
+    hence the default)."""
+
+    def __init__(self, message: str, *, field: str | None = None, position: int = 0) -> None:
+        super().__init__(message, field=field)
+        self.position = position
+
+
+def _targets(writes: list[Prepared]) -> dict[store.Holding, list[int]]:
+    """What the writes refer to, to hold while they commit (``store.persist_holding``):
+    (type, id, referring patient), and which writes refer to it.
+
+    Held so that a DELETE of one cannot slip in between; and a write naming a deleted one
+    is refused (``_refuse_deleted``), as it would leave what a DELETE refuses to leave
+    (``service.refuse_if_referenced``). Not the types other domains keep
+    (``links.HOMES``): most writes refer to a Patient only, and then hold nothing. Nor
+    what the writes themselves write: a PUT bringing a deleted resource back is live once
+    written beside its referrers."""
+    written = {(w.resource["resourceType"], w.resource["id"]) for w in writes}
+    wanted: dict[store.Holding, list[int]] = {}
+    for position, w in enumerate(writes):
+        if w.method == "delete" or w.resource["resourceType"] == repository.HOLDS_NOTHING:
+            continue
+        for row in w.index.reference:
+            target = (row["target_type"], row["target_id"])
+            if target[0] is None or target[0] in links.HOMES or target in written:
+                continue
+            referrers = wanted.setdefault((*target, w.patient_id), [])
+            if position not in referrers:
+                referrers.append(position)
+    return wanted
+
+
+def _refuse_deleted(
+    writes: list[Prepared], wanted: dict[store.Holding, list[int]], target: store.Target
+) -> None:
+    """Refuse the first write that names the deleted ``target`` itself (the error rolls
+    the writes back); one naming a version of it (``Type/id/_history/n``) stays good:
+    versions are kept. Other records' targets are not looked at (nor told about)."""
+    reference = f"{target.resource_type}/{target.id}"
+    for (kind, id_, patient), positions in wanted.items():
+        if (kind, id_) != (target.resource_type, target.id):
+            continue
+        if target.patient_id is not None and target.patient_id != patient:
+            continue  # held for a write of the target's record, not for these
+        for position in positions:
+            w = writes[position]
+            if reference in reference_values(w.resource):
+                where = _referring_element(w, target)
+                raise DeletedTarget(
+                    f"{where} refers to {reference}, which was deleted: refer to a live "
+                    f"resource, or to the version meant ({reference}/_history/n)",
+                    field=where,
+                    position=position,
+                )
+
+
+def _referring_element(write: Prepared, target: store.Target) -> str:
+    """The element of the first search parameter that reads the reference, else the type
+    (a contained resource, an extension: ``indexing.UNSEARCHED``)."""
+    resource_type = str(write.resource["resourceType"])
+    for row in write.index.reference:
+        named = (row["target_type"], row["target_id"]) == (target.resource_type, target.id)
+        if named and row["name"] in params_for(resource_type):
+            return _element(resource_type, row["name"])
+    return resource_type
 
 
 def creating(http_method: str) -> str:
