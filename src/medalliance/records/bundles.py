@@ -55,6 +55,7 @@ class Entry:
     deleted: StoredResource | None = None  # what a DELETE entry tombstoned
     skip: bool = False  # resolved to an existing resource: nothing to write
     response: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None  # a GET's result: the response entry's resource
 
     @property
     def where(self) -> str:
@@ -457,24 +458,22 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
 def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     literal = _LITERAL.match(entry.url)
     if literal is not None and literal.group(1) in _OWNED_READS:
-        resource = _OWNED_READS[literal.group(1)](db, actor, literal.group(2))
-        entry.response = {"status": "200 OK", "resource": resource}
+        entry.answer = _OWNED_READS[literal.group(1)](db, actor, literal.group(2))
+        entry.response = {"status": "200 OK"}
         return
     if literal is not None:
         item = service.read(db, actor, literal.group(1), literal.group(2), now=now)
-        entry.response = {**_write_response(item), "status": "200 OK", "resource": item.content}
+        entry.answer = item.content
+        entry.response = {**_write_response(item), "status": "200 OK"}
         return
     resource_type, _, query = entry.url.partition("?")
+    entry.response = {"status": "200 OK"}
     if resource_type == "Patient":  # the master patient index answers its own searches
-        resource = patients_fhir.search_entry_resource(db, actor, query)
-        entry.response = {"status": "200 OK", "resource": resource}
+        entry.answer = patients_fhir.search_entry_resource(db, actor, query)
         return
     params = parse_qsl(query, keep_blank_values=True)
     result = service.search(db, actor, resource_type, params, now=now)
-    entry.response = {
-        "status": "200 OK",
-        "resource": render.searchset_resource(resource_type, params, result),
-    }
+    entry.answer = render.searchset_resource(resource_type, params, result)
 
 
 def _read_referral_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
@@ -511,12 +510,14 @@ def _write_response(item: StoredResource) -> dict[str, Any]:
 
 
 def _response_bundle(kind: str, entries: list[Entry]) -> dict[str, Any]:
-    responses = [e.response or {"status": "200 OK"} for e in entries]
-    return {"resourceType": "Bundle", "type": kind, "entry": _responses(responses)}
+    return {"resourceType": "Bundle", "type": kind, "entry": [_answered(e) for e in entries]}
 
 
-def _responses(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"response": r} for r in responses]
+def _answered(entry: Entry) -> dict[str, Any]:
+    """A response entry: what a GET returned is the entry's ``resource`` (R4 has no
+    ``response.resource``); ``response`` holds status, location, etag, lastModified."""
+    answered: dict[str, Any] = {} if entry.answer is None else {"resource": entry.answer}
+    return {**answered, "response": entry.response or {"status": "200 OK"}}
 
 
 # --- batch --------------------------------------------------------------------------------
@@ -532,21 +533,15 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
             entry = _entry(index, raw)
             _batch_entry(db, actor, entry, now)
             savepoint.commit()
-            responses.append(entry.response or {"status": "200 OK"})
+            responses.append(_answered(entry))
         except DomainError as exc:
             savepoint.rollback()
             where = f"Bundle.entry[{index}]"
             if exc.status == 403:
                 _audit_refused_entry(db, actor, where, raw, exc)
-            responses.append(
-                {
-                    "status": f"{exc.status}",
-                    "outcome": operation_outcome(
-                        exc.status, f"{where}: {exc.message}", expression=exc.field
-                    ),
-                }
-            )
-    return {"resourceType": "Bundle", "type": "batch-response", "entry": _responses(responses)}
+            outcome = operation_outcome(exc.status, f"{where}: {exc.message}", expression=exc.field)
+            responses.append({"response": {"status": f"{exc.status}", "outcome": outcome}})
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 
 def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: DomainError) -> None:
