@@ -105,3 +105,108 @@ class TestResponseEntries:
         assert failed["response"]["status"] == "404"
         assert failed["response"]["outcome"]["resourceType"] == "OperationOutcome"
         assert read["resource"]["id"] == P
+
+
+def stored_observations(client: TestClient, his: dict[str, str]) -> set[str]:
+    found = client.get(f"/fhir/Observation?patient={P}&_count=100", headers=his).json()
+    return {e["resource"]["id"] for e in found.get("entry", [])}
+
+
+def outcome_of(entry: dict[str, Any]) -> dict[str, Any]:
+    issue: dict[str, Any] = entry["response"]["outcome"]["issue"][0]
+    return issue
+
+
+@pytest.mark.usefixtures("visit")
+class TestIndependentBatchEntries:
+    @pytest.mark.parametrize(
+        "full_url",
+        ["urn:uuid:5b1e0d3c-0000-4000-8000-000000000001", "http://testserver/fhir/Encounter/e1"],
+    )
+    def test_an_entry_referring_to_another_fails_alone(
+        self, client: TestClient, his: dict[str, str], full_url: str
+    ) -> None:
+        before = stored_observations(client, his)
+        dependent = {**observation(P), "encounter": {"reference": full_url}}
+        bundle = bundle_of(
+            "batch", post(encounter(P), full_url), post(dependent), post(observation(P))
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        made, refused, independent = response.json()["entry"]
+        assert made["response"]["status"].startswith("201")
+        assert refused["response"]["status"] == "422"
+        issue = outcome_of(refused)
+        assert issue["expression"] == ["Bundle.entry[1].resource.encounter.reference"]
+        assert full_url in issue["diagnostics"]
+        assert "Bundle.entry[0]" in issue["diagnostics"]
+        assert independent["response"]["status"].startswith("201")
+        assert len(stored_observations(client, his) - before) == 1
+
+    @pytest.mark.parametrize("reference", ["urn:uuid:5b1e0d3c-0000-4000-8000-0000000000ff"])
+    def test_a_bundle_local_reference_to_no_entry_fails_its_entry(
+        self, client: TestClient, his: dict[str, str], reference: str
+    ) -> None:
+        dependent = {**observation(P), "hasMember": [{"reference": reference}]}
+        bundle = bundle_of("batch", post(dependent))
+        entry = client.post("/fhir", json=bundle, headers=his).json()["entry"][0]
+        assert entry["response"]["status"] == "422"
+        assert outcome_of(entry)["expression"] == [
+            "Bundle.entry[0].resource.hasMember[0].reference"
+        ]
+
+
+@pytest.mark.usefixtures("visit")
+class TestBundleLocalReferencesOutsideBundles:
+    @pytest.mark.parametrize(
+        "reference", ["urn:uuid:5b1e0d3c-0000-4000-8000-000000000002", "urn:oid:1.2.3"]
+    )
+    def test_a_create_naming_a_bundle_entry_is_refused(
+        self, client: TestClient, his: dict[str, str], reference: str
+    ) -> None:
+        before = stored_observations(client, his)
+        dependent = {**observation(P), "encounter": {"reference": reference}}
+        response = client.post("/fhir/Observation", json=dependent, headers=his)
+        assert response.status_code == 422, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"] == ["Observation.encounter.reference"]
+        assert reference in issue["diagnostics"]
+        assert stored_observations(client, his) == before
+
+    def test_an_update_naming_a_bundle_entry_is_refused(
+        self, client: TestClient, his: dict[str, str], stored: str
+    ) -> None:
+        current = client.get(f"/fhir/{stored}", headers=his).json()
+        current["encounter"] = {"reference": "urn:uuid:5b1e0d3c-0000-4000-8000-000000000003"}
+        response = client.put(f"/fhir/{stored}", json=current, headers=his)
+        assert response.status_code == 422, response.text
+        assert client.get(f"/fhir/{stored}", headers=his).json()["meta"]["versionId"] == "1"
+
+    def test_a_document_bundle_keeps_the_references_among_its_own_entries(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        composition_url = "urn:uuid:5b1e0d3c-0000-4000-8000-000000000004"
+        patient_url = "urn:uuid:5b1e0d3c-0000-4000-8000-000000000005"
+        document = {
+            "resourceType": "Bundle",
+            "type": "document",
+            "identifier": {"system": "urn:test", "value": "doc-1"},
+            "timestamp": "2026-10-01T08:00:00Z",
+            "entry": [
+                {
+                    "fullUrl": composition_url,
+                    "resource": {
+                        "resourceType": "Composition",
+                        "status": "final",
+                        "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+                        "subject": {"reference": patient_url},
+                        "date": "2026-10-01T08:00:00Z",
+                        "author": [{"display": "county hospital"}],
+                        "title": "Consultation note",
+                    },
+                },
+                {"fullUrl": patient_url, "resource": {"resourceType": "Patient"}},
+            ],
+        }
+        response = client.post("/fhir/Bundle", json=document, headers=his)
+        assert response.status_code == 201, response.text

@@ -527,10 +527,12 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
     """Each entry on its own (R4 3.1.0.11.2): a malformed one, as one that fails, gets its
     error in its response and the others still run."""
     responses: list[dict[str, Any]] = []
+    full_urls = _full_urls(raw_entries)
     for index, raw in enumerate(raw_entries):
         savepoint = db.begin_nested()
         try:
             entry = _entry(index, raw)
+            _refuse_dependencies(entry, full_urls)
             _batch_entry(db, actor, entry, now)
             savepoint.commit()
             responses.append(_answered(entry))
@@ -542,6 +544,38 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
             outcome = operation_outcome(exc.status, f"{where}: {exc.message}", expression=exc.field)
             responses.append({"response": {"status": f"{exc.status}", "outcome": outcome}})
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _full_urls(raw_entries: list[Any]) -> dict[str, int]:
+    """The index of the entry of each fullUrl."""
+    found: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+        if isinstance(full_url, str):
+            found.setdefault(full_url, index)
+    return found
+
+
+def _refuse_dependencies(entry: Entry, full_urls: dict[str, int]) -> None:
+    """R4 3.1.0.11.1: a batch's entries SHALL NOT depend on each other, and nothing
+    resolves a reference to another entry: stored as sent, it would point at nothing (or
+    at whatever the server holds at that address). Such an entry fails alone."""
+    if entry.resource is None or entry.method not in ("POST", "PUT"):
+        return
+    for where, reference in writes.references(entry.resource, f"{entry.where}.resource"):
+        other = full_urls.get(reference)
+        if other is not None and other != entry.index:
+            raise ValidationFailed(
+                f"{where}: {reference} is the fullUrl of Bundle.entry[{other}]; the entries "
+                "of a batch are independent of each other (a transaction resolves such "
+                "references)",
+                field=where,
+            )
+        if reference.startswith(writes.BUNDLE_LOCAL):
+            raise ValidationFailed(
+                f"{where}: {reference} is the fullUrl of no entry and names no stored resource",
+                field=where,
+            )
 
 
 def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: DomainError) -> None:
