@@ -210,3 +210,128 @@ class TestBundleLocalReferencesOutsideBundles:
         }
         response = client.post("/fhir/Bundle", json=document, headers=his)
         assert response.status_code == 201, response.text
+
+
+def malformed_entries() -> list[Any]:
+    """(entry, the element its 400 names, relative to ``Bundle.entry[i]``)."""
+    observed = observation(P)
+    return [
+        pytest.param(
+            {
+                "resource": observed,
+                "request": {"method": "POST", "url": "Observation", "ifNoneExist": 5},
+            },
+            ".request.ifNoneExist",
+            id="ifNoneExist",
+        ),
+        pytest.param(
+            {
+                "resource": {**observed, "id": "x"},
+                "request": {"method": "PUT", "url": "Observation/x", "ifMatch": ['W/"1"']},
+            },
+            ".request.ifMatch",
+            id="ifMatch",
+        ),
+        pytest.param(
+            {"request": {"method": "GET", "url": f"Patient/{P}", "ifNoneMatch": {"W": 1}}},
+            ".request.ifNoneMatch",
+            id="ifNoneMatch",
+        ),
+        pytest.param(
+            {"request": {"method": "GET", "url": f"Patient/{P}", "ifModifiedSince": 20260101}},
+            ".request.ifModifiedSince",
+            id="ifModifiedSince",
+        ),
+        pytest.param(
+            {"request": {"method": "GET", "url": ["Patient", P]}}, ".request.url", id="url"
+        ),
+        pytest.param(
+            {"request": {"method": ["GET"], "url": f"Patient/{P}"}}, ".request.method", id="method"
+        ),
+        pytest.param(
+            {
+                "fullUrl": {"uuid": "5b1e0d3c"},
+                "resource": observed,
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            ".fullUrl",
+            id="fullUrl",
+        ),
+        pytest.param(
+            {"resource": "W3sib3AiOiAicmVtb3ZlIn1d", "request": {"method": "PATCH", "url": "x"}},
+            ".resource",
+            id="patch-resource",
+        ),
+        pytest.param(
+            {"request": {"method": "PATCH", "url": "Observation/x"}}, ".resource", id="no-patch"
+        ),
+        pytest.param("GET Patient", "", id="entry"),
+    ]
+
+
+@pytest.mark.usefixtures("visit")
+class TestMalformedEntries:
+    @pytest.mark.parametrize(("entry", "element"), malformed_entries())
+    def test_a_malformed_entry_fails_the_transaction_with_a_400_naming_it(
+        self, client: TestClient, his: dict[str, str], entry: Any, element: str
+    ) -> None:
+        before = stored_observations(client, his)
+        bundle = bundle_of("transaction", post(observation(P)), entry)
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"] == [f"Bundle.entry[1]{element}"], issue
+        assert stored_observations(client, his) == before
+
+    @pytest.mark.parametrize(("entry", "element"), malformed_entries())
+    def test_a_malformed_entry_fails_alone_in_a_batch(
+        self, client: TestClient, his: dict[str, str], entry: Any, element: str
+    ) -> None:
+        bundle = bundle_of("batch", entry, post(observation(P)))
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        failed, written = strictly_r4(response.json())["entry"]
+        assert failed["response"]["status"] == "400"
+        assert outcome_of(failed)["expression"] == [f"Bundle.entry[0]{element}"]
+        assert written["response"]["status"].startswith("201")
+
+
+class TestUnexpectedErrors:
+    @pytest.fixture
+    def broken_reads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from medalliance.records import service
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a bug with a secret in it")
+
+        monkeypatch.setattr(service, "read", broken)
+
+    @pytest.mark.usefixtures("visit", "broken_reads")
+    def test_an_entry_failing_unexpectedly_is_a_500_of_that_entry_alone_in_a_batch(
+        self, client: TestClient, his: dict[str, str], stored: str
+    ) -> None:
+        from structlog.testing import capture_logs
+
+        bundle = bundle_of("batch", get(stored), post(observation(P)))
+        with capture_logs() as logs:
+            response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        failed, written = strictly_r4(response.json())["entry"]
+        assert failed["response"]["status"] == "500"
+        issue = outcome_of(failed)
+        assert issue["code"] == "exception"
+        assert "secret" not in issue["diagnostics"]
+        assert written["response"]["status"].startswith("201")
+        assert [e["entry"] for e in logs if e["event"] == "batch_entry_failed"] == [
+            "Bundle.entry[0]"
+        ]
+
+    @pytest.mark.usefixtures("visit", "broken_reads")
+    def test_an_entry_failing_unexpectedly_fails_the_whole_transaction(
+        self, client: TestClient, his: dict[str, str], stored: str
+    ) -> None:
+        before = stored_observations(client, his)
+        bundle = bundle_of("transaction", post(observation(P)), get(stored))
+        with pytest.raises(RuntimeError):
+            client.post("/fhir", json=bundle, headers=his)
+        assert stored_observations(client, his) == before

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import structlog
 from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
@@ -37,7 +38,11 @@ from medalliance.records.validation import InvalidResource
 from medalliance.referrals import interop as referral_interop
 from medalliance.scheduling import service as scheduling
 
+log = structlog.get_logger(__name__)
+
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET")  # R4 processing order
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # a PATCH's: Binary (JSON Patch)
+_CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
 
@@ -78,27 +83,50 @@ def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[st
 
 
 def _entry(index: int, raw: Any) -> Entry:
+    """An entry's request, its shape checked before anything uses it: a value of the wrong
+    JSON type is the client's error (400 naming it), never a server error."""
     where = f"Bundle.entry[{index}]"
-    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        raise InvalidResource(f"{where} must be an object", field=where)
+    request = raw.get("request")
     if not isinstance(request, dict):
         raise InvalidResource(f"{where}.request is required", field=f"{where}.request")
-    method, url = str(request.get("method", "")).upper(), str(request.get("url", ""))
-    if method not in METHODS or not url:
-        raise InvalidResource(f"{where}.request needs a method and url", field=f"{where}.request")
-    resource = raw.get("resource")
-    if method in ("POST", "PUT") and not isinstance(resource, dict):
+    method = _string(request, "method", f"{where}.request").upper()
+    if method not in METHODS:
         raise InvalidResource(
-            f"{where}.resource is required for {method}", field=f"{where}.resource"
+            f"{where}.request.method must be one of {', '.join(METHODS)}",
+            field=f"{where}.request.method",
+        )
+    url = _string(request, "url", f"{where}.request").lstrip("/")
+    if not url:
+        raise InvalidResource(f"{where}.request.url is required", field=f"{where}.request.url")
+    conditions = {name: _string(request, name, f"{where}.request") for name in _CONDITIONS}
+    resource = raw.get("resource")
+    if (resource is not None or method in _WITH_BODY) and not isinstance(resource, dict):
+        raise InvalidResource(
+            f"{where}.resource must be a resource (a JSON object)"
+            + (f": {method} requires one" if method in _WITH_BODY else ""),
+            field=f"{where}.resource",
         )
     return Entry(
         index=index,
         method=method,
-        url=url.lstrip("/"),
-        full_url=raw.get("fullUrl"),
+        url=url,
+        full_url=_string(raw, "fullUrl", where) or None,
         resource=resource,
-        if_none_exist=request.get("ifNoneExist"),
-        if_match=request.get("ifMatch"),
+        if_none_exist=conditions["ifNoneExist"] or None,
+        if_match=conditions["ifMatch"] or None,
     )
+
+
+def _string(node: dict[str, Any], name: str, where: str) -> str:
+    """A string element of an entry (absent: empty)."""
+    value = node.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidResource(f"{where}.{name} must be a string", field=f"{where}.{name}")
+    return value
 
 
 # --- transaction --------------------------------------------------------------------------
@@ -441,7 +469,11 @@ def _delete(
 def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     literal = _LITERAL.match(entry.url)
     if literal is None or entry.resource is None or entry.resource.get("resourceType") != "Binary":
-        raise InvalidResource("PATCH entries need url Type/id and a Binary JSON Patch")
+        raise InvalidResource(
+            "PATCH entries need url Type/id and a Binary holding a JSON Patch (FHIRPath "
+            "Patch, a Parameters, is not supported)",
+            field=f"{entry.where}.resource",
+        )
     data = str(entry.resource.get("data", ""))
     try:
         operations = fhirjson.loads(base64.b64decode(data, validate=True))
@@ -525,10 +557,12 @@ def _answered(entry: Entry) -> dict[str, Any]:
 
 def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> dict[str, Any]:
     """Each entry on its own (R4 3.1.0.11.2): a malformed one, as one that fails, gets its
-    error in its response and the others still run."""
+    error in its response and the others still run. An unexpected error is a 500 of its
+    entry alone (logged): its savepoint is rolled back, so it leaves nothing behind."""
     responses: list[dict[str, Any]] = []
     full_urls = _full_urls(raw_entries)
     for index, raw in enumerate(raw_entries):
+        where = f"Bundle.entry[{index}]"
         savepoint = db.begin_nested()
         try:
             entry = _entry(index, raw)
@@ -538,12 +572,19 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
             responses.append(_answered(entry))
         except DomainError as exc:
             savepoint.rollback()
-            where = f"Bundle.entry[{index}]"
             if exc.status == 403:
                 _audit_refused_entry(db, actor, where, raw, exc)
-            outcome = operation_outcome(exc.status, f"{where}: {exc.message}", expression=exc.field)
-            responses.append({"response": {"status": f"{exc.status}", "outcome": outcome}})
+            responses.append(_failed(exc.status, f"{where}: {exc.message}", exc.field))
+        except Exception:
+            savepoint.rollback()
+            log.exception("batch_entry_failed", entry=where)
+            responses.append(_failed(500, f"{where}: the server failed to process this entry"))
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _failed(status: int, message: str, expression: str | None = None) -> dict[str, Any]:
+    outcome = operation_outcome(status, message, expression=expression)
+    return {"response": {"status": f"{status}", "outcome": outcome}}
 
 
 def _full_urls(raw_entries: list[Any]) -> dict[str, int]:
