@@ -335,3 +335,117 @@ class TestUnexpectedErrors:
         with pytest.raises(RuntimeError):
             client.post("/fhir", json=bundle, headers=his)
         assert stored_observations(client, his) == before
+
+
+def served_searches(db: Session) -> list[str]:
+    """A search of each type that a router other than the shared record's serves."""
+    from sqlalchemy import select
+
+    from medalliance.registry.models import Practitioner
+
+    practitioner = db.scalars(select(Practitioner.id).order_by(Practitioner.id).limit(1)).one()
+    return [
+        f"Organization?_id={COUNTY}",
+        f"Location?organization={COUNTY}",
+        "HealthcareService?_count=3",
+        f"Practitioner?_id={practitioner}",
+        f"PractitionerRole?practitioner={practitioner}",
+        "ServiceRequest?_count=2",
+        "Task?_count=2&_include=Task:focus",
+        "Slot?_count=2",
+        "Appointment?_count=2",
+    ]
+
+
+class TestReadEntriesOfEveryType:
+    @pytest.mark.parametrize("kind", ["transaction", "batch"])
+    def test_a_search_of_any_served_type_answers_as_the_same_get(
+        self, client: TestClient, db: Session, his: dict[str, str], kind: str
+    ) -> None:
+        urls = served_searches(db)
+        response = client.post("/fhir", json=bundle_of(kind, *map(get, urls)), headers=his)
+        assert response.status_code == 200, response.text
+        entries = strictly_r4(response.json())["entry"]
+        for url, entry in zip(urls, entries, strict=True):
+            assert entry["response"]["status"] == "200 OK", (url, entry)
+            direct = client.get(f"/fhir/{url}", headers=his)
+            assert direct.status_code == 200, direct.text
+            assert entry["resource"] == direct.json(), url
+        assert any(e["resource"]["entry"] for e in entries), "searches that find nothing"
+
+    @pytest.mark.usefixtures("visit")
+    @pytest.mark.parametrize(
+        ("url", "status"), [(f"AuditEvent?patient={P}", 200), ("AuditEvent", 403)]
+    )
+    def test_an_audit_search_answers_as_the_same_get(
+        self, client: TestClient, his: dict[str, str], url: str, status: int
+    ) -> None:
+        assert client.get(f"/fhir/{url}", headers=his).status_code == status
+        response = client.post("/fhir", json=bundle_of("batch", get(url)), headers=his)
+        answered = strictly_r4(response.json())["entry"][0]
+        assert answered["response"]["status"][:3] == str(status), answered
+        if status == 200:
+            assert answered["resource"]["entry"][0]["resource"]["resourceType"] == "AuditEvent"
+
+    def test_a_role_the_route_refuses_is_refused_in_a_bundle_and_audited(
+        self, client: TestClient, db: Session
+    ) -> None:
+        """A reader may read the shared record, not the referral workflow: the Task
+        route's policy holds for a bundle's read as for the direct one."""
+        from sqlalchemy import select
+
+        from helpers import bearer
+        from medalliance.audit.models import AuditEvent
+        from medalliance.referrals.models import Referral
+
+        reader = bearer(client, "reader")
+        referral = db.scalars(
+            select(Referral.id).where(Referral.to_institution_id == COUNTY).limit(1)
+        ).one()
+        for url in (f"Task/{referral}", "Task?_count=1"):
+            assert client.get(f"/fhir/{url}", headers=reader).status_code == 403
+            answered = client.post("/fhir", json=bundle_of("batch", get(url)), headers=reader)
+            assert answered.json()["entry"][0]["response"]["status"] == "403", answered.text
+        refused = db.scalars(
+            select(AuditEvent.detail).where(
+                AuditEvent.action == "access.denied", AuditEvent.username == "reader"
+            )
+        ).all()
+        assert [d["entry"] for d in refused] == [None, "Bundle.entry[0]"] * 2
+
+    @pytest.mark.usefixtures("visit")
+    def test_a_transactions_read_sees_what_it_wrote(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        tagged = {**observation(P), "identifier": [{"system": "urn:test", "value": "seen-1"}]}
+        bundle = bundle_of(
+            "transaction", get("Observation?identifier=urn:test|seen-1"), post(tagged)
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        found = response.json()["entry"][0]["resource"]
+        assert len(found["entry"]) == 1
+
+    def test_an_address_no_route_serves_is_a_404(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        bundle = bundle_of("batch", get("Observation/a/b/c/d/e"))
+        entry = client.post("/fhir", json=bundle, headers=his).json()["entry"][0]
+        assert entry["response"]["status"] == "404"
+
+
+def test_every_get_route_under_fhir_can_answer_a_bundle_entry() -> None:
+    """Each is resolved once, at the first GET entry: one the bundle cannot call (a
+    parameter or dependency it does not provide) would fail every GET entry."""
+    from fastapi.routing import APIRoute
+
+    from medalliance.records import bundle_reads
+    from medalliance.routes import FHIR_ROUTERS
+
+    gets = [
+        route
+        for router in FHIR_ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ())
+    ]
+    assert len(bundle_reads._routes()) == len(gets) > 20

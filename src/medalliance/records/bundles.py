@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -27,16 +27,12 @@ from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
-from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
-from medalliance.patients import fhir as patients_fhir
-from medalliance.records import links, owned, render, repository, service, writes
+from medalliance.records import bundle_reads, links, repository, service, writes
 from medalliance.records.dates import instant
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
-from medalliance.referrals import interop as referral_interop
-from medalliance.scheduling import service as scheduling
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +63,11 @@ class Entry:
         return f"Bundle.entry[{self.index}]"
 
 
-def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[str, Any]:
+def process(
+    db: Session, actor: Actor, bundle: Any, *, now: datetime, base: str | None = None
+) -> dict[str, Any]:
+    """``base``: the server's FHIR base URL (``http://host/fhir``), which the answers of
+    GET entries link to, as the same GETs would."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidResource("POST /fhir takes a Bundle", field="Bundle")
     kind = bundle.get("type")
@@ -77,9 +77,9 @@ def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[st
     if not isinstance(raw_entries, list):
         raise InvalidResource("Bundle.entry must be a list of entries", field="Bundle.entry")
     if kind == "batch":
-        return _batch(db, actor, raw_entries, now)
+        return _batch(db, actor, raw_entries, now, base)
     entries = [_entry(i, raw) for i, raw in enumerate(raw_entries)]
-    return _transaction(db, actor, entries, now)
+    return _transaction(db, actor, entries, now, base)
 
 
 def _entry(index: int, raw: Any) -> Entry:
@@ -132,7 +132,9 @@ def _string(node: dict[str, Any], name: str, where: str) -> str:
 # --- transaction --------------------------------------------------------------------------
 
 
-def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime) -> dict[str, Any]:
+def _transaction(
+    db: Session, actor: Actor, entries: list[Entry], now: datetime, base: str | None
+) -> dict[str, Any]:
     ctx = writes.WriteContext(actor, now)
     ids: dict[str, str] = {}
     for entry in entries:
@@ -161,7 +163,7 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
             check = partial(service.refuse_if_referenced, db, entry.deleted, deleting=False)
             _at(entry, check)
     for entry in (e for e in entries if e.method == "GET"):
-        _at(entry, lambda e=entry: _get(db, actor, e, now))
+        _at(entry, lambda e=entry: _get(db, actor, e, base))
     return _response_bundle("transaction-response", entries)
 
 
@@ -487,49 +489,10 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     entry.response = _write_response(item)
 
 
-def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
-    literal = _LITERAL.match(entry.url)
-    if literal is not None and literal.group(1) in _OWNED_READS:
-        entry.answer = _OWNED_READS[literal.group(1)](db, actor, literal.group(2))
-        entry.response = {"status": "200 OK"}
-        return
-    if literal is not None:
-        item = service.read(db, actor, literal.group(1), literal.group(2), now=now)
-        entry.answer = item.content
-        entry.response = {**_write_response(item), "status": "200 OK"}
-        return
-    resource_type, _, query = entry.url.partition("?")
-    entry.response = {"status": "200 OK"}
-    if resource_type == "Patient":  # the master patient index answers its own searches
-        entry.answer = patients_fhir.search_entry_resource(db, actor, query)
-        return
-    params = parse_qsl(query, keep_blank_values=True)
-    result = service.search(db, actor, resource_type, params, now=now)
-    entry.answer = render.searchset_resource(resource_type, params, result)
-
-
-def _read_referral_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
-    def read(db: Session, actor: Actor, referral_id: str) -> dict[str, Any]:
-        return referral_interop.read(db, actor, resource_type, referral_id, now=utcnow())
-
-    return read
-
-
-def _read_booking_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
-    def read(db: Session, actor: Actor, booking_id: str) -> dict[str, Any]:
-        return scheduling.fhir_read(db, actor, resource_type, booking_id, now=utcnow())
-
-    return read
-
-
-# Reads of types other domains own, answered as their own /fhir/Type/id routes answer.
-_OWNED_READS: dict[str, Callable[[Session, Actor, str], dict[str, Any]]] = {
-    **owned.READS,
-    "ServiceRequest": _read_referral_as("ServiceRequest"),
-    "Task": _read_referral_as("Task"),
-    "Slot": _read_booking_as("Slot"),
-    "Appointment": _read_booking_as("Appointment"),
-}
+def _get(db: Session, actor: Actor, entry: Entry, base: str | None) -> None:
+    """As the same GET under /fhir answers it, whatever route serves the type."""
+    answer = bundle_reads.answer(db, actor, entry.url, base=base)
+    entry.answer, entry.response = answer.resource, answer.response
 
 
 def _write_response(item: StoredResource) -> dict[str, Any]:
@@ -555,7 +518,9 @@ def _answered(entry: Entry) -> dict[str, Any]:
 # --- batch --------------------------------------------------------------------------------
 
 
-def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> dict[str, Any]:
+def _batch(
+    db: Session, actor: Actor, raw_entries: list[Any], now: datetime, base: str | None
+) -> dict[str, Any]:
     """Each entry on its own (R4 3.1.0.11.2): a malformed one, as one that fails, gets its
     error in its response and the others still run. An unexpected error is a 500 of its
     entry alone (logged): its savepoint is rolled back, so it leaves nothing behind."""
@@ -567,7 +532,7 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
         try:
             entry = _entry(index, raw)
             _refuse_dependencies(entry, full_urls)
-            _batch_entry(db, actor, entry, now)
+            _batch_entry(db, actor, entry, now, base)
             savepoint.commit()
             responses.append(_answered(entry))
         except DomainError as exc:
@@ -630,7 +595,7 @@ def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: D
     audit.record_refusal(db, actor, exc.message, method=method, path=f"/fhir/{url}", entry=where)
 
 
-def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime, base: str | None) -> None:
     if entry.method == "POST":
         assert entry.resource is not None
         item = service.create(
@@ -672,4 +637,4 @@ def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None
     elif entry.method == "PATCH":
         _patch(db, actor, entry, now)
     else:
-        _get(db, actor, entry, now)
+        _get(db, actor, entry, base)
