@@ -449,3 +449,53 @@ def test_every_get_route_under_fhir_can_answer_a_bundle_entry() -> None:
         if isinstance(route, APIRoute) and "GET" in (route.methods or ())
     ]
     assert len(bundle_reads._routes()) == len(gets) > 20
+
+
+@pytest.mark.usefixtures("visit")
+class TestReferencesAgainstRestfulFullUrls:
+    """R4 bundle.html: a relative reference in an entry whose fullUrl is [root]Type/id
+    means [root] + the reference, which may be another entry's fullUrl."""
+
+    @pytest.mark.parametrize("root", ["http://testserver/fhir/", "https://his.example.org/r4/"])
+    def test_a_transaction_rewrites_it_to_the_id_the_entry_gets(
+        self, client: TestClient, his: dict[str, str], root: str
+    ) -> None:
+        result = {**observation(P), "encounter": {"reference": "Encounter/tmp1"}}
+        bundle = bundle_of(
+            "transaction",
+            post(result, f"{root}Observation/tmp2"),
+            post(encounter(P), f"{root}Encounter/tmp1"),
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        written, visited = (e["response"]["location"] for e in response.json()["entry"])
+        assert not visited.startswith("Encounter/tmp1/")  # POST: the server's id
+        stored = client.get(f"/fhir/{written.partition('/_history')[0]}", headers=his).json()
+        assert stored["encounter"]["reference"] == visited.partition("/_history")[0]
+
+    def test_a_reference_to_no_entry_is_kept(
+        self, client: TestClient, his: dict[str, str], visit: str
+    ) -> None:
+        result = {**observation(P), "encounter": {"reference": f"Encounter/{visit}"}}
+        bundle = bundle_of("transaction", post(result, "http://testserver/fhir/Observation/t3"))
+        response = client.post("/fhir", json=bundle, headers=his)
+        assert response.status_code == 200, response.text
+        written = response.json()["entry"][0]["response"]["location"].partition("/_history")[0]
+        stored = client.get(f"/fhir/{written}", headers=his).json()
+        assert stored["encounter"]["reference"] == f"Encounter/{visit}"
+
+    def test_in_a_batch_it_is_a_dependency_that_fails_its_entry(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        root = "http://testserver/fhir/"
+        result = {**observation(P), "encounter": {"reference": "Encounter/tmp1"}}
+        bundle = bundle_of(
+            "batch",
+            post(encounter(P), f"{root}Encounter/tmp1"),
+            post(result, f"{root}Observation/tmp2"),
+        )
+        response = client.post("/fhir", json=bundle, headers=his)
+        made, refused = response.json()["entry"]
+        assert made["response"]["status"].startswith("201")
+        assert refused["response"]["status"] == "422"
+        assert outcome_of(refused)["expression"] == ["Bundle.entry[1].resource.encounter.reference"]

@@ -41,6 +41,10 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # a PATCH's: Binary (JSON Patc
 _CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+# A RESTful fullUrl: [root]Type/id, optionally versioned (R4 bundle.html#references).
+_RESTFUL = re.compile(
+    r"^(https?://.+/)[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$"
+)
 
 
 @dataclass
@@ -354,18 +358,18 @@ class _References:
 
     def rewrite(self, entry: Entry) -> None:
         assert entry.resource is not None
-        entry.resource = self._walk(entry.resource, f"{entry.where}.resource")
+        entry.resource = self._walk(entry.resource, f"{entry.where}.resource", entry.full_url)
 
-    def _walk(self, node: Any, path: str) -> Any:
+    def _walk(self, node: Any, path: str, full_url: str | None) -> Any:
         if isinstance(node, dict):
             return {
-                k: self._live(self._resolve(v, f"{path}.{k}"), v, f"{path}.{k}")
+                k: self._live(self._resolve(v, f"{path}.{k}", full_url), v, f"{path}.{k}")
                 if k == "reference" and isinstance(v, str)
-                else self._walk(v, f"{path}.{k}")
+                else self._walk(v, f"{path}.{k}", full_url)
                 for k, v in node.items()
             }
         if isinstance(node, list):
-            return [self._walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            return [self._walk(v, f"{path}[{i}]", full_url) for i, v in enumerate(node)]
         return node
 
     def _live(self, resolved: str, ref: str, where: str) -> str:
@@ -377,7 +381,10 @@ class _References:
             )
         return resolved
 
-    def _resolve(self, ref: str, where: str) -> str:
+    def _resolve(self, ref: str, where: str, full_url: str | None) -> str:
+        absolute = _absolute(ref, full_url)
+        if absolute is not None and absolute in self.ids:
+            return self.ids[absolute]
         if ref in self.ids:
             return self.ids[ref]
         if ref.startswith(("urn:uuid:", "urn:oid:")):
@@ -403,6 +410,16 @@ class _References:
                 f"{where}: {resource_type}?{condition} matches nothing", field=where
             )
         return f"{resource_type}/{found.id}"
+
+
+def _absolute(reference: str, full_url: str | None) -> str | None:
+    """A relative ``Type/id`` in an entry whose fullUrl is RESTful, as the absolute URL it
+    means there: that fullUrl's root and the reference (R4 bundle.html "Resolving
+    references in Bundles"); None for any other reference or fullUrl."""
+    root = _RESTFUL.match(full_url or "")
+    if root is None or _LITERAL.match(reference) is None:
+        return None
+    return root.group(1) + reference
 
 
 def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
@@ -569,12 +586,13 @@ def _refuse_dependencies(entry: Entry, full_urls: dict[str, int]) -> None:
     if entry.resource is None or entry.method not in ("POST", "PUT"):
         return
     for where, reference in writes.references(entry.resource, f"{entry.where}.resource"):
-        other = full_urls.get(reference)
+        absolute = _absolute(reference, entry.full_url)
+        named = reference if absolute is None else f"{reference} ({absolute})"
+        other = full_urls.get(reference, full_urls.get(absolute or ""))
         if other is not None and other != entry.index:
             raise ValidationFailed(
-                f"{where}: {reference} is the fullUrl of Bundle.entry[{other}]; the entries "
-                "of a batch are independent of each other (a transaction resolves such "
-                "references)",
+                f"{where}: {named} is the fullUrl of Bundle.entry[{other}]; the entries of a "
+                "batch are independent of each other (a transaction resolves such references)",
                 field=where,
             )
         if reference.startswith(writes.BUNDLE_LOCAL):
