@@ -499,3 +499,40 @@ class TestReferencesAgainstRestfulFullUrls:
         assert made["response"]["status"].startswith("201")
         assert refused["response"]["status"] == "422"
         assert outcome_of(refused)["expression"] == ["Bundle.entry[1].resource.encounter.reference"]
+
+
+@pytest.mark.usefixtures("visit")
+class TestVersionsHistoryAndOperations:
+    @pytest.mark.parametrize("kind", ["transaction", "batch"])
+    def test_vread_history_and_everything_answer_as_the_same_gets(
+        self, client: TestClient, his: dict[str, str], stored: str, kind: str
+    ) -> None:
+        amended = {**client.get(f"/fhir/{stored}", headers=his).json(), "status": "amended"}
+        assert client.put(f"/fhir/{stored}", json=amended, headers=his).status_code == 200
+        urls = [
+            f"{stored}/_history/1",
+            f"{stored}/_history",
+            f"Patient/{P}/$everything?_count=5",
+        ]
+        response = client.post("/fhir", json=bundle_of(kind, *map(get, urls)), headers=his)
+        assert response.status_code == 200, response.text
+        version, history, everything = strictly_r4(response.json())["entry"]
+        assert version["response"] == {
+            "status": "200 OK",
+            "etag": 'W/"1"',
+            "lastModified": version["resource"]["meta"]["lastUpdated"],
+        }
+        assert version["resource"]["status"] == "final"
+        assert history["resource"]["type"] == "history"
+        assert [e["response"]["etag"] for e in history["resource"]["entry"]] == ['W/"2"', 'W/"1"']
+        assert everything["resource"]["type"] == "searchset"
+        for url, entry in zip(urls, (version, history, everything), strict=True):
+            assert entry["resource"] == client.get(f"/fhir/{url}", headers=his).json(), url
+
+    def test_a_version_that_is_not_a_number_fails_its_entry_with_a_400(
+        self, client: TestClient, his: dict[str, str], stored: str
+    ) -> None:
+        bundle = bundle_of("batch", get(f"{stored}/_history/first"))
+        entry = client.post("/fhir", json=bundle, headers=his).json()["entry"][0]
+        assert entry["response"]["status"] == "400"
+        assert client.get(f"/fhir/{stored}/_history/first", headers=his).status_code == 400
