@@ -289,7 +289,7 @@ class TestParametersNotApplied:
         entry = {"request": {"method": "GET", "url": url}}
         batch = {"resourceType": "Bundle", "type": "batch", "entry": [entry]}
         response = client.post("/fhir", json=batch, headers=doctor)
-        found = response.json()["entry"][0]["response"]["resource"]
+        found = response.json()["entry"][0]["resource"]
         assert found["total"] == 2
         assert any("deceased" in w for w in _warnings(found))
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import Body, Header, Request
 from sqlalchemy.orm import Session
@@ -108,28 +107,11 @@ class FoundPatients:
 def search_patients(
     db: Session, actor: Actor, params: Sequence[tuple[str, str]], *, strict: bool
 ) -> FoundPatients:
-    """A page of the Patient resources matching ``params`` and the number of all matches
-    (for ``GET /fhir/Patient`` and a bundle's GET entries)."""
+    """A page of the Patient resources matching ``params`` and the number of all matches."""
     query = patient_search.parse(db, params, strict=strict, now=utcnow())
     persons, total = service.search_patients(db, actor, query.criteria, query.page)
     resources = [service.patient_resource(db, p) for p in persons]
     return FoundPatients(resources, total, query.page, query.used, query.warnings)
-
-
-def search_entry_resource(db: Session, actor: Actor, query: str) -> dict[str, Any]:
-    """A batch or transaction entry's ``GET Patient?query``: the searchset Bundle, its
-    warnings as an OperationOutcome entry (lenient, as entries are searched)."""
-    found = search_patients(db, actor, parse_qsl(query, keep_blank_values=True), strict=False)
-    entries = [
-        {"fullUrl": f"Patient/{p['id']}", "resource": p, "search": {"mode": "match"}}
-        for p in found.resources
-    ]
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": found.total,
-        "entry": entries + _outcome_entries(found.warnings),
-    }
 
 
 def _outcome_entries(warnings: list[str]) -> list[dict[str, Any]]:

@@ -13,33 +13,38 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import structlog
 from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
-from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
-from medalliance.patients import fhir as patients_fhir
-from medalliance.records import links, owned, render, repository, service, writes
+from medalliance.records import bundle_reads, links, repository, service, writes
 from medalliance.records.dates import instant
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
-from medalliance.referrals import interop as referral_interop
-from medalliance.scheduling import service as scheduling
+
+log = structlog.get_logger(__name__)
 
 METHODS = ("DELETE", "POST", "PUT", "PATCH", "GET")  # R4 processing order
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})  # a PATCH's: Binary (JSON Patch)
+_CONDITIONS = ("ifNoneExist", "ifMatch", "ifNoneMatch", "ifModifiedSince")
 _CONDITIONAL = re.compile(r"^([A-Z][A-Za-z]+)\?(.+)$")
 _LITERAL = re.compile(r"^([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})$")
+# A RESTful fullUrl: [root]Type/id, optionally versioned (R4 bundle.html#references).
+_RESTFUL = re.compile(
+    r"^(https?://.+/)[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$"
+)
 
 
 @dataclass
@@ -55,13 +60,18 @@ class Entry:
     deleted: StoredResource | None = None  # what a DELETE entry tombstoned
     skip: bool = False  # resolved to an existing resource: nothing to write
     response: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None  # a GET's result: the response entry's resource
 
     @property
     def where(self) -> str:
         return f"Bundle.entry[{self.index}]"
 
 
-def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[str, Any]:
+def process(
+    db: Session, actor: Actor, bundle: Any, *, now: datetime, base: str | None = None
+) -> dict[str, Any]:
+    """``base``: the server's FHIR base URL (``http://host/fhir``), which the answers of
+    GET entries link to, as the same GETs would."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidResource("POST /fhir takes a Bundle", field="Bundle")
     kind = bundle.get("type")
@@ -71,39 +81,64 @@ def process(db: Session, actor: Actor, bundle: Any, *, now: datetime) -> dict[st
     if not isinstance(raw_entries, list):
         raise InvalidResource("Bundle.entry must be a list of entries", field="Bundle.entry")
     if kind == "batch":
-        return _batch(db, actor, raw_entries, now)
+        return _batch(db, actor, raw_entries, now, base)
     entries = [_entry(i, raw) for i, raw in enumerate(raw_entries)]
-    return _transaction(db, actor, entries, now)
+    return _transaction(db, actor, entries, now, base)
 
 
 def _entry(index: int, raw: Any) -> Entry:
+    """An entry's request, its shape checked before anything uses it: a value of the wrong
+    JSON type is the client's error (400 naming it), never a server error."""
     where = f"Bundle.entry[{index}]"
-    request = raw.get("request") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        raise InvalidResource(f"{where} must be an object", field=where)
+    request = raw.get("request")
     if not isinstance(request, dict):
         raise InvalidResource(f"{where}.request is required", field=f"{where}.request")
-    method, url = str(request.get("method", "")).upper(), str(request.get("url", ""))
-    if method not in METHODS or not url:
-        raise InvalidResource(f"{where}.request needs a method and url", field=f"{where}.request")
-    resource = raw.get("resource")
-    if method in ("POST", "PUT") and not isinstance(resource, dict):
+    method = _string(request, "method", f"{where}.request").upper()
+    if method not in METHODS:
         raise InvalidResource(
-            f"{where}.resource is required for {method}", field=f"{where}.resource"
+            f"{where}.request.method must be one of {', '.join(METHODS)}",
+            field=f"{where}.request.method",
+        )
+    url = _string(request, "url", f"{where}.request").lstrip("/")
+    if not url:
+        raise InvalidResource(f"{where}.request.url is required", field=f"{where}.request.url")
+    conditions = {name: _string(request, name, f"{where}.request") for name in _CONDITIONS}
+    resource = raw.get("resource")
+    if (resource is not None or method in _WITH_BODY) and not isinstance(resource, dict):
+        raise InvalidResource(
+            f"{where}.resource must be a resource (a JSON object)"
+            + (f": {method} requires one" if method in _WITH_BODY else ""),
+            field=f"{where}.resource",
         )
     return Entry(
         index=index,
         method=method,
-        url=url.lstrip("/"),
-        full_url=raw.get("fullUrl"),
+        url=url,
+        full_url=_string(raw, "fullUrl", where) or None,
         resource=resource,
-        if_none_exist=request.get("ifNoneExist"),
-        if_match=request.get("ifMatch"),
+        if_none_exist=conditions["ifNoneExist"] or None,
+        if_match=conditions["ifMatch"] or None,
     )
+
+
+def _string(node: dict[str, Any], name: str, where: str) -> str:
+    """A string element of an entry (absent: empty)."""
+    value = node.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidResource(f"{where}.{name} must be a string", field=f"{where}.{name}")
+    return value
 
 
 # --- transaction --------------------------------------------------------------------------
 
 
-def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime) -> dict[str, Any]:
+def _transaction(
+    db: Session, actor: Actor, entries: list[Entry], now: datetime, base: str | None
+) -> dict[str, Any]:
     ctx = writes.WriteContext(actor, now)
     ids: dict[str, str] = {}
     for entry in entries:
@@ -136,7 +171,7 @@ def _transaction(db: Session, actor: Actor, entries: list[Entry], now: datetime)
             check = partial(service.refuse_if_referenced, db, entry.deleted, deleting=False)
             _at(entry, check)
     for entry in (e for e in entries if e.method == "GET"):
-        _at(entry, lambda e=entry: _get(db, actor, e, now))
+        _at(entry, lambda e=entry: _get(db, actor, e, base))
     return _response_bundle("transaction-response", entries)
 
 
@@ -327,18 +362,18 @@ class _References:
 
     def rewrite(self, entry: Entry) -> None:
         assert entry.resource is not None
-        entry.resource = self._walk(entry.resource, f"{entry.where}.resource")
+        entry.resource = self._walk(entry.resource, f"{entry.where}.resource", entry.full_url)
 
-    def _walk(self, node: Any, path: str) -> Any:
+    def _walk(self, node: Any, path: str, full_url: str | None) -> Any:
         if isinstance(node, dict):
             return {
-                k: self._live(self._resolve(v, f"{path}.{k}"), v, f"{path}.{k}")
+                k: self._live(self._resolve(v, f"{path}.{k}", full_url), v, f"{path}.{k}")
                 if k == "reference" and isinstance(v, str)
-                else self._walk(v, f"{path}.{k}")
+                else self._walk(v, f"{path}.{k}", full_url)
                 for k, v in node.items()
             }
         if isinstance(node, list):
-            return [self._walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
+            return [self._walk(v, f"{path}[{i}]", full_url) for i, v in enumerate(node)]
         return node
 
     def _live(self, resolved: str, ref: str, where: str) -> str:
@@ -350,7 +385,10 @@ class _References:
             )
         return resolved
 
-    def _resolve(self, ref: str, where: str) -> str:
+    def _resolve(self, ref: str, where: str, full_url: str | None) -> str:
+        absolute = _absolute(ref, full_url)
+        if absolute is not None and absolute in self.ids:
+            return self.ids[absolute]
         if ref in self.ids:
             return self.ids[ref]
         if ref.startswith(("urn:uuid:", "urn:oid:")):
@@ -376,6 +414,16 @@ class _References:
                 f"{where}: {resource_type}?{condition} matches nothing", field=where
             )
         return f"{resource_type}/{found.id}"
+
+
+def _absolute(reference: str, full_url: str | None) -> str | None:
+    """A relative ``Type/id`` in an entry whose fullUrl is RESTful, as the absolute URL it
+    means there: that fullUrl's root and the reference (R4 bundle.html "Resolving
+    references in Bundles"); None for any other reference or fullUrl."""
+    root = _RESTFUL.match(full_url or "")
+    if root is None or _LITERAL.match(reference) is None:
+        return None
+    return root.group(1) + reference
 
 
 def _prepare(db: Session, ctx: writes.WriteContext, entry: Entry) -> Prepared:
@@ -444,7 +492,11 @@ def _delete(
 def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     literal = _LITERAL.match(entry.url)
     if literal is None or entry.resource is None or entry.resource.get("resourceType") != "Binary":
-        raise InvalidResource("PATCH entries need url Type/id and a Binary JSON Patch")
+        raise InvalidResource(
+            "PATCH entries need url Type/id and a Binary holding a JSON Patch (FHIRPath "
+            "Patch, a Parameters, is not supported)",
+            field=f"{entry.where}.resource",
+        )
     data = str(entry.resource.get("data", ""))
     try:
         operations = fhirjson.loads(base64.b64decode(data, validate=True))
@@ -458,51 +510,10 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
     entry.response = _write_response(item)
 
 
-def _get(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
-    literal = _LITERAL.match(entry.url)
-    if literal is not None and literal.group(1) in _OWNED_READS:
-        resource = _OWNED_READS[literal.group(1)](db, actor, literal.group(2))
-        entry.response = {"status": "200 OK", "resource": resource}
-        return
-    if literal is not None:
-        item = service.read(db, actor, literal.group(1), literal.group(2), now=now)
-        entry.response = {**_write_response(item), "status": "200 OK", "resource": item.content}
-        return
-    resource_type, _, query = entry.url.partition("?")
-    if resource_type == "Patient":  # the master patient index answers its own searches
-        resource = patients_fhir.search_entry_resource(db, actor, query)
-        entry.response = {"status": "200 OK", "resource": resource}
-        return
-    params = parse_qsl(query, keep_blank_values=True)
-    result = service.search(db, actor, resource_type, params, now=now)
-    entry.response = {
-        "status": "200 OK",
-        "resource": render.searchset_resource(resource_type, params, result),
-    }
-
-
-def _read_referral_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
-    def read(db: Session, actor: Actor, referral_id: str) -> dict[str, Any]:
-        return referral_interop.read(db, actor, resource_type, referral_id, now=utcnow())
-
-    return read
-
-
-def _read_booking_as(resource_type: str) -> Callable[[Session, Actor, str], dict[str, Any]]:
-    def read(db: Session, actor: Actor, booking_id: str) -> dict[str, Any]:
-        return scheduling.fhir_read(db, actor, resource_type, booking_id, now=utcnow())
-
-    return read
-
-
-# Reads of types other domains own, answered as their own /fhir/Type/id routes answer.
-_OWNED_READS: dict[str, Callable[[Session, Actor, str], dict[str, Any]]] = {
-    **owned.READS,
-    "ServiceRequest": _read_referral_as("ServiceRequest"),
-    "Task": _read_referral_as("Task"),
-    "Slot": _read_booking_as("Slot"),
-    "Appointment": _read_booking_as("Appointment"),
-}
+def _get(db: Session, actor: Actor, entry: Entry, base: str | None) -> None:
+    """As the same GET under /fhir answers it, whatever route serves the type."""
+    answer = bundle_reads.answer(db, actor, entry.url, base=base)
+    entry.answer, entry.response = answer.resource, answer.response
 
 
 def _write_response(item: StoredResource) -> dict[str, Any]:
@@ -515,42 +526,84 @@ def _write_response(item: StoredResource) -> dict[str, Any]:
 
 
 def _response_bundle(kind: str, entries: list[Entry]) -> dict[str, Any]:
-    responses = [e.response or {"status": "200 OK"} for e in entries]
-    return {"resourceType": "Bundle", "type": kind, "entry": _responses(responses)}
+    return {"resourceType": "Bundle", "type": kind, "entry": [_answered(e) for e in entries]}
 
 
-def _responses(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"response": r} for r in responses]
+def _answered(entry: Entry) -> dict[str, Any]:
+    """A response entry: what a GET returned is the entry's ``resource`` (R4 has no
+    ``response.resource``); ``response`` holds status, location, etag, lastModified."""
+    answered: dict[str, Any] = {} if entry.answer is None else {"resource": entry.answer}
+    return {**answered, "response": entry.response or {"status": "200 OK"}}
 
 
 # --- batch --------------------------------------------------------------------------------
 
 
-def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> dict[str, Any]:
+def _batch(
+    db: Session, actor: Actor, raw_entries: list[Any], now: datetime, base: str | None
+) -> dict[str, Any]:
     """Each entry on its own (R4 3.1.0.11.2): a malformed one, as one that fails, gets its
-    error in its response and the others still run."""
+    error in its response and the others still run. An unexpected error is a 500 of its
+    entry alone (logged): its savepoint is rolled back, so it leaves nothing behind."""
     responses: list[dict[str, Any]] = []
+    full_urls = _full_urls(raw_entries)
     for index, raw in enumerate(raw_entries):
+        where = f"Bundle.entry[{index}]"
         savepoint = db.begin_nested()
         try:
             entry = _entry(index, raw)
-            _batch_entry(db, actor, entry, now)
+            _refuse_dependencies(entry, full_urls)
+            _batch_entry(db, actor, entry, now, base)
             savepoint.commit()
-            responses.append(entry.response or {"status": "200 OK"})
+            responses.append(_answered(entry))
         except DomainError as exc:
             savepoint.rollback()
-            where = f"Bundle.entry[{index}]"
             if exc.status == 403:
                 _audit_refused_entry(db, actor, where, raw, exc)
-            responses.append(
-                {
-                    "status": f"{exc.status}",
-                    "outcome": operation_outcome(
-                        exc.status, f"{where}: {exc.message}", expression=exc.field
-                    ),
-                }
+            responses.append(_failed(exc.status, f"{where}: {exc.message}", exc.field))
+        except Exception:
+            savepoint.rollback()
+            log.exception("batch_entry_failed", entry=where)
+            responses.append(_failed(500, f"{where}: the server failed to process this entry"))
+    return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _failed(status: int, message: str, expression: str | None = None) -> dict[str, Any]:
+    outcome = operation_outcome(status, message, expression=expression)
+    return {"response": {"status": f"{status}", "outcome": outcome}}
+
+
+def _full_urls(raw_entries: list[Any]) -> dict[str, int]:
+    """The index of the entry of each fullUrl."""
+    found: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+        if isinstance(full_url, str):
+            found.setdefault(full_url, index)
+    return found
+
+
+def _refuse_dependencies(entry: Entry, full_urls: dict[str, int]) -> None:
+    """R4 3.1.0.11.1: a batch's entries SHALL NOT depend on each other, and nothing
+    resolves a reference to another entry: stored as sent, it would point at nothing (or
+    at whatever the server holds at that address). Such an entry fails alone."""
+    if entry.resource is None or entry.method not in ("POST", "PUT"):
+        return
+    for where, reference in writes.references(entry.resource, f"{entry.where}.resource"):
+        absolute = _absolute(reference, entry.full_url)
+        named = reference if absolute is None else f"{reference} ({absolute})"
+        other = full_urls.get(reference, full_urls.get(absolute or ""))
+        if other is not None and other != entry.index:
+            raise ValidationFailed(
+                f"{where}: {named} is the fullUrl of Bundle.entry[{other}]; the entries of a "
+                "batch are independent of each other (a transaction resolves such references)",
+                field=where,
             )
-    return {"resourceType": "Bundle", "type": "batch-response", "entry": _responses(responses)}
+        if reference.startswith(writes.BUNDLE_LOCAL):
+            raise ValidationFailed(
+                f"{where}: {reference} is the fullUrl of no entry and names no stored resource",
+                field=where,
+            )
 
 
 def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: DomainError) -> None:
@@ -564,7 +617,7 @@ def _audit_refused_entry(db: Session, actor: Actor, where: str, raw: Any, exc: D
     audit.record_refusal(db, actor, exc.message, method=method, path=f"/fhir/{url}", entry=where)
 
 
-def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
+def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime, base: str | None) -> None:
     if entry.method == "POST":
         assert entry.resource is not None
         item = service.create(
@@ -606,4 +659,4 @@ def _batch_entry(db: Session, actor: Actor, entry: Entry, now: datetime) -> None
     elif entry.method == "PATCH":
         _patch(db, actor, entry, now)
     else:
-        _get(db, actor, entry, now)
+        _get(db, actor, entry, base)

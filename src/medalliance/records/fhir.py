@@ -79,8 +79,9 @@ def metadata(request: Request) -> FhirResponse:
 
 
 @router.post("", response_class=FhirResponse, responses=ERRORS)
-def bundle(db: DbSession, actor: Writer, body: Body) -> FhirResponse:
-    return FhirResponse(service.transaction(db, actor, body, now=utcnow()))
+def bundle(request: Request, db: DbSession, actor: Writer, body: Body) -> FhirResponse:
+    base = render.base_url(request)
+    return FhirResponse(service.transaction(db, actor, body, now=utcnow(), base=base))
 
 
 @router.get("/AuditEvent", response_class=FhirResponse, responses=ERRORS)

@@ -1,7 +1,7 @@
 """Resources the shared record refers to but other domains keep: the Patient in the
 master patient index, the Practitioner, Organization and Location in the registry. Read
 as their own /fhir/Type/id routes answer them (the reader's access and audit included),
-for a bundle's read entries and a search's ``_include``."""
+for a search's ``_include``."""
 
 from __future__ import annotations
 

@@ -149,30 +149,6 @@ def resources_searchset(
     return FhirResponse({**bundle, "entry": entries})
 
 
-def searchset_resource(
-    resource_type: str, params: Sequence[tuple[str, str]], result: SearchResult
-) -> dict[str, Any]:
-    """A search's Bundle as a batch or transaction entry's resource: ``searchset``'s
-    matches, includes, total, warnings and links, the links relative to the server."""
-
-    def entry(item: StoredResource, mode: str, elements: tuple[str, ...] | None) -> dict[str, Any]:
-        content = item.content if elements is None else _subset(item.content, elements)
-        return {"fullUrl": item.reference, "resource": content, "search": {"mode": mode}}
-
-    entries = [entry(m, "match", result.elements) for m in result.matches]
-    entries += [
-        entry(m, "include", structure.included_elements(result.summary, m.resource_type))
-        for m in result.included
-    ]
-    if result.warnings:
-        entries.append({"resource": _warnings(result.warnings), "search": {"mode": "outcome"}})
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if result.total is not None:
-        bundle["total"] = result.total
-    links = _links(resource_type, _applied(params, result.ignored), result.next_cursor)
-    return {**bundle, "link": links, "entry": entries}
-
-
 def _links(
     url: str,
     params: Sequence[tuple[str, str]],

@@ -550,12 +550,13 @@ def _settled_match(
 
 
 def transaction(
-    db: Session, actor: Actor, bundle: dict[str, Any], *, now: datetime
+    db: Session, actor: Actor, bundle: dict[str, Any], *, now: datetime, base: str | None = None
 ) -> dict[str, Any]:
-    """A transaction (all or nothing) or batch (each entry on its own) Bundle."""
+    """A transaction (all or nothing) or batch (each entry on its own) Bundle; ``base``:
+    the FHIR base URL its GET entries answer with."""
     from medalliance.records import bundles
 
-    return bundles.process(db, actor, bundle, now=now)
+    return bundles.process(db, actor, bundle, now=now, base=base)
 
 
 # --- helpers ------------------------------------------------------------------------------

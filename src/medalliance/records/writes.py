@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,9 @@ from medalliance.records.searchparams import params_for
 from medalliance.records.store import CREATES, Prepared, StoredResource
 from medalliance.records.validation import validate
 from medalliance.registry import service as registry
+
+# References naming an entry of a Bundle (its fullUrl), never a stored resource.
+BUNDLE_LOCAL: Final = ("urn:uuid:", "urn:oid:")
 
 
 class MethodNotAllowed(DomainError):
@@ -85,6 +88,7 @@ def prepare(
     # body's type that one.
     refuse_foreign_type(expected_type or _body_type(resource))
     resource = dict(validate(resource, expected_type=expected_type))
+    refuse_bundle_local(resource)
     if method == "create":
         resource["id"] = resource_id or new_id()  # POST ignores a client id (R4 3.1.0.1)
     version = current.version + 1 if current else 1
@@ -102,6 +106,37 @@ def prepare(
         version=version,
         pid=current.pid if current else None,
     )
+
+
+def references(resource: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """Every literal reference of a resource, with its FHIRPath, but those of a Bundle
+    held as a resource (they resolve among its own entries). Iterative: a resource may be
+    nested nearly as deep as JSON parsing allows."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str]] = [(resource, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, list):
+            stack.extend((value, f"{where}[{i}]") for i, value in reversed(list(enumerate(node))))
+        elif isinstance(node, dict) and node.get("resourceType") != "Bundle":
+            for key, value in reversed(node.items()):
+                if key == "reference" and isinstance(value, str):
+                    found.append((f"{where}.reference", value))
+                else:
+                    stack.append((value, f"{where}.{key}"))
+    return found
+
+
+def refuse_bundle_local(resource: dict[str, Any]) -> None:
+    """A ``urn:uuid:`` or ``urn:oid:`` reference names an entry of a Bundle; stored, it
+    would point at nothing (a transaction replaces it by the id its entry gets)."""
+    for where, reference in references(resource, resource["resourceType"]):
+        if reference.startswith(BUNDLE_LOCAL):
+            raise ValidationFailed(
+                f"{where}: {reference} names no stored resource; a urn:uuid: or urn:oid: "
+                "reference resolves only in a transaction Bundle, to its entry of that fullUrl",
+                field=where,
+            )
 
 
 def _refuse_detaching(resource_type: str) -> None:
