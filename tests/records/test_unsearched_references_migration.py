@@ -1,4 +1,4 @@
-"""Migration 0029: references no search parameter reads, in resources stored before it,
+"""Migration 0031: references no search parameter reads, in resources stored before it,
 get their index rows, so that they hold a DELETE of their target as new writes' do."""
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ def before(tmp_path: Path) -> Iterator[tuple[Engine, Config]]:
     config = Config(str(REPO_ROOT / "alembic.ini"))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0028")
+        command.upgrade(config, "0030")
     yield engine, config
     engine.dispose()
 
 
 def _store(engine: Engine, pid: int, content: dict[str, Any], *, deleted: bool = False) -> None:
-    """A resource with its ``encounter`` reference row, as writes made it before 0029."""
+    """A resource with its ``encounter`` reference row, as writes made it before 0031."""
     row = {"pid": pid, "id": content["id"], "when": WHEN, "deleted": deleted}
     with engine.begin() as connection:
         connection.execute(
@@ -77,7 +77,7 @@ def test_references_no_parameter_reads_get_rows_of_their_own(
     _store(engine, 5, _observation("o5", derivedFrom=[{"reference": "Encounter/e1"}]))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0029")
+        command.upgrade(config, "0031")
     with engine.connect() as connection:
         rows = connection.execute(
             text(

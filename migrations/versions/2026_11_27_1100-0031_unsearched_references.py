@@ -5,9 +5,9 @@ elements without a parameter) get reference index rows of their own (name
 Live resources stored before get theirs here: each one that has a reference is read once
 (minutes on a store of millions), its rows compared with the reference rows it has.
 
-Revision ID: 0029
-Revises: 0028
-Create Date: 2026-11-27 10:00:00.000000
+Revision ID: 0031
+Revises: 0030
+Create Date: 2026-11-27 11:00:00.000000
 """
 
 from collections import defaultdict
@@ -20,8 +20,8 @@ from alembic import op
 
 from medalliance.records.indexing import unsearched_references
 
-revision: str = "0029"
-down_revision: str | None = "0028"
+revision: str = "0031"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
