@@ -18,7 +18,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
@@ -235,6 +235,17 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     )
 
 
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything unexpected (Starlette's outer ServerErrorMiddleware calls this, for the
+    direct FHIR routes too, then re-raises for the server). The traceback goes to the log
+    only: a client learns nothing of the code or data from it. A FHIR client gets an
+    OperationOutcome it can parse; other paths keep Starlette's plain answer."""
+    log.error("unhandled_exception", method=request.method, path=request.url.path, exc_info=exc)
+    if is_fhir_path(request.url.path):
+        return outcome_response(500, "the server failed to process the request")
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
 def _mount_static(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for name, sub in VENDOR_ASSETS.items():
@@ -287,6 +298,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(psycopg.DataError, nul_error_handler)
     app.add_exception_handler(sqlalchemy.exc.DataError, nul_error_handler)
+    app.add_exception_handler(Exception, server_error_handler)
     _add_middleware(app, settings)
     _mount_static(app, settings)
     return app

@@ -25,15 +25,17 @@ from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
+from medalliance.kit.http import MAX_INTEGER
 from medalliance.records import links, owned, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
+from medalliance.records.dates import cursor_instant
 from medalliance.records.everything import patient_everything
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import chains, engine
 from medalliance.records.search.criteria import Query, parse
-from medalliance.records.search.engine import SearchResult
+from medalliance.records.search.engine import MAX_PID, SearchResult
 from medalliance.records.store import CREATES, StoredResource, from_row
-from medalliance.records.validation import require_type
+from medalliance.records.validation import InvalidResource, require_type
 from medalliance.referrals import repository as referral_records
 
 __all__ = [
@@ -135,16 +137,19 @@ def _history_entry(row: FhirResourceVersion) -> StoredResource:
 
 
 def _history_key(cursor: str | None) -> tuple[datetime, int, int] | None:
+    """``<last updated>|<pid>|<version>``; anything else, or numbers no row can have (the
+    database would refuse them as out of range), was not issued here."""
     if not cursor:
         return None
     stamp, _, rest = cursor.partition("|")
     pid, _, version = rest.partition("|")
+    refused = DomainError("_cursor is not a cursor this server gave", field="_cursor")
     try:
-        key = datetime.fromisoformat(stamp), int(pid), int(version)
+        key = cursor_instant(stamp), int(pid), int(version)
     except ValueError:
-        key = None
-    if key is None or key[0].tzinfo is None:
-        raise DomainError("_cursor is not a cursor this server gave", field="_cursor")
+        raise refused from None
+    if not (0 <= key[1] <= MAX_PID and 0 <= key[2] <= MAX_INTEGER):
+        raise refused
     return key
 
 
@@ -296,6 +301,8 @@ def conditional_update(
     """PUT Type?criteria: no match creates, one match updates, several are a 412. With
     If-Match, no match is a 412: the version it names is not there."""
     require_type(resource_type)
+    if not isinstance(resource, dict):  # its id is read before validation runs
+        raise InvalidResource("the body must be a JSON object (a FHIR resource)")
     match = _settled_match(db, actor, resource_type, condition, now)
     if match is None:
         _check_if_match(if_match, None)
