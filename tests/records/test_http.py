@@ -907,6 +907,33 @@ class TestFormats:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith(FHIR)
 
+    @pytest.mark.parametrize(
+        ("method", "url"),
+        [
+            ("GET", "/fhir/Observation/{obs}"),  # direct dispatch
+            ("GET", "/fhir/Observation"),
+            ("GET", "/fhir/Observation/{obs}/_history"),
+            ("GET", "/fhir/Observation/nothing-has-this-id"),  # an OperationOutcome
+            ("GET", "/fhir/metadata"),
+            ("GET", f"/fhir/Patient/{P}"),
+            ("GET", "/fhir/Organization"),
+            ("GET", "/fhir/Task"),
+            ("GET", "/fhir/Slot"),
+            ("DELETE", "/fhir/metadata"),  # the router's 405
+        ],
+    )
+    def test_every_answer_states_its_charset(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        method: str,
+        url: str,
+    ) -> None:
+        """R4 http.html, Content Types and encodings: the charset SHALL be given."""
+        response = client.request(method, url.format(obs=visit["observation"]["id"]), headers=his)
+        assert response.headers["content-type"] == "application/fhir+json; charset=utf-8"
+
     def test_an_xml_body_is_an_unsupported_media_type(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:

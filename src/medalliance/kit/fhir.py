@@ -36,7 +36,8 @@ _ISSUE_CODE = {
 
 
 class FhirResponse(Response):
-    media_type = FHIR_JSON
+    # R4 http.html "Content Types and encodings": the charset SHALL be stated, UTF-8.
+    media_type = f"{FHIR_JSON}; charset=utf-8"
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
