@@ -54,6 +54,16 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(("/api", "/fhir", "/metrics", "/health"))
 
 
+def _refusal(
+    path: str, status: int, code: str, message: str, *, field: str | None = None
+) -> Response:
+    """A refusal made before any route ran, in the format of the part of the app asked:
+    an OperationOutcome under /fhir, problem+json elsewhere."""
+    if is_fhir_path(path):
+        return outcome_response(status, message)
+    return problem_response(status, code, message, field=field)
+
+
 class BodySizeLimit:
     """Refuses bodies over the limit before they are buffered (413)."""
 
@@ -66,9 +76,8 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem_response(
-                413, "payload-too-large", f"request body exceeds {self.max_bytes} bytes"
-            )
+            message = f"request body exceeds {self.max_bytes} bytes"
+            response = _refusal(scope["path"], 413, "payload-too-large", message)
             await response(scope, receive, send)
             return
         seen = 0
@@ -127,10 +136,7 @@ class RejectNul:
             where = "query string"
         if where is not None:
             message = f"the request {where} contains a NUL character"
-            if is_fhir_path(scope["path"]):
-                response: Response = outcome_response(400, message)
-            else:
-                response = problem_response(400, "invalid-request", message, field=where)
+            response = _refusal(scope["path"], 400, "invalid-request", message, field=where)
             await response(scope, receive, send)
             return
         pattern = _nul_pattern(media_type(Headers(scope=scope).get("content-type", "")))

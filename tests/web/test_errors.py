@@ -65,6 +65,23 @@ class TestApiErrors:
         assert response.status_code == 413
         assert str(limit) in response.json()["detail"]
 
+    def test_an_oversized_fhir_body_is_an_operation_outcome(self, client: TestClient) -> None:
+        limit = get_settings().max_body_bytes
+        chunks = (b"x" * (limit // 2 + 1) for _ in range(2))  # sent without Content-Length
+        for body in (b"x" * (limit + 1), chunks):
+            response = client.post(
+                "/fhir/Observation",
+                content=body,
+                headers={**system_bearer(client), "Content-Type": "application/fhir+json"},
+            )
+            assert response.status_code == 413
+            assert response.headers["content-type"].startswith("application/fhir+json")
+            issue = response.json()["issue"][0]
+            assert (issue["code"], issue["diagnostics"]) == (
+                "too-costly",
+                f"request body exceeds {limit} bytes",
+            )
+
     def test_unknown_api_path_is_a_problem_not_a_page(self, client: TestClient) -> None:
         response = client.get("/api/nothing-here")
         assert response.status_code == 404
