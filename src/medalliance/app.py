@@ -182,7 +182,8 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         # In the thread pool: a database write must not stall the event loop.
         await run_in_threadpool(_audit_refusal, request, exc)
     if is_fhir_path(request.url.path):
-        return outcome_response(exc.status, exc.message, expression=exc.field)
+        headers = {"Allow": _allowed_methods(request)} if exc.status == 405 else None
+        return outcome_response(exc.status, exc.message, expression=exc.field, headers=headers)
     if _is_api(request):
         return problem_response(exc.status, exc.code, exc.message, field=exc.field)
     if exc.status == 401:
@@ -195,6 +196,20 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         actor=actor,
         status_code=exc.status,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """What a 405 SHALL list (RFC 9110 15.5.6): the methods of the routes for this path
+    that serve its type. The generic store's routes (their type a path parameter) matched
+    too, then refused the type: they are not among them."""
+    path = request.url.path
+    methods = {
+        method
+        for route in api_routes(list(request.app.routes))
+        if not route.path.startswith("/fhir/{") and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+    return ", ".join(sorted(methods))
 
 
 async def nul_error_handler(request: Request, exc: Exception) -> Response:
@@ -229,16 +244,20 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = str(exc.detail)
+    response: Response
     if is_fhir_path(request.url.path):
-        return outcome_response(exc.status_code, message)
-    if _is_api(request):
-        return problem_response(exc.status_code, "http-error", message)
-    return render(
-        request,
-        "error.html",
-        {"status": exc.status_code, "message": message},
-        status_code=exc.status_code,
-    )
+        response = outcome_response(exc.status_code, message)
+    elif _is_api(request):
+        response = problem_response(exc.status_code, "http-error", message)
+    else:
+        response = render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": message},
+            status_code=exc.status_code,
+        )
+    response.headers.update(exc.headers or {})  # a 405's Allow
+    return response
 
 
 async def server_error_handler(request: Request, exc: Exception) -> Response:

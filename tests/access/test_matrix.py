@@ -140,7 +140,7 @@ def observed(response: Any, path: str) -> Outcome:
         return "DENY"
     if status == 404:
         return "HIDDEN"
-    if status < 400 or status in (400, 405, 409, 410, 412, 413, 422):
+    if status < 400 or status in (400, 405, 409, 410, 412, 413, 415, 422):
         return "ALLOW"
     raise AssertionError(f"{path}: unexpected {status} {response.text[:300]}")
 

@@ -288,6 +288,23 @@ class TestInteractions:
         assert response.status_code == 405
         assert "registry" in response.json()["issue"][0]["diagnostics"]
 
+    @pytest.mark.parametrize(
+        ("method", "url", "allowed"),
+        [
+            ("PUT", "/fhir", "POST"),  # no route has the method: the router's 405
+            ("PUT", "/fhir/Location/x", "GET"),  # the store refuses the registry's type
+            ("POST", "/fhir/Patient", "GET"),
+            ("DELETE", "/fhir/Task/x", "GET, PATCH, PUT"),
+        ],
+    )
+    def test_a_405_lists_what_is_allowed_and_is_not_supported(
+        self, client: TestClient, his: dict[str, str], method: str, url: str, allowed: str
+    ) -> None:
+        response = client.request(method, url, json={"resourceType": "Location"}, headers=his)
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == allowed
+        assert response.json()["issue"][0]["code"] == "not-supported"
+
     def test_metadata_is_public_and_lists_search_parameters(self, client: TestClient) -> None:
         statement = client.get("/fhir/metadata").json()
         types = {r["type"]: r for r in statement["rest"][0]["resource"]}
@@ -919,7 +936,7 @@ class TestFormats:
             ("GET", "/fhir/Organization"),
             ("GET", "/fhir/Task"),
             ("GET", "/fhir/Slot"),
-            ("DELETE", "/fhir/metadata"),  # the router's 405
+            ("PUT", "/fhir"),  # the router's 405
         ],
     )
     def test_every_answer_states_its_charset(
@@ -945,6 +962,30 @@ class TestFormats:
         updated = client.put(f"/fhir/Observation/{obs['id']}", content=xml, headers=headers)
         assert updated.status_code == 415, updated.text
         assert client.post("/fhir", content=xml, headers=headers).status_code == 415
+
+    def test_refused_formats_are_not_supported_issues(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        xml = {**his, "Content-Type": "application/fhir+xml"}
+        for response, status in (
+            (client.get(f"{url}?_format=xml", headers=his), 406),
+            (client.put(url, content="<Observation/>", headers=xml), 415),
+        ):
+            assert response.status_code == status
+            assert response.json()["issue"][0]["code"] == "not-supported"
+
+    def test_a_patch_in_another_format_than_json_patch_is_415(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        patch = [{"op": "replace", "path": "/status", "value": "amended"}]
+        for media in (FHIR, "application/json"):
+            response = client.patch(url, json=patch, headers={**his, "Content-Type": media})
+            assert response.status_code == 415, response.text
+            issue = response.json()["issue"][0]
+            assert (issue["code"], issue["expression"]) == ("not-supported", ["Content-Type"])
+        assert client.get(url, headers=his).json()["status"] == "final"
 
     def test_post_search_with_a_json_body_is_refused(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]

@@ -30,7 +30,10 @@ _ISSUE_CODE = {
     409: "conflict",
     410: "deleted",
     412: "conflict",
+    405: "not-supported",
+    406: "not-supported",
     413: "too-costly",
+    415: "not-supported",
     422: "processing",
 }
 
@@ -58,12 +61,21 @@ def operation_outcome(
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-def outcome_response(status: int, message: str, *, expression: str | None = None) -> FhirResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def outcome_response(
+    status: int,
+    message: str,
+    *,
+    expression: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> FhirResponse:
+    """``headers``: those the error carries (a 405's ``Allow``)."""
+    sent = dict(headers or {})
+    if status == 401:
+        sent["WWW-Authenticate"] = "Bearer"
     return FhirResponse(
         operation_outcome(status, message, expression=expression),
         status_code=status,
-        headers=headers,
+        headers=sent,
     )
 
 

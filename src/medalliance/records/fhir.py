@@ -14,7 +14,7 @@ from medalliance.access.service import CLINICAL_ROLES
 from medalliance.audit import fhir as audit_fhir
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, NotFound
+from medalliance.errors import DomainError, NotFound, UnsupportedMediaType
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
@@ -316,8 +316,9 @@ def patch(
     body: Body,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    if "json-patch" not in request.headers.get("content-type", ""):
-        raise DomainError("PATCH takes application/json-patch+json", field="Content-Type")
+    if media_type(request.headers.get("content-type", "")) != "application/json-patch+json":
+        # Another patch format (FHIRPath Patch in a Parameters, XML Patch) is not read here.
+        raise UnsupportedMediaType("PATCH takes application/json-patch+json", field="Content-Type")
     item = service.patch(
         db, actor, resource_type, resource_id, body, now=utcnow(), if_match=if_match
     )
