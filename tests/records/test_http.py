@@ -745,6 +745,42 @@ class TestPaging:
         assert link(page.json(), "next") is None
 
 
+class TestCountZero:
+    """``_count=0`` asks how many match and nothing else, as ``_summary=count`` does."""
+
+    @pytest.mark.parametrize("way", ["GET", "POST"])
+    def test_a_search_answers_the_total_without_entries(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], way: str
+    ) -> None:
+        post(client, his, observation(P, visit["encounter"]["id"]))
+        criteria = {"patient": P, "_count": "0"}
+        if way == "GET":
+            response = client.get("/fhir/Observation", params=criteria, headers=his)
+        else:
+            auth = {"Authorization": his["Authorization"]}
+            response = client.post("/fhir/Observation/_search", data=criteria, headers=auth)
+        bundle = response.json()
+        assert (bundle["total"], bundle["entry"]) == (2, [])
+        summary = client.get(f"/fhir/Observation?patient={P}&_summary=count", headers=his)
+        assert summary.json()["total"] == 2
+
+    @pytest.mark.parametrize("scope", ["instance", "type"])
+    def test_a_history_answers_the_number_of_versions_without_entries(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], scope: str
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        for status in ("amended", "corrected"):
+            assert client.put(url, json={**obs, "status": status}, headers=his).status_code == 200
+        history = f"{url}/_history" if scope == "instance" else "/fhir/Observation/_history"
+        counted = client.get(f"{history}?_count=0", headers=his).json()
+        everything = client.get(f"{history}?_count=1000", headers=his).json()
+        assert counted["entry"] == []
+        assert counted["total"] == everything["total"] == len(everything["entry"])
+        assert counted["total"] >= 3
+        assert not [link for link in counted["link"] if link["relation"] == "next"]
+
+
 class TestHistory:
     @pytest.fixture
     def amended(

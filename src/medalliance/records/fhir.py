@@ -173,11 +173,11 @@ def _history(
     request: Request, db: DbSession, actor: Actor, resource_type: str, resource_id: str | None
 ) -> FhirResponse:
     params = request.query_params
-    items, following = service.history(
+    history = service.history(
         db, actor, resource_type, resource_id, now=utcnow(), since=_since(params.get("_since")),
         count=_count(params.get("_count"), 50), cursor=params.get("_cursor"),
     )  # fmt: skip
-    return render.history_bundle(request, items, following)
+    return render.history_bundle(request, history)
 
 
 @router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -15,6 +15,9 @@ from medalliance.kit.fhir import FhirResponse, operation_outcome
 from medalliance.records import structure
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump
+
+if TYPE_CHECKING:  # the service renders nothing: no import cycle to fear, none made
+    from medalliance.records.service import History
 
 _SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -220,12 +223,10 @@ def _warnings(warnings: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def history_bundle(
-    request: Request, items: list[StoredResource], next_cursor: str | None
-) -> FhirResponse:
+def history_bundle(request: Request, history: History) -> FhirResponse:
     base = base_url(request)
     entries = []
-    for item in items:
+    for item in history.items:
         if item.deleted:
             method, url, status = "DELETE", item.reference, "200"
         elif item.created and not item.by_put:
@@ -246,12 +247,12 @@ def history_bundle(
             + b"}"
         )
     head: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
-    if next_cursor is None and "_cursor" not in request.query_params:
-        head["total"] = len(items)  # the whole history fits this one page
+    if history.total is not None:
+        head["total"] = history.total
     links = [{"relation": "self", "url": str(request.url)}]
-    if next_cursor:
+    if history.next_cursor:
         url, params = str(request.url).split("?")[0], request.query_params.multi_items()
-        links.append({"relation": "next", "url": page_url(url, params, next_cursor)})
+        links.append({"relation": "next", "url": page_url(url, params, history.next_cursor)})
     head["link"] = links
     return FhirResponse(_dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}")
 

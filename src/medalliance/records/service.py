@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -87,6 +87,17 @@ def vread(
     return from_row(found, row.institution_id)
 
 
+@dataclass(frozen=True)
+class History:
+    """A page of versions, the cursor of the next page (None: this is the last), and the
+    number of all versions when it is known (the first page holds them all, or
+    ``_count=0`` asked for it alone)."""
+
+    items: list[StoredResource]
+    next_cursor: str | None
+    total: int | None
+
+
 def history(
     db: Session,
     actor: Actor,
@@ -97,9 +108,9 @@ def history(
     since: datetime | None = None,
     count: int = 50,
     cursor: str | None = None,
-) -> tuple[list[StoredResource], str | None]:
+) -> History:
     """Instance, type or system history, newest first (deletions included, flagged; a
-    create has ``created``), and the cursor of the next page (None: this is the last)."""
+    create has ``created``)."""
     pid = None
     if resource_type is not None:
         require_type(resource_type)
@@ -108,16 +119,10 @@ def history(
         row = _current_readable(db, actor, resource_type, resource_id, now)
         pid, current_patient = row.pid, row.patient_id
     readable = _readable(actor, FhirResourceVersion.patient_id, now)
-    rows = repository.history(
-        db,
-        resource_type=resource_type,
-        pid=pid,
-        since=since,
-        readable=readable.condition,
-        params=readable.params,
-        limit=count + 1,
-        before=_history_key(cursor),
-    )
+    versions = repository.Versions(resource_type, pid, since, readable.condition, readable.params)
+    if count == 0:  # as _summary=count: the number, no versions (R4 search 3.1.1.5.6)
+        return History([], None, repository.history_count(db, versions))
+    rows = repository.history(db, versions, limit=count + 1, before=_history_key(cursor))
     page = rows[:count]
     found = [_history_entry(r) for r in page]
     # An instance's current patient was audited as it was read; versions filed under
@@ -126,10 +131,10 @@ def history(
     if listed:
         _audit_results(db, actor, resource_type or "history", listed, now, {})
     last = page[-1] if page else None
-    following = None
     if last is not None and len(rows) > count:
         following = f"{last.last_updated.isoformat()}|{last.pid}|{last.version}"
-    return found, following
+        return History(found, following, None)
+    return History(found, None, len(found) if cursor is None else None)
 
 
 def _history_entry(row: FhirResourceVersion) -> StoredResource:

@@ -111,7 +111,8 @@ def run(
         summary=query.summary,
         ignored=query.ignored,
     )
-    if query.summary_count or query.total:
+    # _count=0 asks how many, as _summary=count does (R4 search 3.1.1.5.6).
+    if query.summary_count or query.total or query.count == 0:
         result.total = _count(db, query, criteria, binds, readable, checked=checked)
     if query.summary_count or query.count == 0:
         return result
