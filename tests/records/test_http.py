@@ -185,6 +185,62 @@ class TestInteractions:
         )
         assert strict.status_code == 400
 
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "shoe-size=42",
+            "status:above=final",
+            "status=",
+            "_sort=value-quantity",
+            "_sort=date,_id",
+            "_include=Observation:nothing",
+            "_summary=everything",
+            "subject.name=x",
+        ],
+    )
+    def test_under_strict_handling_the_400_says_what_cannot_be_done_not_ignored(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], query: str
+    ) -> None:
+        strict = {**his, "Prefer": "handling=strict"}
+        refused = client.get(f"/fhir/Observation?{query}", headers=strict)
+        assert refused.status_code == 400, refused.text
+        said = refused.json()["issue"][0]["diagnostics"]
+        lenient = client.get(f"/fhir/Observation?{query}", headers=his).json()
+        warned = lenient["entry"][-1]["resource"]["issue"][0]["diagnostics"]
+        assert "ignored" not in said
+        assert "sorted by" not in said
+        assert warned.startswith(said)
+        assert warned != said  # and what was done instead
+
+    def test_under_strict_handling_a_patient_search_400_does_not_say_ignored(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        strict = {**his, "Prefer": "handling=strict"}
+        for query in ("deceased=true", "gender:not=female", "name=", "_summary=true"):
+            refused = client.get(f"/fhir/Patient?{query}", headers=strict)
+            assert refused.status_code == 400, refused.text
+            assert "ignored" not in refused.json()["issue"][0]["diagnostics"]
+
+    @pytest.mark.parametrize(
+        ("query", "parameter"),
+        [
+            ("date=garbage", "date"),
+            ("date=ge2026-13-01", "date"),
+            ("_lastUpdated=garbage", "_lastUpdated"),
+            ("value-quantity=lots", "value-quantity"),
+            ("encounter.date=garbage", "encounter.date"),
+        ],
+    )
+    def test_a_value_that_cannot_be_read_is_a_400_naming_its_parameter(
+        self, client: TestClient, his: dict[str, str], query: str, parameter: str
+    ) -> None:
+        response = client.get(f"/fhir/Observation?{query}", headers=his)
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"] == [parameter]
+        value = query.split("=", 1)[1]
+        assert issue["diagnostics"].startswith(f"{parameter}: '{value}'")
+
     def test_elements_subsets(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
@@ -845,6 +901,28 @@ class TestHistory:
             url = link(page, "next")
         assert [v for i, v in seen if i == amended["id"]] == ['W/"2"', 'W/"1"']
         assert len(seen) == len(set(seen))
+
+    @pytest.mark.parametrize("scope", ["instance", "type"])
+    def test_a_parameter_history_does_not_read_is_refused_when_strict_else_left_out(
+        self, client: TestClient, his: dict[str, str], amended: dict[str, Any], scope: str
+    ) -> None:
+        url = f"/fhir/Observation/{amended['id']}/_history"
+        url = url if scope == "instance" else "/fhir/Observation/_history"
+        strict = {**his, "Prefer": "handling=strict"}
+        refused = client.get(f"{url}?_at=2026&_count=1", headers=strict)
+        assert refused.status_code == 400, refused.text
+        issue = refused.json()["issue"][0]
+        assert (issue["expression"], issue["diagnostics"]) == (
+            ["_at"],
+            "unknown parameter _at for history",
+        )
+        lenient = client.get(f"{url}?_at=2026&_count=1", headers=his)
+        assert lenient.status_code == 200
+        assert link(lenient.json(), "self") == f"{url}?_count=1"
+        following = link(lenient.json(), "next")
+        assert following is not None
+        assert "_at" not in following
+        assert client.get(f"{url}?_count=1&_format=json", headers=strict).status_code == 200
 
     def test_a_create_is_a_post_of_the_type_answered_201(
         self, client: TestClient, his: dict[str, str], amended: dict[str, Any]

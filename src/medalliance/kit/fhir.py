@@ -3,7 +3,7 @@ responses, OperationOutcome errors, searchset bundles with paging."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -106,6 +106,22 @@ def strict_handling(prefer: str | None) -> bool:
     """``Prefer: handling=strict``: a search parameter that cannot be applied is a 400
     instead of a warning."""
     return "handling=strict" in (prefer or "")
+
+
+def unread_parameters(
+    params: Sequence[tuple[str, str]], read: Collection[str], where: str, *, strict: bool
+) -> list[tuple[str, str]]:
+    """The (key, value) pairs ``where`` (an interaction: history, an operation) does not
+    read, which its links leave out; under strict handling the first is a 400 instead."""
+    unread = [(key, value) for key, value in params if key not in read]
+    if unread and strict:
+        key = unread[0][0]
+        raise DomainError(unknown_parameter(key, where), field=key)
+    return unread
+
+
+def unknown_parameter(key: str, where: str) -> str:
+    return f"unknown parameter {key} for {where}"
 
 
 def split_values(raw: str) -> list[str]:

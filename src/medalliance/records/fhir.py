@@ -24,12 +24,14 @@ from medalliance.kit.fhir import (
     fhir_router,
     media_type,
     strict_handling,
+    unread_parameters,
 )
 from medalliance.kit.http import MAX_INTEGER, DbSession, autocommit
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
 from medalliance.records.everything import ignored_parameters
+from medalliance.records.search.criteria import IGNORED_PARAMS
 from medalliance.records.search.engine import MAX_PID
 
 router = fhir_router()
@@ -164,20 +166,36 @@ def _row_cursor(raw: str | None) -> int | None:
 
 @router.get("/{resource_type}/_history", response_class=FhirResponse, responses=ERRORS)
 def type_history(
-    request: Request, db: DbSession, actor: Reader, resource_type: str
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    resource_type: str,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    return _history(request, db, actor, resource_type, None)
+    return _history(request, db, actor, resource_type, None, strict=strict_handling(prefer))
+
+
+# What a history reads (R4 also defines _at and _list, which it does not).
+HISTORY_PARAMETERS = frozenset({"_count", "_since", "_cursor", *IGNORED_PARAMS})
 
 
 def _history(
-    request: Request, db: DbSession, actor: Actor, resource_type: str, resource_id: str | None
+    request: Request,
+    db: DbSession,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str | None,
+    *,
+    strict: bool,
 ) -> FhirResponse:
     params = request.query_params
+    # Before the read: under strict handling a parameter it cannot apply returns nothing.
+    ignored = unread_parameters(params.multi_items(), HISTORY_PARAMETERS, "history", strict=strict)
     history = service.history(
         db, actor, resource_type, resource_id, now=utcnow(), since=_since(params.get("_since")),
         count=_count(params.get("_count"), 50), cursor=params.get("_cursor"),
     )  # fmt: skip
-    return render.history_bundle(request, history)
+    return render.history_bundle(request, history, ignored=ignored)
 
 
 @router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
@@ -342,9 +360,15 @@ def delete(
     "/{resource_type}/{resource_id}/_history", response_class=FhirResponse, responses=ERRORS
 )
 def instance_history(
-    request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    resource_type: str,
+    resource_id: str,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    return _history(request, db, actor, resource_type, resource_id)
+    strict = strict_handling(prefer)
+    return _history(request, db, actor, resource_type, resource_id, strict=strict)
 
 
 @router.get(

@@ -223,7 +223,13 @@ def _warnings(warnings: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def history_bundle(request: Request, history: History) -> FhirResponse:
+def history_bundle(
+    request: Request, history: History, *, ignored: Sequence[tuple[str, str]] = ()
+) -> FhirResponse:
+    """``ignored``: the parameters the history did not apply, which its links leave out
+    (as a search's do). R4 gives a history no place for a warning: its entries are
+    versions, each with its request and response (bdl-3, bdl-4), and only a searchset
+    has outcome entries (bdl-2)."""
     base = base_url(request)
     entries = []
     for item in history.items:
@@ -249,11 +255,7 @@ def history_bundle(request: Request, history: History) -> FhirResponse:
     head: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
     if history.total is not None:
         head["total"] = history.total
-    links = [{"relation": "self", "url": str(request.url)}]
-    if history.next_cursor:
-        url, params = str(request.url).split("?")[0], request.query_params.multi_items()
-        links.append({"relation": "next", "url": page_url(url, params, history.next_cursor)})
-    head["link"] = links
+    head["link"] = _request_links(request, history.next_cursor, ignored)
     return FhirResponse(_dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}")
 
 
