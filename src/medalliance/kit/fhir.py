@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.datastructures import QueryParams
 
 from medalliance.errors import DomainError, NotAcceptable, UnsupportedMediaType
 from medalliance.kit import fhirjson
@@ -160,7 +161,8 @@ def searchset(
     params: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """``params``: the search parameters that were applied, which the links repeat
-    (default: the request's own); a page of ``_count=0`` has no neighbours to link to."""
+    (default: the request's own query; a POST ``_search`` passes its ``SearchParams``);
+    a page of ``_count=0`` has no neighbours to link to."""
     if params is None:
         params = request.query_params.multi_items()
     base = str(request.base_url).rstrip("/")
@@ -203,9 +205,10 @@ def searchset(
 
 
 def _page_url(request: Request, params: Sequence[tuple[str, str]], offset: int, count: int) -> str:
+    """A page as a GET of the type: a POST ``_search``'s links repeat its criteria there."""
     kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
     kept += [("_count", str(count)), ("_offset", str(offset))]
-    return f"{str(request.url).split('?')[0]}?{urlencode(kept)}"
+    return f"{str(request.url).split('?')[0].removesuffix('/_search')}?{urlencode(kept)}"
 
 
 def is_fhir_path(path: str) -> bool:
@@ -272,6 +275,27 @@ def _format_refusal(request: Request) -> DomainError | None:
             f"a {media} body is not read here; send application/fhir+json", field="Content-Type"
         )
     return None
+
+
+async def search_parameters(request: Request) -> QueryParams:
+    """A search's parameters: the query's, then for POST ``[type]/_search`` those of its
+    form (R4 http.html search: a server SHALL support both; they may be combined)."""
+    if request.method != "POST":
+        return request.query_params
+    form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
+    if not form_type and await request.body():
+        # Criteria in any other body would be ignored: the search would run without them.
+        raise DomainError(
+            "POST _search takes its criteria as application/x-www-form-urlencoded",
+            field="Content-Type",
+        )
+    form = await request.form()
+    posted = [(key, str(value)) for key, value in form.multi_items()]
+    return QueryParams([*request.query_params.multi_items(), *posted])
+
+
+# A search route's parameters: declare it after the actor, so the policy refuses first.
+SearchParams = Annotated[QueryParams, Depends(search_parameters)]
 
 
 def fhir_router() -> APIRouter:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import Response as PlainResponse
+from starlette.datastructures import QueryParams
 
 from medalliance.access.service import CLINICAL_ROLES
 from medalliance.audit import fhir as audit_fhir
@@ -19,8 +20,8 @@ from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
 from medalliance.kit.fhir import (
-    FORM_TYPES,
     FhirResponse,
+    SearchParams,
     fhir_router,
     media_type,
     strict_handling,
@@ -86,13 +87,14 @@ def bundle(db: DbSession, actor: Writer, body: Body) -> FhirResponse:
 
 
 @router.get("/AuditEvent", response_class=FhirResponse, responses=ERRORS)
+@router.post("/AuditEvent/_search", response_class=FhirResponse, responses=ERRORS)
 def audit_events(
     request: Request,
     db: DbSession,
     actor: Reader,
+    params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    params = request.query_params
     page = audit_fhir.search_events(
         db,
         actor,
@@ -109,7 +111,16 @@ def audit_events(
         next_cursor=page.next_cursor,
         warnings=page.warnings,
         ignored=page.ignored,
+        search=_posted(request, "AuditEvent", params),
     )
+
+
+def _posted(
+    request: Request, resource_type: str, params: QueryParams
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """A POST ``_search``'s type and criteria, which its links repeat as a GET (the form
+    is not sent again); None for a GET, whose links are its own URL."""
+    return (resource_type, params.multi_items()) if request.method == "POST" else None
 
 
 @router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse, responses=ERRORS)
@@ -199,50 +210,25 @@ def _history(
 
 
 @router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
 def search(
     request: Request,
     db: DbSession,
     actor: Reader,
     resource_type: str,
+    params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    params = list(request.query_params.multi_items())
     autocommit(db)  # a search writes one statement: its page's audit rows
     result = service.search(
-        db, actor, resource_type, params, now=utcnow(), strict=strict_handling(prefer)
-    )
-    return render.searchset(request, result)
-
-
-@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
-async def search_post(
-    request: Request,
-    actor: Reader,
-    resource_type: str,
-    prefer: Annotated[str | None, Header()] = None,
-) -> FhirResponse:
-    from fastapi.concurrency import run_in_threadpool
-
-    form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
-    if not form_type and await request.body():
-        # Criteria in any other body would be ignored: the search would run without them.
-        raise DomainError(
-            "POST _search takes its criteria as application/x-www-form-urlencoded",
-            field="Content-Type",
-        )
-    form = await request.form()
-    params = list(request.query_params.multi_items()) + [(k, str(v)) for k, v in form.multi_items()]
-    result = await run_in_threadpool(
-        service.search,
-        request.state.db,
+        db,
         actor,
         resource_type,
-        params,
+        params.multi_items(),
         now=utcnow(),
         strict=strict_handling(prefer),
     )
-    # Its links page by GET with the criteria that ran (the form is not sent again).
-    return render.searchset(request, result, search=(resource_type, params))
+    return render.searchset(request, result, search=_posted(request, resource_type, params))
 
 
 @router.post("/{resource_type}", response_class=FhirResponse, responses=ERRORS)

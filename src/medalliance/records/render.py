@@ -133,9 +133,10 @@ def resources_searchset(
     next_cursor: str | None,
     warnings: Sequence[str] = (),
     ignored: Sequence[tuple[str, str]] = (),
+    search: tuple[str, Sequence[tuple[str, str]]] | None = None,
 ) -> FhirResponse:
     """A searchset of resources made up here rather than stored (the audit log's
-    AuditEvents), with the links and warnings of ``searchset``."""
+    AuditEvents), with the links and warnings of ``searchset`` (``search`` as there)."""
     base = base_url(request)
     entries: list[dict[str, Any]] = [
         {
@@ -147,7 +148,10 @@ def resources_searchset(
     ]
     if warnings:
         entries.append({"resource": _warnings(warnings), "search": {"mode": "outcome"}})
-    links = _request_links(request, next_cursor, ignored)
+    if search is None:
+        links = _request_links(request, next_cursor, ignored)
+    else:
+        links = _links(f"{base}/{search[0]}", _applied(search[1], ignored), next_cursor)
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
     return FhirResponse({**bundle, "entry": entries})
 
