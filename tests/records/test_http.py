@@ -1113,6 +1113,65 @@ class TestFormats:
         assert "x-www-form-urlencoded" in response.json()["issue"][0]["diagnostics"]
 
 
+class TestConditionalRead:
+    """R4 http.html read: a client holding a version asks whether it changed (304, no
+    body) with If-None-Match or If-Modified-Since."""
+
+    @pytest.mark.parametrize(
+        ("headers", "status"),
+        [
+            ({"If-None-Match": 'W/"1"'}, 304),
+            ({"If-None-Match": '"1"'}, 304),  # weak comparison
+            ({"If-None-Match": 'W/"7", W/"1"'}, 304),
+            ({"If-None-Match": "*"}, 304),
+            ({"If-None-Match": 'W/"2"'}, 200),
+            ({"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, 304),
+            ({"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"}, 200),
+            ({"If-Modified-Since": "yesterday"}, 200),  # not an HTTP-date: ignored
+            # If-None-Match decides when both are sent (RFC 9110 13.2.2).
+            ({"If-None-Match": 'W/"2"', "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, 200),
+        ],
+    )
+    @pytest.mark.parametrize("interaction", ["read", "vread"])
+    def test_a_current_copy_is_not_sent_again(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        headers: dict[str, str],
+        status: int,
+        interaction: str,
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        url += "/_history/1" if interaction == "vread" else ""
+        response = client.get(url, headers={**his, **headers})
+        assert response.status_code == status, response.text
+        assert response.headers["etag"] == 'W/"1"'
+        if status == 304:
+            assert response.content == b""
+            assert "content-type" not in response.headers
+        else:
+            assert response.json()["id"] == visit["observation"]["id"]
+
+    def test_a_changed_resource_is_sent_to_a_client_holding_its_last_version(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        first = client.get(url, headers=his)
+        assert client.put(url, json={**obs, "status": "amended"}, headers=his).status_code == 200
+        again = client.get(url, headers={**his, "If-None-Match": first.headers["etag"]})
+        assert again.status_code == 200
+        assert again.json()["status"] == "amended"
+
+    def test_the_capability_statement_says_conditional_reads_are_served(
+        self, client: TestClient
+    ) -> None:
+        statement = client.get("/fhir/metadata").json()
+        kinds = {r["type"]: r.get("conditionalRead") for r in statement["rest"][0]["resource"]}
+        assert kinds["Observation"] == kinds["Encounter"] == "full-support"
+
+
 class TestPreferences:
     def test_prefer_operation_outcome_answers_one_with_the_headers(
         self, client: TestClient, db: Session, his: dict[str, str], visit: dict[str, Any]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -78,6 +80,34 @@ def outcome_response(
         status_code=status,
         headers=sent,
     )
+
+
+def http_date(moment: datetime) -> str:
+    """``Last-Modified`` and its kin take an HTTP-date (RFC 9110 5.6.7), not ISO 8601."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def not_modified(headers: Mapping[str, str], etag: str, last_modified: datetime) -> bool:
+    """A conditional read the client's copy answers (304, RFC 9110 13.2.2): ``If-None-Match``
+    naming the ETag (weak comparison: ``W/"3"`` and ``"3"`` are one version; ``*``: any),
+    else ``If-Modified-Since`` no earlier than the last change, to the second as
+    ``Last-Modified`` gives it. An unreadable date is ignored, as RFC 9110 says."""
+    tags = headers.get("if-none-match")
+    if tags is not None:
+        wanted = {_opaque(tag) for tag in tags.split(",")}
+        return "*" in wanted or _opaque(etag) in wanted
+    since = headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return when.tzinfo is not None and last_modified.replace(microsecond=0) <= when
+
+
+def _opaque(tag: str) -> str:
+    return tag.strip().removeprefix("W/")
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,13 @@ each resource, which is never parsed on the way out (except for ``_elements``)."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from medalliance.kit import fhirjson
-from medalliance.kit.fhir import FhirResponse, operation_outcome
+from medalliance.kit.fhir import FhirResponse, http_date, not_modified, operation_outcome
 from medalliance.records import structure
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump
@@ -33,11 +32,12 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def resource_response(item: StoredResource, request: Request, *, status: int = 200) -> FhirResponse:
-    headers = {
-        "ETag": item.etag,
-        "Last-Modified": format_datetime(item.last_updated, usegmt=True),
-    }
+def resource_response(item: StoredResource, request: Request, *, status: int = 200) -> Response:
+    """A read's or a write's answer; a read the client's copy answers is a 304, no body
+    (If-None-Match, If-Modified-Since)."""
+    headers = {"ETag": item.etag, "Last-Modified": http_date(item.last_updated)}
+    if request.method == "GET" and not_modified(request.headers, item.etag, item.last_updated):
+        return Response(status_code=304, headers=headers)
     if status == 201:
         headers["Location"] = (
             f"{base_url(request)}/{item.resource_type}/{item.id}/_history/{item.version}"
