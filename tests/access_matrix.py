@@ -120,6 +120,7 @@ def _registry() -> dict[str, Row]:
     }
     for resource, sample in fhir_ids.items():
         rows[f"GET /fhir/{resource}"] = signed_in()
+        rows[f"POST /fhir/{resource}/_search"] = signed_in()
         rows[f"GET /fhir/{resource}/{{resource_id}}"] = signed_in().at(resource_id=sample)
     for page in (
         "/registry",
@@ -185,6 +186,7 @@ PATIENTS: Final[dict[str, Row]] = {
     "POST /api/patients/{person_id}/break-glass": only(*EMERGENCY),
     "POST /fhir/Patient/$match": only(*IDENTIFIERS),
     "GET /fhir/Patient": only(*IDENTIFIERS, "resident"),  # a resident's list holds only them
+    "POST /fhir/Patient/_search": only(*IDENTIFIERS, "resident"),
     "GET /fhir/Patient/{person_id}": Row(
         ALLOW, {"anonymous": LOGIN, "resident": HIDDEN, "commission": DENY}
     ),
@@ -250,6 +252,7 @@ RECORDS: Final[dict[str, Row]] = {
     "POST /fhir": only(*WRITERS),
     # Without ?patient= only the administrator reads the whole log.
     "GET /fhir/AuditEvent": only("admin"),
+    "POST /fhir/AuditEvent/_search": only("admin"),
     "GET /fhir/Patient/{patient_id}/$everything": treating_only().at(patient_id="p00000123"),
 }
 
@@ -293,8 +296,10 @@ REFERRALS: Final[dict[str, Row]] = {
         referral_id="@referral", event="arrive"
     ),
     "GET /fhir/ServiceRequest": only(*REFERRERS),
+    "POST /fhir/ServiceRequest/_search": only(*REFERRERS),
     "GET /fhir/ServiceRequest/{referral_id}": either_side().at(referral_id="@referral"),
     "GET /fhir/Task": only(*REFERRERS),
+    "POST /fhir/Task/_search": only(*REFERRERS),
     "GET /fhir/Task/{referral_id}": either_side().at(referral_id="@referral"),
     # Without If-Match both sides get 412 before the side is checked (the body is empty);
     # the named leak tests cover a sender changing the receiver's Task.
@@ -322,8 +327,10 @@ REFERRALS: Final[dict[str, Row]] = {
     "POST /api/scheduling/days": only("admin", "coordinator"),
     "GET /api/scheduling/slots": only(*REFERRERS),
     "GET /fhir/Slot": only(*REFERRERS),
+    "POST /fhir/Slot/_search": only(*REFERRERS),
     "GET /fhir/Slot/{slot_id}": only(*REFERRERS).at(slot_id="@slot"),
     "GET /fhir/Appointment": only(*REFERRERS),
+    "POST /fhir/Appointment/_search": only(*REFERRERS),
     "GET /fhir/Appointment/{appointment_id}": either_side().at(appointment_id="@appointment"),
     "GET /scheduling": only("admin", "coordinator"),
     "POST /scheduling": only("admin", "coordinator"),

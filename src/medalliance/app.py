@@ -18,7 +18,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,6 +54,16 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith(("/api", "/fhir", "/metrics", "/health"))
 
 
+def _refusal(
+    path: str, status: int, code: str, message: str, *, field: str | None = None
+) -> Response:
+    """A refusal made before any route ran, in the format of the part of the app asked:
+    an OperationOutcome under /fhir, problem+json elsewhere."""
+    if is_fhir_path(path):
+        return outcome_response(status, message)
+    return problem_response(status, code, message, field=field)
+
+
 class BodySizeLimit:
     """Refuses bodies over the limit before they are buffered (413)."""
 
@@ -66,9 +76,8 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = problem_response(
-                413, "payload-too-large", f"request body exceeds {self.max_bytes} bytes"
-            )
+            message = f"request body exceeds {self.max_bytes} bytes"
+            response = _refusal(scope["path"], 413, "payload-too-large", message)
             await response(scope, receive, send)
             return
         seen = 0
@@ -127,10 +136,7 @@ class RejectNul:
             where = "query string"
         if where is not None:
             message = f"the request {where} contains a NUL character"
-            if is_fhir_path(scope["path"]):
-                response: Response = outcome_response(400, message)
-            else:
-                response = problem_response(400, "invalid-request", message, field=where)
+            response = _refusal(scope["path"], 400, "invalid-request", message, field=where)
             await response(scope, receive, send)
             return
         pattern = _nul_pattern(media_type(Headers(scope=scope).get("content-type", "")))
@@ -176,7 +182,8 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         # In the thread pool: a database write must not stall the event loop.
         await run_in_threadpool(_audit_refusal, request, exc)
     if is_fhir_path(request.url.path):
-        return outcome_response(exc.status, exc.message, expression=exc.field)
+        headers = {"Allow": _allowed_methods(request)} if exc.status == 405 else None
+        return outcome_response(exc.status, exc.message, expression=exc.field, headers=headers)
     if _is_api(request):
         return problem_response(exc.status, exc.code, exc.message, field=exc.field)
     if exc.status == 401:
@@ -189,6 +196,20 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         actor=actor,
         status_code=exc.status,
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """What a 405 SHALL list (RFC 9110 15.5.6): the methods of the routes for this path
+    that serve its type. The generic store's routes (their type a path parameter) matched
+    too, then refused the type: they are not among them."""
+    path = request.url.path
+    methods = {
+        method
+        for route in api_routes(list(request.app.routes))
+        if not route.path.startswith("/fhir/{") and route.path_regex.match(path)
+        for method in route.methods or ()
+    }
+    return ", ".join(sorted(methods))
 
 
 async def nul_error_handler(request: Request, exc: Exception) -> Response:
@@ -223,16 +244,31 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     message = str(exc.detail)
+    response: Response
     if is_fhir_path(request.url.path):
-        return outcome_response(exc.status_code, message)
-    if _is_api(request):
-        return problem_response(exc.status_code, "http-error", message)
-    return render(
-        request,
-        "error.html",
-        {"status": exc.status_code, "message": message},
-        status_code=exc.status_code,
-    )
+        response = outcome_response(exc.status_code, message)
+    elif _is_api(request):
+        response = problem_response(exc.status_code, "http-error", message)
+    else:
+        response = render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": message},
+            status_code=exc.status_code,
+        )
+    response.headers.update(exc.headers or {})  # a 405's Allow
+    return response
+
+
+async def server_error_handler(request: Request, exc: Exception) -> Response:
+    """Anything unexpected (Starlette's outer ServerErrorMiddleware calls this, for the
+    direct FHIR routes too, then re-raises for the server). The traceback goes to the log
+    only: a client learns nothing of the code or data from it. A FHIR client gets an
+    OperationOutcome it can parse; other paths keep Starlette's plain answer."""
+    log.error("unhandled_exception", method=request.method, path=request.url.path, exc_info=exc)
+    if is_fhir_path(request.url.path):
+        return outcome_response(500, "the server failed to process the request")
+    return PlainTextResponse("Internal Server Error", status_code=500)
 
 
 def _mount_static(app: FastAPI, settings: Settings) -> None:
@@ -287,6 +323,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(psycopg.DataError, nul_error_handler)
     app.add_exception_handler(sqlalchemy.exc.DataError, nul_error_handler)
+    app.add_exception_handler(Exception, server_error_handler)
     _add_middleware(app, settings)
     _mount_static(app, settings)
     return app

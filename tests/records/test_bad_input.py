@@ -180,6 +180,13 @@ def _cursor(value: Any, pid: Any) -> str:
         f"/fhir/Observation?_cursor={_cursor(1, -1)}",
         f"/fhir/Observation?_sort=_id&_cursor={_cursor(5, 1)}",
         f"/fhir/Observation?_sort=-date&_cursor={_cursor(None, 1)}",
+        f"/fhir/Observation?_sort=_lastUpdated&_cursor={_cursor('2020-01-01', 1)}",  # no zone
+        f"/fhir/Observation?_sort=date&_cursor={_cursor('9999-12-31T23:59:59-14:00', 1)}",
+        "/fhir/Encounter/_history?_cursor=2026-11-27T12:18:55%2B00:00|99999999999999999999|1",
+        "/fhir/Encounter/_history?_cursor=2026-11-27T12:18:55%2B00:00|-1|1",
+        "/fhir/Encounter/_history?_cursor=2026-11-27T12:18:55%2B00:00|1|99999999999",
+        "/fhir/Encounter/_history?_cursor=2026-11-27T12:18:55|1|1",
+        "/fhir/Encounter/_history?_cursor=9999-12-31T23:59:59-14:00|1|1",
     ],
 )
 def test_a_cursor_this_server_did_not_issue_is_a_400(
@@ -200,3 +207,14 @@ def test_a_valid_resource_nested_past_the_stack_is_a_400(
     response = client.post("/fhir/Observation", json=resource, headers=his)
     assert response.status_code == 400, response.text
     assert "nested" in diagnostics(response)
+
+
+@pytest.mark.parametrize("body", ["[]", '"abc"', "null", "1"])
+@pytest.mark.parametrize("matching", [False, True])
+def test_a_conditional_update_whose_body_is_not_an_object_is_a_400(
+    client: TestClient, his: dict[str, str], created: dict[str, Any], body: str, matching: bool
+) -> None:
+    criteria = f"_id={created['id']}" if matching else "identifier=urn:x|NONE"
+    response = client.put(f"/fhir/Observation?{criteria}", content=body, headers=his)
+    assert response.status_code == 400, response.text
+    assert "JSON object" in diagnostics(response)

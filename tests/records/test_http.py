@@ -185,6 +185,62 @@ class TestInteractions:
         )
         assert strict.status_code == 400
 
+    @pytest.mark.parametrize(
+        "query",
+        [
+            "shoe-size=42",
+            "status:above=final",
+            "status=",
+            "_sort=value-quantity",
+            "_sort=date,_id",
+            "_include=Observation:nothing",
+            "_summary=everything",
+            "subject.name=x",
+        ],
+    )
+    def test_under_strict_handling_the_400_says_what_cannot_be_done_not_ignored(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], query: str
+    ) -> None:
+        strict = {**his, "Prefer": "handling=strict"}
+        refused = client.get(f"/fhir/Observation?{query}", headers=strict)
+        assert refused.status_code == 400, refused.text
+        said = refused.json()["issue"][0]["diagnostics"]
+        lenient = client.get(f"/fhir/Observation?{query}", headers=his).json()
+        warned = lenient["entry"][-1]["resource"]["issue"][0]["diagnostics"]
+        assert "ignored" not in said
+        assert "sorted by" not in said
+        assert warned.startswith(said)
+        assert warned != said  # and what was done instead
+
+    def test_under_strict_handling_a_patient_search_400_does_not_say_ignored(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        strict = {**his, "Prefer": "handling=strict"}
+        for query in ("deceased=true", "gender:not=female", "name=", "_summary=true"):
+            refused = client.get(f"/fhir/Patient?{query}", headers=strict)
+            assert refused.status_code == 400, refused.text
+            assert "ignored" not in refused.json()["issue"][0]["diagnostics"]
+
+    @pytest.mark.parametrize(
+        ("query", "parameter"),
+        [
+            ("date=garbage", "date"),
+            ("date=ge2026-13-01", "date"),
+            ("_lastUpdated=garbage", "_lastUpdated"),
+            ("value-quantity=lots", "value-quantity"),
+            ("encounter.date=garbage", "encounter.date"),
+        ],
+    )
+    def test_a_value_that_cannot_be_read_is_a_400_naming_its_parameter(
+        self, client: TestClient, his: dict[str, str], query: str, parameter: str
+    ) -> None:
+        response = client.get(f"/fhir/Observation?{query}", headers=his)
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["expression"] == [parameter]
+        value = query.split("=", 1)[1]
+        assert issue["diagnostics"].startswith(f"{parameter}: '{value}'")
+
     def test_elements_subsets(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
@@ -287,6 +343,23 @@ class TestInteractions:
         )
         assert response.status_code == 405
         assert "registry" in response.json()["issue"][0]["diagnostics"]
+
+    @pytest.mark.parametrize(
+        ("method", "url", "allowed"),
+        [
+            ("PUT", "/fhir", "POST"),  # no route has the method: the router's 405
+            ("PUT", "/fhir/Location/x", "GET"),  # the store refuses the registry's type
+            ("POST", "/fhir/Patient", "GET"),
+            ("DELETE", "/fhir/Task/x", "GET, PATCH, PUT"),
+        ],
+    )
+    def test_a_405_lists_what_is_allowed_and_is_not_supported(
+        self, client: TestClient, his: dict[str, str], method: str, url: str, allowed: str
+    ) -> None:
+        response = client.request(method, url, json={"resourceType": "Location"}, headers=his)
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == allowed
+        assert response.json()["issue"][0]["code"] == "not-supported"
 
     def test_metadata_is_public_and_lists_search_parameters(self, client: TestClient) -> None:
         statement = client.get("/fhir/metadata").json()
@@ -728,6 +801,42 @@ class TestPaging:
         assert link(page.json(), "next") is None
 
 
+class TestCountZero:
+    """``_count=0`` asks how many match and nothing else, as ``_summary=count`` does."""
+
+    @pytest.mark.parametrize("way", ["GET", "POST"])
+    def test_a_search_answers_the_total_without_entries(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], way: str
+    ) -> None:
+        post(client, his, observation(P, visit["encounter"]["id"]))
+        criteria = {"patient": P, "_count": "0"}
+        if way == "GET":
+            response = client.get("/fhir/Observation", params=criteria, headers=his)
+        else:
+            auth = {"Authorization": his["Authorization"]}
+            response = client.post("/fhir/Observation/_search", data=criteria, headers=auth)
+        bundle = response.json()
+        assert (bundle["total"], bundle["entry"]) == (2, [])
+        summary = client.get(f"/fhir/Observation?patient={P}&_summary=count", headers=his)
+        assert summary.json()["total"] == 2
+
+    @pytest.mark.parametrize("scope", ["instance", "type"])
+    def test_a_history_answers_the_number_of_versions_without_entries(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any], scope: str
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        for status in ("amended", "corrected"):
+            assert client.put(url, json={**obs, "status": status}, headers=his).status_code == 200
+        history = f"{url}/_history" if scope == "instance" else "/fhir/Observation/_history"
+        counted = client.get(f"{history}?_count=0", headers=his).json()
+        everything = client.get(f"{history}?_count=1000", headers=his).json()
+        assert counted["entry"] == []
+        assert counted["total"] == everything["total"] == len(everything["entry"])
+        assert counted["total"] >= 3
+        assert not [link for link in counted["link"] if link["relation"] == "next"]
+
+
 class TestHistory:
     @pytest.fixture
     def amended(
@@ -792,6 +901,28 @@ class TestHistory:
             url = link(page, "next")
         assert [v for i, v in seen if i == amended["id"]] == ['W/"2"', 'W/"1"']
         assert len(seen) == len(set(seen))
+
+    @pytest.mark.parametrize("scope", ["instance", "type"])
+    def test_a_parameter_history_does_not_read_is_refused_when_strict_else_left_out(
+        self, client: TestClient, his: dict[str, str], amended: dict[str, Any], scope: str
+    ) -> None:
+        url = f"/fhir/Observation/{amended['id']}/_history"
+        url = url if scope == "instance" else "/fhir/Observation/_history"
+        strict = {**his, "Prefer": "handling=strict"}
+        refused = client.get(f"{url}?_at=2026&_count=1", headers=strict)
+        assert refused.status_code == 400, refused.text
+        issue = refused.json()["issue"][0]
+        assert (issue["expression"], issue["diagnostics"]) == (
+            ["_at"],
+            "unknown parameter _at for history",
+        )
+        lenient = client.get(f"{url}?_at=2026&_count=1", headers=his)
+        assert lenient.status_code == 200
+        assert link(lenient.json(), "self") == f"{url}?_count=1"
+        following = link(lenient.json(), "next")
+        assert following is not None
+        assert "_at" not in following
+        assert client.get(f"{url}?_count=1&_format=json", headers=strict).status_code == 200
 
     def test_a_create_is_a_post_of_the_type_answered_201(
         self, client: TestClient, his: dict[str, str], amended: dict[str, Any]
@@ -907,6 +1038,33 @@ class TestFormats:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith(FHIR)
 
+    @pytest.mark.parametrize(
+        ("method", "url"),
+        [
+            ("GET", "/fhir/Observation/{obs}"),  # direct dispatch
+            ("GET", "/fhir/Observation"),
+            ("GET", "/fhir/Observation/{obs}/_history"),
+            ("GET", "/fhir/Observation/nothing-has-this-id"),  # an OperationOutcome
+            ("GET", "/fhir/metadata"),
+            ("GET", f"/fhir/Patient/{P}"),
+            ("GET", "/fhir/Organization"),
+            ("GET", "/fhir/Task"),
+            ("GET", "/fhir/Slot"),
+            ("PUT", "/fhir"),  # the router's 405
+        ],
+    )
+    def test_every_answer_states_its_charset(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        method: str,
+        url: str,
+    ) -> None:
+        """R4 http.html, Content Types and encodings: the charset SHALL be given."""
+        response = client.request(method, url.format(obs=visit["observation"]["id"]), headers=his)
+        assert response.headers["content-type"] == "application/fhir+json; charset=utf-8"
+
     def test_an_xml_body_is_an_unsupported_media_type(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
@@ -919,6 +1077,30 @@ class TestFormats:
         assert updated.status_code == 415, updated.text
         assert client.post("/fhir", content=xml, headers=headers).status_code == 415
 
+    def test_refused_formats_are_not_supported_issues(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        xml = {**his, "Content-Type": "application/fhir+xml"}
+        for response, status in (
+            (client.get(f"{url}?_format=xml", headers=his), 406),
+            (client.put(url, content="<Observation/>", headers=xml), 415),
+        ):
+            assert response.status_code == status
+            assert response.json()["issue"][0]["code"] == "not-supported"
+
+    def test_a_patch_in_another_format_than_json_patch_is_415(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        patch = [{"op": "replace", "path": "/status", "value": "amended"}]
+        for media in (FHIR, "application/json"):
+            response = client.patch(url, json=patch, headers={**his, "Content-Type": media})
+            assert response.status_code == 415, response.text
+            issue = response.json()["issue"][0]
+            assert (issue["code"], issue["expression"]) == ("not-supported", ["Content-Type"])
+        assert client.get(url, headers=his).json()["status"] == "final"
+
     def test_post_search_with_a_json_body_is_refused(
         self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
     ) -> None:
@@ -929,6 +1111,65 @@ class TestFormats:
         )
         assert response.status_code == 400, response.text
         assert "x-www-form-urlencoded" in response.json()["issue"][0]["diagnostics"]
+
+
+class TestConditionalRead:
+    """R4 http.html read: a client holding a version asks whether it changed (304, no
+    body) with If-None-Match or If-Modified-Since."""
+
+    @pytest.mark.parametrize(
+        ("headers", "status"),
+        [
+            ({"If-None-Match": 'W/"1"'}, 304),
+            ({"If-None-Match": '"1"'}, 304),  # weak comparison
+            ({"If-None-Match": 'W/"7", W/"1"'}, 304),
+            ({"If-None-Match": "*"}, 304),
+            ({"If-None-Match": 'W/"2"'}, 200),
+            ({"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, 304),
+            ({"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"}, 200),
+            ({"If-Modified-Since": "yesterday"}, 200),  # not an HTTP-date: ignored
+            # If-None-Match decides when both are sent (RFC 9110 13.2.2).
+            ({"If-None-Match": 'W/"2"', "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}, 200),
+        ],
+    )
+    @pytest.mark.parametrize("interaction", ["read", "vread"])
+    def test_a_current_copy_is_not_sent_again(
+        self,
+        client: TestClient,
+        his: dict[str, str],
+        visit: dict[str, Any],
+        headers: dict[str, str],
+        status: int,
+        interaction: str,
+    ) -> None:
+        url = f"/fhir/Observation/{visit['observation']['id']}"
+        url += "/_history/1" if interaction == "vread" else ""
+        response = client.get(url, headers={**his, **headers})
+        assert response.status_code == status, response.text
+        assert response.headers["etag"] == 'W/"1"'
+        if status == 304:
+            assert response.content == b""
+            assert "content-type" not in response.headers
+        else:
+            assert response.json()["id"] == visit["observation"]["id"]
+
+    def test_a_changed_resource_is_sent_to_a_client_holding_its_last_version(
+        self, client: TestClient, his: dict[str, str], visit: dict[str, Any]
+    ) -> None:
+        obs = visit["observation"]
+        url = f"/fhir/Observation/{obs['id']}"
+        first = client.get(url, headers=his)
+        assert client.put(url, json={**obs, "status": "amended"}, headers=his).status_code == 200
+        again = client.get(url, headers={**his, "If-None-Match": first.headers["etag"]})
+        assert again.status_code == 200
+        assert again.json()["status"] == "amended"
+
+    def test_the_capability_statement_says_conditional_reads_are_served(
+        self, client: TestClient
+    ) -> None:
+        statement = client.get("/fhir/metadata").json()
+        kinds = {r["type"]: r.get("conditionalRead") for r in statement["rest"][0]["resource"]}
+        assert kinds["Observation"] == kinds["Encounter"] == "full-support"
 
 
 class TestPreferences:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
 
 from helpers import bearer, csrf_from, page_login, system_bearer
 from medalliance.app import _JSON_NUL, _carried
@@ -64,6 +65,23 @@ class TestApiErrors:
         assert response.status_code == 413
         assert str(limit) in response.json()["detail"]
 
+    def test_an_oversized_fhir_body_is_an_operation_outcome(self, client: TestClient) -> None:
+        limit = get_settings().max_body_bytes
+        chunks = (b"x" * (limit // 2 + 1) for _ in range(2))  # sent without Content-Length
+        for body in (b"x" * (limit + 1), chunks):
+            response = client.post(
+                "/fhir/Observation",
+                content=body,
+                headers={**system_bearer(client), "Content-Type": "application/fhir+json"},
+            )
+            assert response.status_code == 413
+            assert response.headers["content-type"].startswith("application/fhir+json")
+            issue = response.json()["issue"][0]
+            assert (issue["code"], issue["diagnostics"]) == (
+                "too-costly",
+                f"request body exceeds {limit} bytes",
+            )
+
     def test_unknown_api_path_is_a_problem_not_a_page(self, client: TestClient) -> None:
         response = client.get("/api/nothing-here")
         assert response.status_code == 404
@@ -81,6 +99,51 @@ class TestPageErrors:
         response = client.get("/audit", follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"] == "/login?next=/audit"
+
+
+def _failing(*args: object, **kwargs: object) -> object:
+    raise RuntimeError("secret-detail of the failure")
+
+
+class TestUnexpectedErrors:
+    """A failure nobody expected is a 500 in the caller's format; its detail is logged, never
+    sent (the client would learn about the code or the data)."""
+
+    @pytest.mark.parametrize(
+        ("name", "url"),
+        [
+            ("search", "/fhir/Observation?code=x"),  # a FastAPI route
+            ("read", "/fhir/Observation/abc"),  # a direct route (kit.direct)
+        ],
+    )
+    def test_a_fhir_failure_is_a_500_outcome_that_tells_nothing(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch, name: str, url: str
+    ) -> None:
+        from medalliance.records import fhir
+
+        monkeypatch.setattr(fhir.service, name, _failing)
+        with TestClient(app, raise_server_exceptions=False) as client, capture_logs() as logs:
+            response = client.get(url, headers=system_bearer(client))
+        assert response.status_code == 500
+        assert response.headers["content-type"].startswith("application/fhir+json")
+        issue = response.json()["issue"][0]
+        assert (issue["severity"], issue["code"]) == ("error", "exception")
+        assert "secret" not in response.text
+        assert "RuntimeError" not in response.text
+        logged = [e for e in logs if e["event"] == "unhandled_exception"]
+        assert [e["path"] for e in logged] == [url.split("?")[0]]
+        assert isinstance(logged[0]["exc_info"], RuntimeError)
+
+    def test_a_page_failure_stays_a_plain_500(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from medalliance.auth import views
+
+        monkeypatch.setattr(views, "render", _failing)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/login")
+        assert response.status_code == 500
+        assert response.text == "Internal Server Error"
 
 
 class TestOperationalEndpoints:

@@ -158,7 +158,6 @@ def _header_param(field: Any, where: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class _Candidate:
     regex: re.Pattern[str]
-    methods: frozenset[str]
     plan: _Plan | None  # None: an ordinary route that wins over later direct ones
 
 
@@ -167,7 +166,9 @@ class DirectRoutes:
 
     ``routes`` are the app's API routes in matching order. The candidates are the routes
     that can match a path under the marked routes' common prefix, so the first full
-    match among them is the route Starlette would dispatch to."""
+    match among them is the route Starlette would dispatch to. They are kept per method:
+    a route of another method never wins (Starlette picks the first full match, path
+    and method), so a request tries only its own method's paths."""
 
     def __init__(self, app: ASGIApp, routes: list[APIRoute], prefix: str, threads: int) -> None:
         self.app, self.prefix = app, prefix
@@ -175,25 +176,23 @@ class DirectRoutes:
         # Condition, a capacity limiter, a cancel scope) was ~10 % of the server's time per
         # FHIR request; the executor's is a C SimpleQueue.
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="direct")
-        self.candidates = tuple(
-            _Candidate(
-                route.path_regex,
-                frozenset(route.methods or ()),
-                plan_for(route) if getattr(route.endpoint, DIRECT_ATTR, False) else None,
-            )
-            for route in routes
-            if route.path.startswith(prefix) or route.path.startswith("/{")
-        )
+        candidates: dict[str, list[_Candidate]] = {}
+        for route in routes:
+            if not (route.path.startswith(prefix) or route.path.startswith("/{")):
+                continue
+            plan = plan_for(route) if getattr(route.endpoint, DIRECT_ATTR, False) else None
+            for method in route.methods or ():
+                candidates.setdefault(method, []).append(_Candidate(route.path_regex, plan))
+        self.candidates = {method: tuple(found) for method, found in candidates.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(self.prefix) or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        for candidate in self.candidates:
+        for candidate in self.candidates.get(scope["method"], ()):
             match = candidate.regex.match(path)
-            if match is not None and method in candidate.methods:
+            if match is not None:
                 if candidate.plan is None:
                     break
                 request = Request(scope, receive)

@@ -3,13 +3,16 @@ responses, OperationOutcome errors, searchset bundles with paging."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from starlette.datastructures import QueryParams
 
 from medalliance.errors import DomainError, NotAcceptable, UnsupportedMediaType
 from medalliance.kit import fhirjson
@@ -30,13 +33,17 @@ _ISSUE_CODE = {
     409: "conflict",
     410: "deleted",
     412: "conflict",
+    405: "not-supported",
+    406: "not-supported",
     413: "too-costly",
+    415: "not-supported",
     422: "processing",
 }
 
 
 class FhirResponse(Response):
-    media_type = FHIR_JSON
+    # R4 http.html "Content Types and encodings": the charset SHALL be stated, UTF-8.
+    media_type = f"{FHIR_JSON}; charset=utf-8"
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
@@ -57,13 +64,50 @@ def operation_outcome(
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-def outcome_response(status: int, message: str, *, expression: str | None = None) -> FhirResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def outcome_response(
+    status: int,
+    message: str,
+    *,
+    expression: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> FhirResponse:
+    """``headers``: those the error carries (a 405's ``Allow``)."""
+    sent = dict(headers or {})
+    if status == 401:
+        sent["WWW-Authenticate"] = "Bearer"
     return FhirResponse(
         operation_outcome(status, message, expression=expression),
         status_code=status,
-        headers=headers,
+        headers=sent,
     )
+
+
+def http_date(moment: datetime) -> str:
+    """``Last-Modified`` and its kin take an HTTP-date (RFC 9110 5.6.7), not ISO 8601."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def not_modified(headers: Mapping[str, str], etag: str, last_modified: datetime) -> bool:
+    """A conditional read the client's copy answers (304, RFC 9110 13.2.2): ``If-None-Match``
+    naming the ETag (weak comparison: ``W/"3"`` and ``"3"`` are one version; ``*``: any),
+    else ``If-Modified-Since`` no earlier than the last change, to the second as
+    ``Last-Modified`` gives it. An unreadable date is ignored, as RFC 9110 says."""
+    tags = headers.get("if-none-match")
+    if tags is not None:
+        wanted = {_opaque(tag) for tag in tags.split(",")}
+        return "*" in wanted or _opaque(etag) in wanted
+    since = headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return when.tzinfo is not None and last_modified.replace(microsecond=0) <= when
+
+
+def _opaque(tag: str) -> str:
+    return tag.strip().removeprefix("W/")
 
 
 @dataclass(frozen=True)
@@ -93,6 +137,22 @@ def strict_handling(prefer: str | None) -> bool:
     """``Prefer: handling=strict``: a search parameter that cannot be applied is a 400
     instead of a warning."""
     return "handling=strict" in (prefer or "")
+
+
+def unread_parameters(
+    params: Sequence[tuple[str, str]], read: Collection[str], where: str, *, strict: bool
+) -> list[tuple[str, str]]:
+    """The (key, value) pairs ``where`` (an interaction: history, an operation) does not
+    read, which its links leave out; under strict handling the first is a 400 instead."""
+    unread = [(key, value) for key, value in params if key not in read]
+    if unread and strict:
+        key = unread[0][0]
+        raise DomainError(unknown_parameter(key, where), field=key)
+    return unread
+
+
+def unknown_parameter(key: str, where: str) -> str:
+    return f"unknown parameter {key} for {where}"
 
 
 def split_values(raw: str) -> list[str]:
@@ -131,7 +191,8 @@ def searchset(
     params: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """``params``: the search parameters that were applied, which the links repeat
-    (default: the request's own); a page of ``_count=0`` has no neighbours to link to."""
+    (default: the request's own query; a POST ``_search`` passes its ``SearchParams``);
+    a page of ``_count=0`` has no neighbours to link to."""
     if params is None:
         params = request.query_params.multi_items()
     base = str(request.base_url).rstrip("/")
@@ -174,9 +235,10 @@ def searchset(
 
 
 def _page_url(request: Request, params: Sequence[tuple[str, str]], offset: int, count: int) -> str:
+    """A page as a GET of the type: a POST ``_search``'s links repeat its criteria there."""
     kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
     kept += [("_count", str(count)), ("_offset", str(offset))]
-    return f"{str(request.url).split('?')[0]}?{urlencode(kept)}"
+    return f"{str(request.url).split('?')[0].removesuffix('/_search')}?{urlencode(kept)}"
 
 
 def is_fhir_path(path: str) -> bool:
@@ -243,6 +305,27 @@ def _format_refusal(request: Request) -> DomainError | None:
             f"a {media} body is not read here; send application/fhir+json", field="Content-Type"
         )
     return None
+
+
+async def search_parameters(request: Request) -> QueryParams:
+    """A search's parameters: the query's, then for POST ``[type]/_search`` those of its
+    form (R4 http.html search: a server SHALL support both; they may be combined)."""
+    if request.method != "POST":
+        return request.query_params
+    form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
+    if not form_type and await request.body():
+        # Criteria in any other body would be ignored: the search would run without them.
+        raise DomainError(
+            "POST _search takes its criteria as application/x-www-form-urlencoded",
+            field="Content-Type",
+        )
+    form = await request.form()
+    posted = [(key, str(value)) for key, value in form.multi_items()]
+    return QueryParams([*request.query_params.multi_items(), *posted])
+
+
+# A search route's parameters: declare it after the actor, so the policy refuses first.
+SearchParams = Annotated[QueryParams, Depends(search_parameters)]
 
 
 def fhir_router() -> APIRouter:

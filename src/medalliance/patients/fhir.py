@@ -19,6 +19,7 @@ from medalliance.kit.fhir import (
     MAX_COUNT,
     FhirResponse,
     Page,
+    SearchParams,
     fhir_router,
     searchset,
     strict_handling,
@@ -75,14 +76,15 @@ def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
 
 
 @router.get("/Patient", responses=_ERRORS)
+@router.post("/Patient/_search", responses=_ERRORS)
 def search(
     request: Request,
     db: DbSession,
     actor: StaffOrResident,
+    params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    params = request.query_params.multi_items()
-    found = search_patients(db, actor, params, strict=strict_handling(prefer))
+    found = search_patients(db, actor, params.multi_items(), strict=strict_handling(prefer))
     bundle = searchset(
         request,
         found.resources,

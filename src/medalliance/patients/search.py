@@ -64,9 +64,11 @@ class _Parser:
         self.db, self.search, self.strict, self.now = db, search, strict, now
 
     def problem(self, message: str, key: str) -> None:
+        """``message`` says what cannot be done: under strict handling the 400's
+        diagnostics, otherwise a warning that the parameter was ignored."""
         if self.strict:
             raise DomainError(message, field=key)
-        self.search.warnings.append(message)
+        self.search.warnings.append(f"{message}; ignored")
 
     def add(self, key: str, raw: str) -> None:
         name, _, modifier = key.partition(":")
@@ -80,14 +82,14 @@ class _Parser:
             return
         param = _PARAMS.get(name)
         if param is None:
-            self.problem(f"unknown search parameter {key} for Patient; ignored", key)
+            self.problem(f"unknown search parameter {key} for Patient", key)
             return
         if modifier and not (param.type == "string" and modifier in _STRING_MODIFIERS):
-            self.problem(f"modifier :{modifier} is not supported on {name}; ignored", key)
+            self.problem(f"modifier :{modifier} is not supported on {name}", key)
             return
         values = [v for v in split_values(raw) if v]
         if not values:
-            self.problem(f"parameter {key} has no value; ignored", key)
+            self.problem(f"parameter {key} has no value", key)
             return
         param.read(self, name, modifier, values)
         self.search.used.append((key, raw))
@@ -96,7 +98,7 @@ class _Parser:
         if raw == "count":  # the total alone
             self.search.page = Page(count=0, offset=self.search.page.offset)
         elif raw != "false":
-            self.problem(f"_summary={raw} is not supported (only count); ignored", key)
+            self.problem(f"_summary={raw} is not supported (only count)", key)
             return
         self.search.used.append((key, raw))
 

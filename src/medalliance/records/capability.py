@@ -149,6 +149,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "interaction": [{"code": c} for c in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
+        "conditionalRead": "full-support",  # If-None-Match and If-Modified-Since
         "updateCreate": True,
         "conditionalCreate": True,
         "conditionalUpdate": True,

@@ -142,3 +142,16 @@ def _zone(raw: str | None) -> tzinfo:
 def instant(moment: datetime) -> str:
     """FHIR instant text for meta.lastUpdated (milliseconds, UTC)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def cursor_instant(raw: str) -> datetime:
+    """A time a paging cursor carries (ISO 8601 with its offset), in UTC. ValueError when
+    it is anything else, including a time past the ends of time in UTC: the UTC columns
+    take no naive time, and an overflow there was a server error."""
+    moment = datetime.fromisoformat(raw)
+    if moment.tzinfo is None:
+        raise ValueError(raw)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(raw) from None

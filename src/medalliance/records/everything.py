@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from medalliance.access import service as access
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, NotFound
+from medalliance.kit.fhir import unknown_parameter, unread_parameters
 from medalliance.patients import service as patients
 from medalliance.records import links, repository
 from medalliance.records.repository import CompartmentScope
@@ -25,16 +26,14 @@ from medalliance.records.store import StoredResource, dump, from_row
 # What the route reads (``_cursor``: the paging cursor of the next links it gives), and
 # the format parameters every search here accepts.
 PARAMETERS = frozenset({"_since", "_type", "start", "end", "_count", "_cursor", *IGNORED_PARAMS})
+EVERYTHING = "Patient/$everything"
 
 
 def ignored_parameters(params: Sequence[tuple[str, str]], *, strict: bool) -> list[tuple[str, str]]:
     """The (key, value) pairs $everything does not read, to warn of and leave out of its
     links; under strict handling the first of them is a 400 instead, as is a parameter
     it reads given twice."""
-    ignored = [(key, value) for key, value in params if key not in PARAMETERS]
-    if ignored and strict:
-        key = ignored[0][0]
-        raise DomainError(_unknown(key), field=key)
+    ignored = unread_parameters(params, PARAMETERS, EVERYTHING, strict=strict)
     _refuse_repeats(params)
     return ignored
 
@@ -46,10 +45,6 @@ def _refuse_repeats(params: Sequence[tuple[str, str]]) -> None:
     for key in dict.fromkeys(given):
         if given.count(key) > 1:
             raise DomainError(f"{key} may be given once to Patient/$everything", field=key)
-
-
-def _unknown(key: str) -> str:
-    return f"unknown parameter {key} for Patient/$everything"
 
 
 def patient_everything(
@@ -72,7 +67,7 @@ def patient_everything(
     them (resources without one are always in scope). ``ignored``: from
     ``ignored_parameters``, warned of in the result."""
     scope = CompartmentScope(since, _stored_types(types), care_from=start, care_to=end)
-    warned = [f"{_unknown(key)}; ignored" for key, _ in ignored]
+    warned = [f"{unknown_parameter(key, EVERYTHING)}; ignored" for key, _ in ignored]
     person = links.person_id(db, patient_id)
     if person is None:
         raise NotFound(f"Patient/{patient_id} is not known to the master patient index")

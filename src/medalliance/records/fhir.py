@@ -9,27 +9,30 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import Response as PlainResponse
+from starlette.datastructures import QueryParams
 
 from medalliance.access.service import CLINICAL_ROLES
 from medalliance.audit import fhir as audit_fhir
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, NotFound
+from medalliance.errors import DomainError, NotFound, UnsupportedMediaType
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
 from medalliance.kit.fhir import (
-    FORM_TYPES,
     FhirResponse,
+    SearchParams,
     fhir_router,
     media_type,
     strict_handling,
+    unread_parameters,
 )
 from medalliance.kit.http import MAX_INTEGER, DbSession, autocommit
 from medalliance.records import render, service, writes
 from medalliance.records.capability import capability_statement
 from medalliance.records.dates import parse_range
 from medalliance.records.everything import ignored_parameters
+from medalliance.records.search.criteria import IGNORED_PARAMS
 from medalliance.records.search.engine import MAX_PID
 
 router = fhir_router()
@@ -85,13 +88,14 @@ def bundle(request: Request, db: DbSession, actor: Writer, body: Body) -> FhirRe
 
 
 @router.get("/AuditEvent", response_class=FhirResponse, responses=ERRORS)
+@router.post("/AuditEvent/_search", response_class=FhirResponse, responses=ERRORS)
 def audit_events(
     request: Request,
     db: DbSession,
     actor: Reader,
+    params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    params = request.query_params
     page = audit_fhir.search_events(
         db,
         actor,
@@ -108,7 +112,16 @@ def audit_events(
         next_cursor=page.next_cursor,
         warnings=page.warnings,
         ignored=page.ignored,
+        search=_posted(request, "AuditEvent", params),
     )
+
+
+def _posted(
+    request: Request, resource_type: str, params: QueryParams
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """A POST ``_search``'s type and criteria, which its links repeat as a GET (the form
+    is not sent again); None for a GET, whose links are its own URL."""
+    return (resource_type, params.multi_items()) if request.method == "POST" else None
 
 
 @router.get("/Patient/{patient_id}/$everything", response_class=FhirResponse, responses=ERRORS)
@@ -165,67 +178,58 @@ def _row_cursor(raw: str | None) -> int | None:
 
 @router.get("/{resource_type}/_history", response_class=FhirResponse, responses=ERRORS)
 def type_history(
-    request: Request, db: DbSession, actor: Reader, resource_type: str
-) -> FhirResponse:
-    return _history(request, db, actor, resource_type, None)
-
-
-def _history(
-    request: Request, db: DbSession, actor: Actor, resource_type: str, resource_id: str | None
-) -> FhirResponse:
-    params = request.query_params
-    items, following = service.history(
-        db, actor, resource_type, resource_id, now=utcnow(), since=_since(params.get("_since")),
-        count=_count(params.get("_count"), 50), cursor=params.get("_cursor"),
-    )  # fmt: skip
-    return render.history_bundle(request, items, following)
-
-
-@router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
-def search(
     request: Request,
     db: DbSession,
     actor: Reader,
     resource_type: str,
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    params = list(request.query_params.multi_items())
-    autocommit(db)  # a search writes one statement: its page's audit rows
-    result = service.search(
-        db, actor, resource_type, params, now=utcnow(), strict=strict_handling(prefer)
-    )
-    return render.searchset(request, result)
+    return _history(request, db, actor, resource_type, None, strict=strict_handling(prefer))
 
 
-@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
-async def search_post(
+# What a history reads (R4 also defines _at and _list, which it does not).
+HISTORY_PARAMETERS = frozenset({"_count", "_since", "_cursor", *IGNORED_PARAMS})
+
+
+def _history(
     request: Request,
+    db: DbSession,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str | None,
+    *,
+    strict: bool,
+) -> FhirResponse:
+    params = request.query_params
+    # Before the read: under strict handling a parameter it cannot apply returns nothing.
+    ignored = unread_parameters(params.multi_items(), HISTORY_PARAMETERS, "history", strict=strict)
+    history = service.history(
+        db, actor, resource_type, resource_id, now=utcnow(), since=_since(params.get("_since")),
+        count=_count(params.get("_count"), 50), cursor=params.get("_cursor"),
+    )  # fmt: skip
+    return render.history_bundle(request, history, ignored=ignored)
+
+
+@router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
+@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
+def search(
+    request: Request,
+    db: DbSession,
     actor: Reader,
     resource_type: str,
+    params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    from fastapi.concurrency import run_in_threadpool
-
-    form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
-    if not form_type and await request.body():
-        # Criteria in any other body would be ignored: the search would run without them.
-        raise DomainError(
-            "POST _search takes its criteria as application/x-www-form-urlencoded",
-            field="Content-Type",
-        )
-    form = await request.form()
-    params = list(request.query_params.multi_items()) + [(k, str(v)) for k, v in form.multi_items()]
-    result = await run_in_threadpool(
-        service.search,
-        request.state.db,
+    autocommit(db)  # a search writes one statement: its page's audit rows
+    result = service.search(
+        db,
         actor,
         resource_type,
-        params,
+        params.multi_items(),
         now=utcnow(),
         strict=strict_handling(prefer),
     )
-    # Its links page by GET with the criteria that ran (the form is not sent again).
-    return render.searchset(request, result, search=(resource_type, params))
+    return render.searchset(request, result, search=_posted(request, resource_type, params))
 
 
 @router.post("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
@@ -317,8 +321,9 @@ def patch(
     body: Body,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    if "json-patch" not in request.headers.get("content-type", ""):
-        raise DomainError("PATCH takes application/json-patch+json", field="Content-Type")
+    if media_type(request.headers.get("content-type", "")) != "application/json-patch+json":
+        # Another patch format (FHIRPath Patch in a Parameters, XML Patch) is not read here.
+        raise UnsupportedMediaType("PATCH takes application/json-patch+json", field="Content-Type")
     item = service.patch(
         db, actor, resource_type, resource_id, body, now=utcnow(), if_match=if_match
     )
@@ -342,9 +347,15 @@ def delete(
     "/{resource_type}/{resource_id}/_history", response_class=FhirResponse, responses=ERRORS
 )
 def instance_history(
-    request: Request, db: DbSession, actor: Reader, resource_type: str, resource_id: str
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    resource_type: str,
+    resource_id: str,
+    prefer: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
-    return _history(request, db, actor, resource_type, resource_id)
+    strict = strict_handling(prefer)
+    return _history(request, db, actor, resource_type, resource_id, strict=strict)
 
 
 @router.get(

@@ -4,17 +4,19 @@ each resource, which is never parsed on the way out (except for ``_elements``)."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Request, Response
 
 from medalliance.kit import fhirjson
-from medalliance.kit.fhir import FhirResponse, operation_outcome
+from medalliance.kit.fhir import FhirResponse, http_date, not_modified, operation_outcome
 from medalliance.records import structure
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump
+
+if TYPE_CHECKING:  # the service renders nothing: no import cycle to fear, none made
+    from medalliance.records.service import History
 
 _SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -30,11 +32,12 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def resource_response(item: StoredResource, request: Request, *, status: int = 200) -> FhirResponse:
-    headers = {
-        "ETag": item.etag,
-        "Last-Modified": format_datetime(item.last_updated, usegmt=True),
-    }
+def resource_response(item: StoredResource, request: Request, *, status: int = 200) -> Response:
+    """A read's or a write's answer; a read the client's copy answers is a 304, no body
+    (If-None-Match, If-Modified-Since)."""
+    headers = {"ETag": item.etag, "Last-Modified": http_date(item.last_updated)}
+    if request.method == "GET" and not_modified(request.headers, item.etag, item.last_updated):
+        return Response(status_code=304, headers=headers)
     if status == 201:
         headers["Location"] = (
             f"{base_url(request)}/{item.resource_type}/{item.id}/_history/{item.version}"
@@ -130,9 +133,10 @@ def resources_searchset(
     next_cursor: str | None,
     warnings: Sequence[str] = (),
     ignored: Sequence[tuple[str, str]] = (),
+    search: tuple[str, Sequence[tuple[str, str]]] | None = None,
 ) -> FhirResponse:
     """A searchset of resources made up here rather than stored (the audit log's
-    AuditEvents), with the links and warnings of ``searchset``."""
+    AuditEvents), with the links and warnings of ``searchset`` (``search`` as there)."""
     base = base_url(request)
     entries: list[dict[str, Any]] = [
         {
@@ -144,7 +148,10 @@ def resources_searchset(
     ]
     if warnings:
         entries.append({"resource": _warnings(warnings), "search": {"mode": "outcome"}})
-    links = _request_links(request, next_cursor, ignored)
+    if search is None:
+        links = _request_links(request, next_cursor, ignored)
+    else:
+        links = _links(f"{base}/{search[0]}", _applied(search[1], ignored), next_cursor)
     bundle = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links}
     return FhirResponse({**bundle, "entry": entries})
 
@@ -197,11 +204,15 @@ def _warnings(warnings: Sequence[str]) -> dict[str, Any]:
 
 
 def history_bundle(
-    request: Request, items: list[StoredResource], next_cursor: str | None
+    request: Request, history: History, *, ignored: Sequence[tuple[str, str]] = ()
 ) -> FhirResponse:
+    """``ignored``: the parameters the history did not apply, which its links leave out
+    (as a search's do). R4 gives a history no place for a warning: its entries are
+    versions, each with its request and response (bdl-3, bdl-4), and only a searchset
+    has outcome entries (bdl-2)."""
     base = base_url(request)
     entries = []
-    for item in items:
+    for item in history.items:
         if item.deleted:
             method, url, status = "DELETE", item.reference, "200"
         elif item.created and not item.by_put:
@@ -222,13 +233,9 @@ def history_bundle(
             + b"}"
         )
     head: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
-    if next_cursor is None and "_cursor" not in request.query_params:
-        head["total"] = len(items)  # the whole history fits this one page
-    links = [{"relation": "self", "url": str(request.url)}]
-    if next_cursor:
-        url, params = str(request.url).split("?")[0], request.query_params.multi_items()
-        links.append({"relation": "next", "url": page_url(url, params, next_cursor)})
-    head["link"] = links
+    if history.total is not None:
+        head["total"] = history.total
+    head["link"] = _request_links(request, history.next_cursor, ignored)
     return FhirResponse(_dumps(head)[:-1] + b',"entry":[' + b",".join(entries) + b"]}")
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, Protocol, cast
 
 import orjson
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from medalliance.access.repository import live_relationship_of
@@ -108,27 +108,40 @@ def by_pids(db: Session, pids: Sequence[int]) -> Sequence[FhirResource]:
     return db.scalars(select(FhirResource).where(FhirResource.pid.in_(pids))).all()
 
 
+@dataclass(frozen=True)
+class Versions:
+    """The versions a history reads: of one resource (``pid``), of a type or of all; since
+    a time; and only those the reader may (a condition, and its bound parameters)."""
+
+    resource_type: str | None
+    pid: int | None
+    since: datetime | None
+    readable: ColumnElement[bool]
+    params: Mapping[str, Any]
+
+    def where(self, stmt: Select[Any]) -> Select[Any]:
+        v = FhirResourceVersion
+        stmt = stmt.where(self.readable)
+        if self.pid is not None:
+            stmt = stmt.where(v.pid == self.pid)
+        if self.resource_type is not None:
+            stmt = stmt.where(v.resource_type == self.resource_type)
+        if self.since is not None:
+            stmt = stmt.where(v.last_updated >= self.since)
+        return stmt
+
+
 def history(
     db: Session,
+    versions: Versions,
     *,
-    resource_type: str | None,
-    pid: int | None,
-    since: datetime | None,
-    readable: ColumnElement[bool],
-    params: Mapping[str, Any],
     limit: int,
     before: tuple[datetime, int, int] | None = None,
 ) -> Sequence[FhirResourceVersion]:
     """Versions newest first, ordered by (last_updated, pid, version) descending; ``before``:
     the key of the last version of the previous page (keyset paging, like search)."""
     v = FhirResourceVersion
-    stmt = select(v).where(readable)
-    if pid is not None:
-        stmt = stmt.where(v.pid == pid)
-    if resource_type is not None:
-        stmt = stmt.where(v.resource_type == resource_type)
-    if since is not None:
-        stmt = stmt.where(v.last_updated >= since)
+    stmt = versions.where(select(v))
     if before is not None:
         stamp, last_pid, last_version = before
         stmt = stmt.where(
@@ -141,7 +154,12 @@ def history(
             )
         )
     stmt = stmt.order_by(v.last_updated.desc(), v.pid.desc(), v.version.desc())
-    return db.scalars(stmt.limit(limit), params).all()
+    return db.scalars(stmt.limit(limit), versions.params).all()
+
+
+def history_count(db: Session, versions: Versions) -> int:
+    counted = versions.where(select(func.count()).select_from(FhirResourceVersion))
+    return int(db.scalar(counted, versions.params) or 0)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -25,16 +25,18 @@ from medalliance.audit.enums import AccessBasis
 from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, NotFound, PreconditionFailed
 from medalliance.kit.clock import utcnow
+from medalliance.kit.http import MAX_INTEGER
 from medalliance.records import links, owned, repository, writes
 from medalliance.records import merges as _merges  # noqa: F401  (registers its merge step)
+from medalliance.records.dates import cursor_instant
 from medalliance.records.everything import patient_everything
 from medalliance.records.indexing import reference_values
 from medalliance.records.models import FhirResource, FhirResourceVersion
 from medalliance.records.search import chains, engine
 from medalliance.records.search.criteria import Query, parse
-from medalliance.records.search.engine import SearchResult
+from medalliance.records.search.engine import MAX_PID, SearchResult
 from medalliance.records.store import CREATES, StoredResource, from_row
-from medalliance.records.validation import require_type
+from medalliance.records.validation import InvalidResource, require_type
 from medalliance.referrals import repository as referral_records
 
 __all__ = [
@@ -86,6 +88,17 @@ def vread(
     return from_row(found, row.institution_id)
 
 
+@dataclass(frozen=True)
+class History:
+    """A page of versions, the cursor of the next page (None: this is the last), and the
+    number of all versions when it is known (the first page holds them all, or
+    ``_count=0`` asked for it alone)."""
+
+    items: list[StoredResource]
+    next_cursor: str | None
+    total: int | None
+
+
 def history(
     db: Session,
     actor: Actor,
@@ -96,9 +109,9 @@ def history(
     since: datetime | None = None,
     count: int = 50,
     cursor: str | None = None,
-) -> tuple[list[StoredResource], str | None]:
+) -> History:
     """Instance, type or system history, newest first (deletions included, flagged; a
-    create has ``created``), and the cursor of the next page (None: this is the last)."""
+    create has ``created``)."""
     pid = None
     if resource_type is not None:
         require_type(resource_type)
@@ -107,16 +120,10 @@ def history(
         row = _current_readable(db, actor, resource_type, resource_id, now)
         pid, current_patient = row.pid, row.patient_id
     readable = _readable(actor, FhirResourceVersion.patient_id, now)
-    rows = repository.history(
-        db,
-        resource_type=resource_type,
-        pid=pid,
-        since=since,
-        readable=readable.condition,
-        params=readable.params,
-        limit=count + 1,
-        before=_history_key(cursor),
-    )
+    versions = repository.Versions(resource_type, pid, since, readable.condition, readable.params)
+    if count == 0:  # as _summary=count: the number, no versions (R4 search 3.1.1.5.6)
+        return History([], None, repository.history_count(db, versions))
+    rows = repository.history(db, versions, limit=count + 1, before=_history_key(cursor))
     page = rows[:count]
     found = [_history_entry(r) for r in page]
     # An instance's current patient was audited as it was read; versions filed under
@@ -125,10 +132,10 @@ def history(
     if listed:
         _audit_results(db, actor, resource_type or "history", listed, now, {})
     last = page[-1] if page else None
-    following = None
     if last is not None and len(rows) > count:
         following = f"{last.last_updated.isoformat()}|{last.pid}|{last.version}"
-    return found, following
+        return History(found, following, None)
+    return History(found, None, len(found) if cursor is None else None)
 
 
 def _history_entry(row: FhirResourceVersion) -> StoredResource:
@@ -136,16 +143,19 @@ def _history_entry(row: FhirResourceVersion) -> StoredResource:
 
 
 def _history_key(cursor: str | None) -> tuple[datetime, int, int] | None:
+    """``<last updated>|<pid>|<version>``; anything else, or numbers no row can have (the
+    database would refuse them as out of range), was not issued here."""
     if not cursor:
         return None
     stamp, _, rest = cursor.partition("|")
     pid, _, version = rest.partition("|")
+    refused = DomainError("_cursor is not a cursor this server gave", field="_cursor")
     try:
-        key = datetime.fromisoformat(stamp), int(pid), int(version)
+        key = cursor_instant(stamp), int(pid), int(version)
     except ValueError:
-        key = None
-    if key is None or key[0].tzinfo is None:
-        raise DomainError("_cursor is not a cursor this server gave", field="_cursor")
+        raise refused from None
+    if not (0 <= key[1] <= MAX_PID and 0 <= key[2] <= MAX_INTEGER):
+        raise refused
     return key
 
 
@@ -297,6 +307,8 @@ def conditional_update(
     """PUT Type?criteria: no match creates, one match updates, several are a 412. With
     If-Match, no match is a 412: the version it names is not there."""
     require_type(resource_type)
+    if not isinstance(resource, dict):  # its id is read before validation runs
+        raise InvalidResource("the body must be a JSON object (a FHIR resource)")
     match = _settled_match(db, actor, resource_type, condition, now)
     if match is None:
         _check_if_match(if_match, None)

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, fhir_router, page_from, searchset
+from medalliance.kit.fhir import FhirResponse, SearchParams, fhir_router, page_from, searchset
 from medalliance.kit.http import DbSession
 from medalliance.referrals import interop
 from medalliance.referrals.api import REFERRAL_ROLES
@@ -30,11 +31,11 @@ def _resource(resource: dict[str, Any], status: int = 200) -> FhirResponse:
     )
 
 
-def _search(request: Request, db: DbSession, actor: Actor, resource_type: str) -> FhirResponse:
-    page = page_from(request.query_params)
-    result = interop.search(
-        db, actor, resource_type, request.query_params.multi_items(), page, now=utcnow()
-    )
+def _search(
+    request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
+) -> FhirResponse:
+    page = page_from(params)
+    result = interop.search(db, actor, resource_type, params.multi_items(), page, now=utcnow())
     return FhirResponse(
         searchset(
             request,
@@ -43,13 +44,17 @@ def _search(request: Request, db: DbSession, actor: Actor, resource_type: str) -
             page=page,
             has_more=result.has_more,
             included=result.included,
+            params=params.multi_items(),
         )
     )
 
 
 @router.get("/ServiceRequest")
-def search_service_requests(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
-    return _search(request, db, actor, "ServiceRequest")
+@router.post("/ServiceRequest/_search")
+def search_service_requests(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> FhirResponse:
+    return _search(request, db, actor, "ServiceRequest", params)
 
 
 @router.get("/ServiceRequest/{referral_id}")
@@ -58,8 +63,11 @@ def read_service_request(referral_id: str, db: DbSession, actor: Reader) -> Fhir
 
 
 @router.get("/Task")
-def search_tasks(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
-    return _search(request, db, actor, "Task")
+@router.post("/Task/_search")
+def search_tasks(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> FhirResponse:
+    return _search(request, db, actor, "Task", params)
 
 
 @router.get("/Task/{referral_id}")

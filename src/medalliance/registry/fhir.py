@@ -16,7 +16,14 @@ from starlette.datastructures import QueryParams
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, NotFound
-from medalliance.kit.fhir import FhirResponse, Page, fhir_router, page_from, searchset
+from medalliance.kit.fhir import (
+    FhirResponse,
+    Page,
+    SearchParams,
+    fhir_router,
+    page_from,
+    searchset,
+)
 from medalliance.kit.http import DbSession
 from medalliance.registry import centres, fhir_map, service, staff
 from medalliance.registry.enums import InstitutionKind, InstitutionLevel
@@ -80,9 +87,18 @@ def _name(params: QueryParams) -> tuple[str, str]:
     return "", "starts"
 
 
-def _bundle(request: Request, resources: Sequence[dict[str, Any]], total: int, page: Page) -> Any:
+def _bundle(
+    request: Request,
+    params: QueryParams,
+    resources: Sequence[dict[str, Any]],
+    total: int,
+    page: Page,
+) -> Any:
     has_more = page.count > 0 and page.offset + len(resources) < total
-    return FhirResponse(searchset(request, resources, total=total, page=page, has_more=has_more))
+    bundle = searchset(
+        request, resources, total=total, page=page, has_more=has_more, params=params.multi_items()
+    )
+    return FhirResponse(bundle)
 
 
 # --- Organization and Location (one per institution) ------------------------------------
@@ -111,11 +127,14 @@ def _institution_filter(params: QueryParams, *, org_param: str | None) -> Instit
 
 
 @router.get("/Organization", response_class=FhirResponse)
-def search_organization(request: Request, db: DbSession, actor: Reader) -> Any:
-    page = page_from(request.query_params)
-    criteria = _institution_filter(request.query_params, org_param=None)
+@router.post("/Organization/_search", response_class=FhirResponse)
+def search_organization(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> Any:
+    page = page_from(params)
+    criteria = _institution_filter(params, org_param=None)
     rows, total = service.find_institutions(db, criteria, limit=page.count, offset=page.offset)
-    return _bundle(request, [fhir_map.organization(r) for r in rows], total, page)
+    return _bundle(request, params, [fhir_map.organization(r) for r in rows], total, page)
 
 
 @router.get("/Organization/{resource_id}", response_class=FhirResponse)
@@ -124,11 +143,12 @@ def read_organization(db: DbSession, actor: Reader, resource_id: str) -> Any:
 
 
 @router.get("/Location", response_class=FhirResponse)
-def search_location(request: Request, db: DbSession, actor: Reader) -> Any:
-    page = page_from(request.query_params)
-    criteria = _institution_filter(request.query_params, org_param="organization")
+@router.post("/Location/_search", response_class=FhirResponse)
+def search_location(request: Request, db: DbSession, actor: Reader, params: SearchParams) -> Any:
+    page = page_from(params)
+    criteria = _institution_filter(params, org_param="organization")
     rows, total = service.find_institutions(db, criteria, limit=page.count, offset=page.offset)
-    return _bundle(request, [fhir_map.location(r) for r in rows], total, page)
+    return _bundle(request, params, [fhir_map.location(r) for r in rows], total, page)
 
 
 @router.get("/Location/{resource_id}", response_class=FhirResponse)
@@ -167,12 +187,15 @@ def _service_filter(params: QueryParams) -> centres.ServiceFilter | None:
 
 
 @router.get("/HealthcareService", response_class=FhirResponse)
-def search_healthcare_service(request: Request, db: DbSession, actor: Reader) -> Any:
-    page = page_from(request.query_params)
-    criteria = _service_filter(request.query_params)
+@router.post("/HealthcareService/_search", response_class=FhirResponse)
+def search_healthcare_service(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> Any:
+    page = page_from(params)
+    criteria = _service_filter(params)
     entries = centres.search_services(db, criteria) if criteria else []
     window = entries[page.offset : page.offset + page.count]
-    return _bundle(request, [_service_resource(e) for e in window], len(entries), page)
+    return _bundle(request, params, [_service_resource(e) for e in window], len(entries), page)
 
 
 @router.get("/HealthcareService/{resource_id}", response_class=FhirResponse)
@@ -184,8 +207,10 @@ def read_healthcare_service(db: DbSession, actor: Reader, resource_id: str) -> A
 
 
 @router.get("/Practitioner", response_class=FhirResponse)
-def search_practitioner(request: Request, db: DbSession, actor: Reader) -> Any:
-    params = request.query_params
+@router.post("/Practitioner/_search", response_class=FhirResponse)
+def search_practitioner(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> Any:
     page = page_from(params)
     name, mode = _name(params)
     licences, no_licence = _tokens(params, "identifier", {"licence": None})
@@ -198,7 +223,7 @@ def search_practitioner(request: Request, db: DbSession, actor: Reader) -> Any:
         impossible=no_licence,
     )
     rows, total = staff.search_practitioners(db, criteria, limit=page.count, offset=page.offset)
-    return _bundle(request, [fhir_map.practitioner(p) for p in rows], total, page)
+    return _bundle(request, params, [fhir_map.practitioner(p) for p in rows], total, page)
 
 
 @router.get("/Practitioner/{resource_id}", response_class=FhirResponse)
@@ -207,8 +232,10 @@ def read_practitioner(db: DbSession, actor: Reader, resource_id: str) -> Any:
 
 
 @router.get("/PractitionerRole", response_class=FhirResponse)
-def search_practitioner_role(request: Request, db: DbSession, actor: Reader) -> Any:
-    params = request.query_params
+@router.post("/PractitionerRole/_search", response_class=FhirResponse)
+def search_practitioner_role(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> Any:
     page = page_from(params)
     specialties, no_specialty = _tokens(params, "specialty", {"department": None})
     criteria = RoleFilter(
@@ -222,7 +249,8 @@ def search_practitioner_role(request: Request, db: DbSession, actor: Reader) -> 
     rows, total = staff.search_roles_with_departments(
         db, criteria, limit=page.count, offset=page.offset
     )
-    return _bundle(request, [fhir_map.practitioner_role(r, d) for r, d in rows], total, page)
+    resources = [fhir_map.practitioner_role(r, d) for r, d in rows]
+    return _bundle(request, params, resources, total, page)
 
 
 @router.get("/PractitionerRole/{resource_id}", response_class=FhirResponse)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Request
+from starlette.datastructures import QueryParams
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, fhir_router, page_from, searchset
+from medalliance.kit.fhir import FhirResponse, SearchParams, fhir_router, page_from, searchset
 from medalliance.kit.http import DbSession
 from medalliance.scheduling import service
 
@@ -20,17 +21,23 @@ SlotReader = Annotated[Actor, allow(*STAFF, scope=Scope.CONSORTIUM)]
 AppointmentReader = Annotated[Actor, allow(*STAFF, scope=Scope.CARE_RELATIONSHIP)]
 
 
-def _search(request: Request, db: DbSession, actor: Actor, resource_type: str) -> FhirResponse:
-    page = page_from(request.query_params)
-    found, has_more = service.fhir_search(
-        db, actor, resource_type, request.query_params.multi_items(), page
+def _search(
+    request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
+) -> FhirResponse:
+    page = page_from(params)
+    found, has_more = service.fhir_search(db, actor, resource_type, params.multi_items(), page)
+    bundle = searchset(
+        request, found, total=None, page=page, has_more=has_more, params=params.multi_items()
     )
-    return FhirResponse(searchset(request, found, total=None, page=page, has_more=has_more))
+    return FhirResponse(bundle)
 
 
 @router.get("/Slot")
-def search_slots(request: Request, db: DbSession, actor: SlotReader) -> FhirResponse:
-    return _search(request, db, actor, "Slot")
+@router.post("/Slot/_search")
+def search_slots(
+    request: Request, db: DbSession, actor: SlotReader, params: SearchParams
+) -> FhirResponse:
+    return _search(request, db, actor, "Slot", params)
 
 
 @router.get("/Slot/{slot_id}")
@@ -39,8 +46,11 @@ def read_slot(slot_id: str, db: DbSession, actor: SlotReader) -> FhirResponse:
 
 
 @router.get("/Appointment")
-def search_appointments(request: Request, db: DbSession, actor: AppointmentReader) -> FhirResponse:
-    return _search(request, db, actor, "Appointment")
+@router.post("/Appointment/_search")
+def search_appointments(
+    request: Request, db: DbSession, actor: AppointmentReader, params: SearchParams
+) -> FhirResponse:
+    return _search(request, db, actor, "Appointment", params)
 
 
 @router.get("/Appointment/{appointment_id}")

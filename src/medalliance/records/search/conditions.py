@@ -111,11 +111,24 @@ def _is_patient_criterion(c: Criterion) -> bool:
 # -- planning: values into parameters, and the shape of the SQL -------------------------
 
 
+class BadValue(ValueError):
+    """A value its parameter's type cannot read (``date=garbage``)."""
+
+
 def plan(c: Criterion, binds: Binds) -> Shape:
     """The shape of a criterion's condition on the resource table's row. Index rows carry
     the patient too, so each index subquery of a search about patients is narrowed to
     them: within one record that is a few hundred rows instead of every patient's
-    matches of, say, a common LOINC code."""
+    matches of, say, a common LOINC code. A value that cannot be read is a 400 naming
+    its parameter (the OperationOutcome's expression), as the parser's refusals do."""
+    try:
+        return _plan(c, binds)
+    except BadValue as exc:
+        name = c.name if c.chain is None else f"{c.name}.{c.chain.criterion.name}"
+        raise DomainError(f"{name}: {exc}", field=name) from None
+
+
+def _plan(c: Criterion, binds: Binds) -> Shape:
     if c.chain is not None:
         return _plan_chain(c, binds)
     if not c.values:  # a chain into the MPI or the registry that found no one
@@ -219,9 +232,7 @@ def _plan_date_value(raw: str, binds: Binds) -> Shape:
     prefix, text = split_prefix(raw)
     parsed = parse_range(text)
     if parsed is None:
-        raise DomainError(
-            f"{raw!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or dateTime)", field=raw
-        )
+        raise BadValue(f"{raw!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or dateTime)")
     start, end = parsed
     if prefix in ("eq", "ne"):
         return (f"date-{prefix}", binds.names(start, end))
@@ -241,7 +252,7 @@ def _plan_quantity(raw: str, modifier: str | None, binds: Binds) -> Shape:
     try:
         value = Decimal(number)
     except InvalidOperation:
-        raise DomainError(f"{raw!r} is not a number", field=raw) from None
+        raise BadValue(f"{raw!r} is not a number") from None
     kind, names = _plan_number(prefix, value, binds)
     if not code:
         return (kind, names)

@@ -90,10 +90,12 @@ class Parser:
         self.params = params_for(resource_type)
         self.current = ("", "")  # the parameter being read, for ``problem``
 
-    def problem(self, message: str, name: str) -> None:
+    def problem(self, message: str, name: str, *, instead: str = "ignored") -> None:
+        """``message`` says what cannot be done: under strict handling the 400's
+        diagnostics, otherwise a warning that also says what was done ``instead``."""
         if self.strict:
             raise DomainError(message, field=name)
-        self.query.warnings.append(message)
+        self.query.warnings.append(f"{message}; {instead}")
         self.query.ignored.append(self.current)
 
     def add(self, key: str, value: str) -> None:
@@ -112,18 +114,16 @@ class Parser:
             return
         param = self.params.get(name)
         if param is None:
-            self.problem(
-                f"unknown search parameter {key} for {self.query.resource_type}; ignored", key
-            )
+            self.problem(f"unknown search parameter {key} for {self.query.resource_type}", key)
             return
         known = MODIFIERS.get(param.type, set())
         typed_reference = param.type == "reference" and modifier[:1].isupper()
         if modifier and modifier not in known and not typed_reference:
-            self.problem(f"modifier :{modifier} is not supported on {name}; ignored", key)
+            self.problem(f"modifier :{modifier} is not supported on {name}", key)
             return
         values = tuple(v for v in split_values(value) if v != "")
         if not values:
-            self.problem(f"parameter {key} has no value; ignored", key)
+            self.problem(f"parameter {key} has no value", key)
             return
         self.query.criteria.append(Criterion(param, name, modifier or None, values))
 
@@ -134,10 +134,10 @@ class Parser:
         name, _, target = head.partition(":")
         param = self.params.get(name)
         if param is None or param.type != "reference":
-            self.problem(f"{key}: {name} is not a reference parameter; ignored", key)
+            self.problem(f"{key}: {name} is not a reference parameter", key)
             return
         if "." in inner:
-            self.problem(f"{key}: only one level of chaining is supported; ignored", key)
+            self.problem(f"{key}: only one level of chaining is supported", key)
             return
         target = target or chain_target(param) or ""
         if not target:
@@ -145,7 +145,7 @@ class Parser:
             self.problem(f"{key}: {name} can refer to several types; name one, as {example}", key)
             return
         if target not in reference_targets(param) or not _chainable(target, inner):
-            self.problem(f"{key}: cannot search {target} by {inner} through {name}; ignored", key)
+            self.problem(f"{key}: cannot search {target} by {inner} through {name}", key)
             return
         nested = Parser(target, strict=self.strict)
         nested.add(inner, value)
@@ -156,7 +156,7 @@ class Parser:
 
     def column_param(self, name: str, modifier: str, value: str) -> None:
         if modifier:
-            self.problem(f"modifier :{modifier} is not supported on {name}; ignored", name)
+            self.problem(f"modifier :{modifier} is not supported on {name}", name)
             return
         values = tuple(v for v in split_values(value) if v)
         if values:
@@ -198,20 +198,22 @@ class Parser:
         if not keys:
             return
         if len(keys) > 1:
-            self.problem("only the first _sort key is used; the id breaks ties", "_sort")
+            self.problem(
+                "_sort takes one key here", "_sort", instead="the first is used, the id breaks ties"
+            )
         key = keys[0]
         descending = key.startswith("-")
         name = key.lstrip("-")
         param = self.params.get(name)
         if name not in ("_id", "_lastUpdated") and (param is None or param.type not in SORT_TYPES):
-            self.problem(f"cannot sort by {name}; sorted by creation order", "_sort")
+            self.problem(f"cannot sort by {name}", "_sort", instead="sorted by creation order")
             return
         self.query.sort = (name, descending)
 
     def include(self, name: str, modifier: str, value: str) -> None:
         parts = value.split(":")
         if modifier == "iterate" or len(parts) not in (2, 3):
-            self.problem(f"{name}={value} is not supported; ignored", name)
+            self.problem(f"{name}={value} is not supported", name)
             return
         source, param_code = parts[0], parts[1]
         target = parts[2] if len(parts) == 3 else None

@@ -34,7 +34,7 @@ from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from medalliance.errors import DomainError
 from medalliance.kit.hot import flush_pending, session_connection
-from medalliance.records.dates import NO_DATE
+from medalliance.records.dates import NO_DATE, cursor_instant
 from medalliance.records.models import (
     DateIndex,
     FhirResource,
@@ -111,7 +111,8 @@ def run(
         summary=query.summary,
         ignored=query.ignored,
     )
-    if query.summary_count or query.total:
+    # _count=0 asks how many, as _summary=count does (R4 search 3.1.1.5.6).
+    if query.summary_count or query.total or query.count == 0:
         result.total = _count(db, query, criteria, binds, readable, checked=checked)
     if query.summary_count or query.count == 0:
         return result
@@ -396,7 +397,7 @@ def _decode(cursor: str, query: Query) -> tuple[Any, int]:
         if query.sort is not None and not isinstance(value, str):
             raise TypeError(value)
         if query.sort is not None and _is_date_sort(query):
-            value = datetime.fromisoformat(value)
+            value = cursor_instant(value)
         return value, pid
     except (ValueError, TypeError, RecursionError):
         raise DomainError("_cursor is not a cursor this server issued", field="_cursor") from None

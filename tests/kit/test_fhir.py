@@ -1,0 +1,111 @@
+"""POST ``[type]/_search`` (R4 http.html: a server that searches SHALL support it) answers
+as the GET search of every type, whichever router serves the type: the same matches,
+links that page by GET, the same access checks and audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from helpers import bearer, system_bearer
+from medalliance.audit.models import AuditEvent
+from medalliance.referrals.enums import ReferralStatus
+from referrals.factories import PATIENT, referral
+
+FORM = "application/x-www-form-urlencoded"
+# Criteria per type: the first in the URL, the rest in the form of the POST.
+SEARCHES = {
+    "Patient": [("_id", "p00000004,p00000010"), ("_count", "1")],
+    "Organization": [("type", "primary"), ("_count", "2")],
+    "Location": [("partof", "county-hospital"), ("_count", "2")],
+    "HealthcareService": [("organization", "county-hospital"), ("_count", "2")],
+    "Practitioner": [("active", "true"), ("_count", "2")],
+    "PractitionerRole": [("organization", "county-hospital"), ("_count", "2")],
+    "ServiceRequest": [("status", "active"), ("_count", "1")],
+    "Task": [("status", "requested"), ("_count", "1")],
+    "Slot": [("schedule", "county-hospital:03.04"), ("_count", "2")],
+    "Appointment": [("patient", f"Patient/{PATIENT}"), ("_count", "2")],
+    "Observation": [("status", "final"), ("_count", "2")],
+}
+
+
+def _ids(bundle: dict[str, Any]) -> list[str]:
+    return [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"]
+
+
+def _links(bundle: dict[str, Any]) -> dict[str, str]:
+    return {link["relation"]: link["url"] for link in bundle["link"]}
+
+
+@pytest.mark.parametrize("resource_type", sorted(SEARCHES))
+def test_post_search_answers_as_the_get_search(
+    client: TestClient, db: Session, resource_type: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)  # a ServiceRequest, Task, Slot, Appointment
+    headers = bearer(client, "coordinator")
+    (first, value), *rest = SEARCHES[resource_type]
+    by_get = client.get(f"/fhir/{resource_type}", params=SEARCHES[resource_type], headers=headers)
+    assert by_get.status_code == 200, by_get.text
+    by_post = client.post(
+        f"/fhir/{resource_type}/_search",
+        params={first: value},
+        data=dict(rest),
+        headers={**headers, "Content-Type": FORM},
+    )
+    assert by_post.status_code == 200, by_post.text
+    assert _ids(by_post.json()) == _ids(by_get.json())
+    assert by_post.json().get("total") == by_get.json().get("total")
+    got, want = _links(by_post.json()), _links(by_get.json())
+    assert got.keys() == want.keys()
+    for url in got.values():  # the criteria of both, paged by GET on the type
+        assert url.startswith(f"http://testserver/fhir/{resource_type}?"), url
+        assert f"{first}=" in url
+
+
+def test_post_search_of_the_audit_log_answers_as_the_get_search(client: TestClient) -> None:
+    headers = bearer(client, "admin")
+    criteria = {"agent": "nobody-has-this-name", "_count": "1"}
+    by_get = client.get("/fhir/AuditEvent", params=criteria, headers=headers).json()
+    by_post = client.post("/fhir/AuditEvent/_search", data=criteria, headers=headers).json()
+    assert (by_post["total"], _ids(by_post)) == (by_get["total"], _ids(by_get)) == (0, [])
+    assert _links(by_post)["self"].startswith("http://testserver/fhir/AuditEvent?")
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "caller"), [("Patient", "commission"), ("AuditEvent", "doctor")]
+)
+def test_post_search_is_refused_to_whom_the_get_search_is(
+    client: TestClient, resource_type: str, caller: str
+) -> None:
+    headers = bearer(client, caller)
+    assert client.get(f"/fhir/{resource_type}", headers=headers).status_code == 403
+    refused = client.post(f"/fhir/{resource_type}/_search", data={}, headers=headers)
+    assert refused.status_code == 403
+
+
+def test_post_search_of_tasks_is_audited_as_the_get_search(client: TestClient, db: Session) -> None:
+    referral(db)
+    headers = system_bearer(client)
+
+    def audited_after(answer: Any) -> int:
+        assert answer.status_code == 200
+        return db.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+    before = audited_after(client.get("/fhir/metadata"))
+    after_get = audited_after(client.get("/fhir/Task?status=requested", headers=headers))
+    after_post = audited_after(
+        client.post("/fhir/Task/_search", data={"status": "requested"}, headers=headers)
+    )
+    assert after_post - after_get == after_get - before == 1
+
+
+def test_post_search_with_a_json_body_is_refused_for_every_router(client: TestClient) -> None:
+    headers = system_bearer(client)
+    for resource_type in ("Patient", "Organization", "Task", "Slot", "Observation"):
+        refused = client.post(f"/fhir/{resource_type}/_search", json={"_id": "x"}, headers=headers)
+        assert refused.status_code == 400, (resource_type, refused.text)
+        assert refused.json()["issue"][0]["expression"] == ["Content-Type"]
