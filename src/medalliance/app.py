@@ -32,7 +32,7 @@ from medalliance.audit import service as audit_service
 from medalliance.auth.policy import api_routes, public
 from medalliance.config import Settings, get_settings
 from medalliance.db import get_sessionmaker, unit_of_work
-from medalliance.errors import DomainError, PayloadTooLarge
+from medalliance.errors import Conflict, DomainError, PayloadTooLarge
 from medalliance.kit.direct import DirectRoutes
 from medalliance.kit.fhir import JSON_TYPES, is_fhir_path, media_type, outcome_response
 from medalliance.kit.problems import problem_response
@@ -223,6 +223,26 @@ async def nul_error_handler(request: Request, exc: Exception) -> Response:
     return await domain_error_handler(request, error)
 
 
+# serialization_failure, deadlock_detected
+_ROLLED_BACK = frozenset({"40001", "40P01"})
+
+
+async def contention_error_handler(request: Request, exc: Exception) -> Response:
+    """A deadlock or serialization failure: PostgreSQL chose this request's transaction
+    and rolled it back whole, so nothing of it was stored and sending it again is safe (a
+    409, not a server error). Any other operational error is a server error."""
+    cause = getattr(exc, "orig", exc)
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate not in _ROLLED_BACK:
+        raise exc
+    log.warning("transaction_rolled_back", path=request.url.path, sqlstate=sqlstate)
+    error = Conflict(
+        "another request was changing the same resources at the same time; nothing of "
+        "this one was stored: send it again"
+    )
+    return await domain_error_handler(request, error)
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -323,6 +343,8 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(psycopg.DataError, nul_error_handler)
     app.add_exception_handler(sqlalchemy.exc.DataError, nul_error_handler)
+    app.add_exception_handler(psycopg.OperationalError, contention_error_handler)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, contention_error_handler)
     app.add_exception_handler(Exception, server_error_handler)
     _add_middleware(app, settings)
     _mount_static(app, settings)

@@ -1,0 +1,112 @@
+"""A request PostgreSQL rolls back to break a deadlock is a 409 that says to send it again,
+not a 500: nothing of it was stored. The deadlock is real and made on purpose: another
+transaction holds one of the two visits a transaction bundle updates, then asks for the
+other, which the bundle holds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from conftest import PG_URL, side_database
+from helpers import system_bearer
+from medalliance.app import create_app
+from medalliance.db import unit_of_work
+from medalliance.demo.loader import Scale, load
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL"),
+]
+FHIR = "application/fhir+json"
+P = "p00000012"
+_LOCK = "SELECT pid FROM fhir_resource WHERE resource_type = 'Encounter' AND id = :id FOR UPDATE"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    made = side_database("deadlock")
+    with unit_of_work(sessionmaker(made)) as db:
+        load(db, scale=Scale.SMALL, seed=1)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine) -> Iterator[TestClient]:
+    factory: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+    with TestClient(create_app(sessionmaker=factory)) as test_client:
+        test_client.headers.update({**system_bearer(test_client), "Content-Type": FHIR})
+        yield test_client
+
+
+def _visit(day: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{P}"},
+        "serviceProvider": {"reference": "Organization/county-hospital"},
+        "period": {"start": f"2026-11-{day:02d}T08:00:00Z"},
+    }
+
+
+def _updating_both(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    entries = [
+        {
+            "resource": {**visit, "status": "cancelled"},
+            "request": {"method": "PUT", "url": f"Encounter/{visit['id']}"},
+        }
+        for visit in (first, second)
+    ]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _wait_until_blocked(holder: Connection) -> None:
+    """Until another backend waits for a lock (the bundle, behind the held visit)."""
+    for _ in range(200):
+        holder.execute(text("SELECT pg_stat_clear_snapshot()"))  # else one per transaction
+        waiting = holder.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the bundle never waited for the held visit")
+
+
+def test_a_bundle_chosen_to_break_a_deadlock_is_a_409_and_stores_nothing(
+    engine: Engine, client: TestClient
+) -> None:
+    first, second = (client.post("/fhir/Encounter", json=_visit(d)).json() for d in (3, 4))
+    answers: list[httpx.Response] = []
+    with engine.connect() as holder:
+        holder.execute(text("SET deadlock_timeout = '10s'"))  # the bundle's backend detects
+        holder.execute(text(_LOCK), {"id": second["id"]})
+        bundle = threading.Thread(
+            target=lambda: answers.append(client.post("/fhir", json=_updating_both(first, second)))
+        )
+        bundle.start()
+        _wait_until_blocked(holder)
+        holder.execute(text(_LOCK), {"id": first["id"]})  # the cycle: waits for the bundle
+        holder.rollback()
+        bundle.join(timeout=30)
+    (answer,) = answers
+    assert answer.status_code == 409, answer.text
+    outcome = answer.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "send it again" in outcome["issue"][0]["diagnostics"]
+    for visit in (first, second):
+        stored = client.get(f"/fhir/Encounter/{visit['id']}").json()
+        assert (stored["status"], stored["meta"]["versionId"]) == ("finished", "1")
