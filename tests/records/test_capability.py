@@ -73,6 +73,17 @@ def test_a_task_is_read_searched_and_moved_on_but_not_stored(statement: dict[str
     task = by_type(statement)["Task"]
     assert {i["code"] for i in task["interaction"]} == {"read", "search-type", "update", "patch"}
     assert "versioning" not in task  # a view of the referral, not a stored resource
+    assert "422" in task["documentation"]  # what it refuses to change
+
+
+def test_conditional_reads_are_said_where_a_version_answers_them(
+    statement: dict[str, Any],
+) -> None:
+    types = by_type(statement)
+    for served in ("Observation", "ServiceRequest", "Task"):
+        assert types[served]["conditionalRead"] == "full-support"
+    for unversioned in ("Patient", "Organization", "Slot"):
+        assert types[unversioned]["conditionalRead"] == "not-supported"
 
 
 @pytest.mark.parametrize("resource_type", ["ServiceRequest", "Task", "Slot", "Appointment"])

@@ -110,6 +110,28 @@ def _opaque(tag: str) -> str:
     return tag.strip().removeprefix("W/")
 
 
+def resource_headers(resource: Mapping[str, Any]) -> dict[str, str]:
+    """A read's ETag and Last-Modified (R4 http.html read: SHOULD) for a resource a domain
+    renders, from its meta: the version and time it has, if any."""
+    meta = resource.get("meta") or {}
+    headers = {}
+    if "versionId" in meta:
+        headers["ETag"] = f'W/"{meta["versionId"]}"'
+    if "lastUpdated" in meta:
+        headers["Last-Modified"] = http_date(datetime.fromisoformat(meta["lastUpdated"]))
+    return headers
+
+
+def read_response(request: Request, resource: dict[str, Any]) -> Response:
+    """The read of a resource a domain renders from one versioned row (every change of
+    it is a new meta.versionId, at meta.lastUpdated): a client's current copy is a 304."""
+    headers = resource_headers(resource)
+    changed = datetime.fromisoformat(resource["meta"]["lastUpdated"])
+    if not_modified(request.headers, headers["ETag"], changed):
+        return Response(status_code=304, headers=headers)
+    return FhirResponse(resource, headers=headers)
+
+
 @dataclass(frozen=True)
 class Page:
     count: int

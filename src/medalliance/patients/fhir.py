@@ -22,6 +22,7 @@ from medalliance.kit.fhir import (
     Page,
     SearchParams,
     fhir_router,
+    resource_headers,
     searchset,
     strict_handling,
 )
@@ -73,7 +74,11 @@ def match(
 @router.get("/Patient/{person_id}", responses=_ERRORS)
 def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
     person = service.read_patient(db, actor, person_id)
-    return FhirResponse(service.patient_resource(db, person))
+    resource = service.patient_resource(db, person)
+    # Last-Modified only: a Patient has no version, and no conditional read (304) either:
+    # its lastUpdated is the person's, which another member's record (an MRN) or a
+    # review (a link) can change the rendering without.
+    return FhirResponse(resource, headers=resource_headers(resource))
 
 
 @router.get("/Patient", responses=_ERRORS)

@@ -74,6 +74,17 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 # Owned types a client may also change here: a Task moves its referral on.
 OWNED_WRITES: dict[str, tuple[str, ...]] = {"Task": ("update", "patch")}
+# Owned types read from one versioned row (a new meta.versionId at every change), which
+# therefore answer a conditional read; the others' renderings change without a version.
+OWNED_CONDITIONAL_READS = frozenset({"ServiceRequest", "Task"})
+OWNED_DOCUMENTATION = {
+    "Task": "PUT or PATCH (JSON Patch), with If-Match naming the current version (412 "
+    "otherwise), sets Task.status, which moves the referral on as its workflow allows "
+    "(409 otherwise); with a change of status, statusReason is its reason, an input "
+    "Slot reference its booking and an output its outcome. Other elements are the "
+    "referral's: a body changing one is refused (422 naming it); one a PUT leaves out is "
+    "kept.",
+}
 # What $everything reads of the parameters its OperationDefinition defines.
 EVERYTHING_PARAMETERS = (
     "Parameters: `_count`, `_since`, `_type` (Patient and the stored types), and `start` and "
@@ -161,13 +172,16 @@ def _resource(resource_type: str) -> dict[str, Any]:
 
 
 def _owned(resource_type: str, params: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return {
-        "type": resource_type,
-        "interaction": [
-            {"code": c} for c in ("read", "search-type", *OWNED_WRITES.get(resource_type, ()))
-        ],
-        "searchParam": [{"name": n, "type": t} for n, t in params],
-    }
+    owned: dict[str, Any] = {"type": resource_type}
+    if resource_type in OWNED_DOCUMENTATION:
+        owned["documentation"] = OWNED_DOCUMENTATION[resource_type]
+    owned["interaction"] = [
+        {"code": c} for c in ("read", "search-type", *OWNED_WRITES.get(resource_type, ()))
+    ]
+    conditional = resource_type in OWNED_CONDITIONAL_READS
+    owned["conditionalRead"] = "full-support" if conditional else "not-supported"
+    owned["searchParam"] = [{"name": n, "type": t} for n, t in params]
+    return owned
 
 
 def _includable(param: SearchParam) -> bool:
