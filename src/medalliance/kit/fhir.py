@@ -330,10 +330,8 @@ def _format_refusal(request: Request) -> DomainError | None:
 
 
 async def search_parameters(request: Request) -> QueryParams:
-    """A search's parameters: the query's, then for POST ``[type]/_search`` those of its
-    form (R4 http.html search: a server SHALL support both; they may be combined)."""
-    if request.method != "POST":
-        return request.query_params
+    """A POST ``[type]/_search``'s parameters: the query's, then its form's (R4 http.html
+    search: a server SHALL support POST; the two may be combined)."""
     form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
     if not form_type and await request.body():
         # Criteria in any other body would be ignored: the search would run without them.
@@ -346,7 +344,9 @@ async def search_parameters(request: Request) -> QueryParams:
     return QueryParams([*request.query_params.multi_items(), *posted])
 
 
-# A search route's parameters: declare it after the actor, so the policy refuses first.
+# A POST _search route's parameters: declared after the actor, so the policy refuses
+# first. GET search routes read ``request.query_params`` themselves: a bundle's GET
+# entries call their endpoints with the request, the session and the actor alone.
 SearchParams = Annotated[QueryParams, Depends(search_parameters)]
 
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Body, Header, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
@@ -82,13 +83,28 @@ def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
 
 
 @router.get("/Patient", responses=_ERRORS)
-@router.post("/Patient/_search", responses=_ERRORS)
 def search(
+    request: Request,
+    db: DbSession,
+    actor: StaffOrResident,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _search(request, db, actor, request.query_params, prefer)
+
+
+@router.post("/Patient/_search", responses=_ERRORS)
+def search_by_post(
     request: Request,
     db: DbSession,
     actor: StaffOrResident,
     params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _search(request, db, actor, params, prefer)
+
+
+def _search(
+    request: Request, db: Session, actor: Actor, params: QueryParams, prefer: str | None
 ) -> FhirResponse:
     found = search_patients(db, actor, params.multi_items(), strict=strict_handling(prefer))
     bundle = searchset(

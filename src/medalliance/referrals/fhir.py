@@ -53,8 +53,12 @@ def _search(
 
 
 @router.get("/ServiceRequest")
+def search_service_requests(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
+    return _search(request, db, actor, "ServiceRequest", request.query_params)
+
+
 @router.post("/ServiceRequest/_search")
-def search_service_requests(
+def search_service_requests_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> FhirResponse:
     return _search(request, db, actor, "ServiceRequest", params)
@@ -69,8 +73,12 @@ def read_service_request(
 
 
 @router.get("/Task")
+def search_tasks(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
+    return _search(request, db, actor, "Task", request.query_params)
+
+
 @router.post("/Task/_search")
-def search_tasks(
+def search_tasks_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> FhirResponse:
     return _search(request, db, actor, "Task", params)
