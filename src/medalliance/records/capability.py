@@ -17,6 +17,7 @@ from medalliance.records.searchparams import (
     params_for,
     reference_targets,
 )
+from medalliance.records.writes import NOT_STORED
 
 INTERACTIONS = (
     "read",
@@ -95,6 +96,18 @@ EVERYTHING_PARAMETERS = (
 )
 
 
+MATCH_PARAMETERS = (
+    "POST Patient/$match with a Parameters resource: `resource` (a Patient: name, and "
+    "any of birthDate, gender, the resident ID number, a phone, an address), `count` and "
+    "`onlyCertainMatches`; candidates come graded (match-grade extension) and scored."
+)
+BUNDLE_DOCUMENTATION = (
+    "A document, message or collection Bundle is stored as a resource; a transaction or "
+    "batch is processed by POST to the base, and is refused here (422), as are the kinds "
+    "that answer a request."
+)
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
     """``base_url``: the FHIR base this installation answers at (``implementation.url``;
     it comes from the request, so it is not part of what is cached)."""
@@ -109,7 +122,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 @lru_cache
 def _statement() -> dict[str, Any]:
-    resources = [_resource(t) for t in all_resource_types() if t not in HOMES]
+    resources = [_resource(t) for t in _stored_types()]
     resources += [_owned(t, params) for t, params in OWNED.items()]
     resources.append(
         {
@@ -144,19 +157,30 @@ def _statement() -> dict[str, Any]:
                         "name": "everything",
                         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
                         "documentation": EVERYTHING_PARAMETERS,
-                    }
+                    },
+                    {
+                        "name": "match",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match",
+                        "documentation": MATCH_PARAMETERS,
+                    },
                 ],
             }
         ],
     }
 
 
+def _stored_types() -> list[str]:
+    return [t for t in all_resource_types() if t not in HOMES and t not in NOT_STORED]
+
+
 def _resource(resource_type: str) -> dict[str, Any]:
     params = params_for(resource_type)
     search = [{"name": p.code, "type": p.type} for p in params.values() if p.code != "_lastUpdated"]
     search.append({"name": "_lastUpdated", "type": "date"})
+    documented = {"documentation": BUNDLE_DOCUMENTATION} if resource_type == "Bundle" else {}
     return {
         "type": resource_type,
+        **documented,
         "interaction": [{"code": c} for c in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
@@ -204,12 +228,12 @@ def _includes(resource_type: str) -> list[str]:
 def _revincludes() -> dict[str, list[str]]:
     """For each stored type, the stored ``Source:param`` references that can point at it."""
     found: dict[str, list[str]] = {}
-    stored = [t for t in all_resource_types() if t not in HOMES]
+    stored = _stored_types()
     for source in stored:
         for p in params_for(source).values():
             if p.type != "reference":
                 continue
             for target in reference_targets(p) or stored:
-                if target not in HOMES:
+                if target in stored:
                     found.setdefault(target, []).append(f"{source}:{p.code}")
     return {t: sorted(set(refs)) for t, refs in found.items()}
