@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -48,6 +50,14 @@ class TestRead:
         assert body["name"][1]["text"] == p.pinyin
         assert (body["gender"], body["birthDate"]) == (p.sex, p.birth_date.isoformat())
         assert body["telecom"][0]["value"] == p.phone
+
+    def test_a_read_says_when_the_patient_last_changed_as_an_http_date(
+        self, client: TestClient, db: Session
+    ) -> None:
+        response = client.get(f"/fhir/Patient/{P}", headers=bearer(client, "doctor"))
+        updated = _person(db).updated_at.astimezone(UTC).replace(microsecond=0)
+        assert parsedate_to_datetime(response.headers["last-modified"]) == updated
+        assert "etag" not in response.headers  # a Patient has no version
 
     def test_resident_reads_own_record_but_not_others(self, client: TestClient) -> None:
         headers = bearer(client, "resident")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -135,6 +140,92 @@ class TestFhir:
             headers={**headers, "If-Match": ok.headers["ETag"]},
         )
         assert illegal.status_code == 409
+
+    def test_task_and_service_request_reads_carry_version_and_http_date(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        headers = bearer(client, "coordinator")
+        for resource_type in ("Task", "ServiceRequest"):
+            read = client.get(f"/fhir/{resource_type}/{r.id}", headers=headers)
+            assert read.headers["etag"] == f'W/"{r.version}"'
+            modified = parsedate_to_datetime(read.headers["last-modified"])
+            updated = datetime.fromisoformat(read.json()["meta"]["lastUpdated"])
+            assert modified == updated.replace(microsecond=0)
+            current = {"If-None-Match": read.headers["etag"]}
+            again = client.get(f"/fhir/{resource_type}/{r.id}", headers={**headers, **current})
+            assert (again.status_code, again.content) == (304, b"")
+
+    def test_a_stale_if_match_is_412_even_when_the_status_would_not_change(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        headers = bearer(client, "coordinator")
+        task = client.get(f"/fhir/Task/{r.id}", headers=headers).json()
+        stale = {**headers, "If-Match": f'W/"{r.version - 1}"'}
+        assert client.put(f"/fhir/Task/{r.id}", json=task, headers=stale).status_code == 412
+        unchanged = [{"op": "replace", "path": "/status", "value": task["status"]}]
+        patched = client.patch(f"/fhir/Task/{r.id}", json=unchanged, headers=stale)
+        assert patched.status_code == 412
+
+    @pytest.mark.parametrize(
+        ("change", "element"),
+        [
+            ({"status": "accepted", "priority": "stat"}, "Task.priority"),
+            ({"status": "accepted", "description": "also this"}, "Task.description"),
+            ({"statusReason": {"text": "why not"}}, "Task.statusReason"),  # no status change
+            ({"priority": "stat"}, "Task.priority"),
+        ],
+    )
+    def test_a_task_put_changing_what_it_cannot_is_422_naming_it(
+        self, client: TestClient, db: Session, change: dict[str, Any], element: str
+    ) -> None:
+        r = referral(db)
+        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"'}
+        task = client.get(f"/fhir/Task/{r.id}", headers=headers).json()
+        response = client.put(f"/fhir/Task/{r.id}", json={**task, **change}, headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["issue"][0]["expression"] == [element]
+        after = client.get(f"/fhir/Task/{r.id}", headers=headers).json()
+        assert (after["status"], after["meta"]) == (task["status"], task["meta"])
+
+    def test_a_task_put_of_the_status_alone_keeps_what_it_leaves_out(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"'}
+        body = {"resourceType": "Task", "id": r.id, "status": "accepted"}
+        response = client.put(f"/fhir/Task/{r.id}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "accepted"
+        assert response.json()["owner"] == {"reference": "Organization/county-hospital"}
+
+    @pytest.mark.parametrize(
+        ("operations", "status"),
+        [
+            ([{"op": "remove", "path": "/owner"}], 422),  # a removal is a change
+            ([{"op": "replace", "path": "/status/text", "value": "x"}], 400),
+            ([{"op": "replace", "path": "/basedOn/9", "value": {}}], 400),
+            ([{"op": "add", "path": "/basedOn/x", "value": {}}], 400),
+        ],
+    )
+    def test_a_task_patch_that_cannot_apply_or_changes_what_it_cannot_is_refused(
+        self, client: TestClient, db: Session, operations: list[dict[str, Any]], status: int
+    ) -> None:
+        r = referral(db)
+        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"'}
+        response = client.patch(f"/fhir/Task/{r.id}", json=operations, headers=headers)
+        assert response.status_code == status, response.text
+        assert response.json()["resourceType"] == "OperationOutcome"
+
+    def test_a_task_put_with_a_misshapen_reason_is_a_400(
+        self, client: TestClient, db: Session
+    ) -> None:
+        r = referral(db)
+        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"'}
+        body = {"resourceType": "Task", "status": "rejected", "statusReason": "full"}
+        response = client.put(f"/fhir/Task/{r.id}", json=body, headers=headers)
+        assert response.status_code == 400, response.text
 
     def test_slots_and_appointments_are_readable(self, client: TestClient, db: Session) -> None:
         r = referral(db, status=ReferralStatus.SCHEDULED)

@@ -110,6 +110,28 @@ def _opaque(tag: str) -> str:
     return tag.strip().removeprefix("W/")
 
 
+def resource_headers(resource: Mapping[str, Any]) -> dict[str, str]:
+    """A read's ETag and Last-Modified (R4 http.html read: SHOULD) for a resource a domain
+    renders, from its meta: the version and time it has, if any."""
+    meta = resource.get("meta") or {}
+    headers = {}
+    if "versionId" in meta:
+        headers["ETag"] = f'W/"{meta["versionId"]}"'
+    if "lastUpdated" in meta:
+        headers["Last-Modified"] = http_date(datetime.fromisoformat(meta["lastUpdated"]))
+    return headers
+
+
+def read_response(request: Request, resource: dict[str, Any]) -> Response:
+    """The read of a resource a domain renders from one versioned row (every change of
+    it is a new meta.versionId, at meta.lastUpdated): a client's current copy is a 304."""
+    headers = resource_headers(resource)
+    changed = datetime.fromisoformat(resource["meta"]["lastUpdated"])
+    if not_modified(request.headers, headers["ETag"], changed):
+        return Response(status_code=304, headers=headers)
+    return FhirResponse(resource, headers=headers)
+
+
 @dataclass(frozen=True)
 class Page:
     count: int
@@ -308,10 +330,8 @@ def _format_refusal(request: Request) -> DomainError | None:
 
 
 async def search_parameters(request: Request) -> QueryParams:
-    """A search's parameters: the query's, then for POST ``[type]/_search`` those of its
-    form (R4 http.html search: a server SHALL support both; they may be combined)."""
-    if request.method != "POST":
-        return request.query_params
+    """A POST ``[type]/_search``'s parameters: the query's, then its form's (R4 http.html
+    search: a server SHALL support POST; the two may be combined)."""
     form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
     if not form_type and await request.body():
         # Criteria in any other body would be ignored: the search would run without them.
@@ -324,7 +344,9 @@ async def search_parameters(request: Request) -> QueryParams:
     return QueryParams([*request.query_params.multi_items(), *posted])
 
 
-# A search route's parameters: declare it after the actor, so the policy refuses first.
+# A POST _search route's parameters: declared after the actor, so the policy refuses
+# first. GET search routes read ``request.query_params`` themselves: a bundle's GET
+# entries call their endpoints with the request, the session and the actor alone.
 SearchParams = Annotated[QueryParams, Depends(search_parameters)]
 
 

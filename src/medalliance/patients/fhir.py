@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Header, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import QueryParams
 
 from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
@@ -21,6 +22,7 @@ from medalliance.kit.fhir import (
     Page,
     SearchParams,
     fhir_router,
+    resource_headers,
     searchset,
     strict_handling,
 )
@@ -72,17 +74,36 @@ def match(
 @router.get("/Patient/{person_id}", responses=_ERRORS)
 def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
     person = service.read_patient(db, actor, person_id)
-    return FhirResponse(service.patient_resource(db, person))
+    resource = service.patient_resource(db, person)
+    # Last-Modified only: a Patient has no version, and no conditional read (304) either:
+    # its lastUpdated is the person's, which another member's record (an MRN) or a
+    # review (a link) can change the rendering without.
+    return FhirResponse(resource, headers=resource_headers(resource))
 
 
 @router.get("/Patient", responses=_ERRORS)
-@router.post("/Patient/_search", responses=_ERRORS)
 def search(
+    request: Request,
+    db: DbSession,
+    actor: StaffOrResident,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _search(request, db, actor, request.query_params, prefer)
+
+
+@router.post("/Patient/_search", responses=_ERRORS)
+def search_by_post(
     request: Request,
     db: DbSession,
     actor: StaffOrResident,
     params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _search(request, db, actor, params, prefer)
+
+
+def _search(
+    request: Request, db: Session, actor: Actor, params: QueryParams, prefer: str | None
 ) -> FhirResponse:
     found = search_patients(db, actor, params.multi_items(), strict=strict_handling(prefer))
     bundle = searchset(

@@ -17,6 +17,7 @@ from medalliance.records.searchparams import (
     params_for,
     reference_targets,
 )
+from medalliance.records.writes import NOT_STORED
 
 INTERACTIONS = (
     "read",
@@ -74,6 +75,17 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
 }  # fmt: skip
 # Owned types a client may also change here: a Task moves its referral on.
 OWNED_WRITES: dict[str, tuple[str, ...]] = {"Task": ("update", "patch")}
+# Owned types read from one versioned row (a new meta.versionId at every change), which
+# therefore answer a conditional read; the others' renderings change without a version.
+OWNED_CONDITIONAL_READS = frozenset({"ServiceRequest", "Task"})
+OWNED_DOCUMENTATION = {
+    "Task": "PUT or PATCH (JSON Patch), with If-Match naming the current version (412 "
+    "otherwise), sets Task.status, which moves the referral on as its workflow allows "
+    "(409 otherwise); with a change of status, statusReason is its reason, an input "
+    "Slot reference its booking and an output its outcome. Other elements are the "
+    "referral's: a body changing one is refused (422 naming it); one a PUT leaves out is "
+    "kept.",
+}
 # What $everything reads of the parameters its OperationDefinition defines.
 EVERYTHING_PARAMETERS = (
     "Parameters: `_count`, `_since`, `_type` (Patient and the stored types), and `start` and "
@@ -81,6 +93,18 @@ EVERYTHING_PARAMETERS = (
     "period, falls between them; resources without one are always included). The Patient "
     "heads the first page only. Any other parameter is ignored with a warning (an "
     "OperationOutcome entry), or refused (400) under `Prefer: handling=strict`."
+)
+
+
+MATCH_PARAMETERS = (
+    "POST Patient/$match with a Parameters resource: `resource` (a Patient: name, and "
+    "any of birthDate, gender, the resident ID number, a phone, an address), `count` and "
+    "`onlyCertainMatches`; candidates come graded (match-grade extension) and scored."
+)
+BUNDLE_DOCUMENTATION = (
+    "A document, message or collection Bundle is stored as a resource; a transaction or "
+    "batch is processed by POST to the base, and is refused here (422), as are the kinds "
+    "that answer a request."
 )
 
 
@@ -98,7 +122,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 @lru_cache
 def _statement() -> dict[str, Any]:
-    resources = [_resource(t) for t in all_resource_types() if t not in HOMES]
+    resources = [_resource(t) for t in _stored_types()]
     resources += [_owned(t, params) for t, params in OWNED.items()]
     resources.append(
         {
@@ -133,19 +157,30 @@ def _statement() -> dict[str, Any]:
                         "name": "everything",
                         "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
                         "documentation": EVERYTHING_PARAMETERS,
-                    }
+                    },
+                    {
+                        "name": "match",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-match",
+                        "documentation": MATCH_PARAMETERS,
+                    },
                 ],
             }
         ],
     }
 
 
+def _stored_types() -> list[str]:
+    return [t for t in all_resource_types() if t not in HOMES and t not in NOT_STORED]
+
+
 def _resource(resource_type: str) -> dict[str, Any]:
     params = params_for(resource_type)
     search = [{"name": p.code, "type": p.type} for p in params.values() if p.code != "_lastUpdated"]
     search.append({"name": "_lastUpdated", "type": "date"})
+    documented = {"documentation": BUNDLE_DOCUMENTATION} if resource_type == "Bundle" else {}
     return {
         "type": resource_type,
+        **documented,
         "interaction": [{"code": c} for c in INTERACTIONS],
         "versioning": "versioned-update",
         "readHistory": True,
@@ -161,13 +196,16 @@ def _resource(resource_type: str) -> dict[str, Any]:
 
 
 def _owned(resource_type: str, params: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return {
-        "type": resource_type,
-        "interaction": [
-            {"code": c} for c in ("read", "search-type", *OWNED_WRITES.get(resource_type, ()))
-        ],
-        "searchParam": [{"name": n, "type": t} for n, t in params],
-    }
+    owned: dict[str, Any] = {"type": resource_type}
+    if resource_type in OWNED_DOCUMENTATION:
+        owned["documentation"] = OWNED_DOCUMENTATION[resource_type]
+    owned["interaction"] = [
+        {"code": c} for c in ("read", "search-type", *OWNED_WRITES.get(resource_type, ()))
+    ]
+    conditional = resource_type in OWNED_CONDITIONAL_READS
+    owned["conditionalRead"] = "full-support" if conditional else "not-supported"
+    owned["searchParam"] = [{"name": n, "type": t} for n, t in params]
+    return owned
 
 
 def _includable(param: SearchParam) -> bool:
@@ -190,12 +228,12 @@ def _includes(resource_type: str) -> list[str]:
 def _revincludes() -> dict[str, list[str]]:
     """For each stored type, the stored ``Source:param`` references that can point at it."""
     found: dict[str, list[str]] = {}
-    stored = [t for t in all_resource_types() if t not in HOMES]
+    stored = _stored_types()
     for source in stored:
         for p in params_for(source).values():
             if p.type != "reference":
                 continue
             for target in reference_targets(p) or stored:
-                if target not in HOMES:
+                if target in stored:
                     found.setdefault(target, []).append(f"{source}:{p.code}")
     return {t: sorted(set(refs)) for t, refs in found.items()}

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import Response as PlainResponse
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from medalliance.access.service import CLINICAL_ROLES
@@ -87,14 +88,33 @@ def bundle(request: Request, db: DbSession, actor: Writer, body: Body) -> FhirRe
     return FhirResponse(service.transaction(db, actor, body, now=utcnow(), base=base))
 
 
+# Searches are a GET and a POST _search each. The GET reads its query in the endpoint,
+# with no dependency for it: a bundle's GET entries call these endpoints directly.
+
+
 @router.get("/AuditEvent", response_class=FhirResponse, responses=ERRORS)
-@router.post("/AuditEvent/_search", response_class=FhirResponse, responses=ERRORS)
 def audit_events(
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _audit_events(request, db, actor, request.query_params, prefer)
+
+
+@router.post("/AuditEvent/_search", response_class=FhirResponse, responses=ERRORS)
+def audit_events_by_post(
     request: Request,
     db: DbSession,
     actor: Reader,
     params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _audit_events(request, db, actor, params, prefer)
+
+
+def _audit_events(
+    request: Request, db: Session, actor: Actor, params: QueryParams, prefer: str | None
 ) -> FhirResponse:
     page = audit_fhir.search_events(
         db,
@@ -211,14 +231,35 @@ def _history(
 
 
 @router.get("/{resource_type}", response_class=FhirResponse, responses=ERRORS)
-@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
 def search(
+    request: Request,
+    db: DbSession,
+    actor: Reader,
+    resource_type: str,
+    prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _search(request, db, actor, resource_type, request.query_params, prefer)
+
+
+@router.post("/{resource_type}/_search", response_class=FhirResponse, responses=ERRORS)
+def search_by_post(
     request: Request,
     db: DbSession,
     actor: Reader,
     resource_type: str,
     params: SearchParams,
     prefer: Annotated[str | None, Header()] = None,
+) -> FhirResponse:
+    return _search(request, db, actor, resource_type, params, prefer)
+
+
+def _search(
+    request: Request,
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    params: QueryParams,
+    prefer: str | None,
 ) -> FhirResponse:
     autocommit(db)  # a search writes one statement: its page's audit rows
     result = service.search(

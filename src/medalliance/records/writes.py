@@ -61,6 +61,17 @@ class WriteContext:
         return self.persons[patient_id]
 
 
+# R4 types no clinical record holds: they speak of a request or of the server.
+NOT_STORED: Final = {
+    "Parameters": "it carries an operation's input or output (R4: no RESTful endpoint)",
+    "OperationOutcome": "it tells the outcome of a request",
+    "CapabilityStatement": "it describes a server (this one's is GET /fhir/metadata)",
+}
+# The Bundles a record keeps: self-contained collections (a clinical document, a message,
+# a collection). The other kinds are requests to process, or answers.
+STORED_BUNDLES: Final = ("document", "message", "collection")
+
+
 def refuse_foreign_type(resource_type: str) -> None:
     home = links.HOMES.get(resource_type)
     if home is not None:
@@ -68,6 +79,22 @@ def refuse_foreign_type(resource_type: str) -> None:
             f"{resource_type} is not written to the shared record; it lives in {home}",
             field=resource_type,
         )
+    why = NOT_STORED.get(resource_type)
+    if why is not None:
+        raise MethodNotAllowed(f"{resource_type} is not stored here: {why}", field=resource_type)
+
+
+def _refuse_unstored_bundle(resource: dict[str, Any]) -> None:
+    kind = resource.get("type")
+    if resource["resourceType"] != "Bundle" or kind in STORED_BUNDLES:
+        return
+    instead = "POST it to /fhir to have it processed"
+    if kind not in ("transaction", "batch"):
+        instead = "it answers a request"
+    raise ValidationFailed(
+        f"a {kind} Bundle is not stored (a document, message or collection is): {instead}",
+        field="Bundle.type",
+    )
 
 
 def _body_type(resource: Any) -> str:
@@ -88,6 +115,7 @@ def prepare(
     # body's type that one.
     refuse_foreign_type(expected_type or _body_type(resource))
     resource = dict(validate(resource, expected_type=expected_type))
+    _refuse_unstored_bundle(resource)
     refuse_bundle_local(resource)
     if method == "create":
         resource["id"] = resource_id or new_id()  # POST ignores a client id (R4 3.1.0.1)

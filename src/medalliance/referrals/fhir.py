@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import Header, Request
+from fastapi import Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 
@@ -13,7 +13,15 @@ from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, SearchParams, fhir_router, page_from, searchset
+from medalliance.kit.fhir import (
+    FhirResponse,
+    SearchParams,
+    fhir_router,
+    page_from,
+    read_response,
+    resource_headers,
+    searchset,
+)
 from medalliance.kit.http import DbSession
 from medalliance.referrals import interop
 from medalliance.referrals.api import REFERRAL_ROLES
@@ -22,13 +30,8 @@ router = fhir_router()
 Reader = Annotated[Actor, allow(*REFERRAL_ROLES, scope=Scope.CARE_RELATIONSHIP)]
 
 
-def _resource(resource: dict[str, Any], status: int = 200) -> FhirResponse:
-    meta = resource["meta"]
-    return FhirResponse(
-        resource,
-        status_code=status,
-        headers={"ETag": f'W/"{meta["versionId"]}"', "Last-Modified": meta["lastUpdated"]},
-    )
+def _resource(resource: dict[str, Any]) -> FhirResponse:
+    return FhirResponse(resource, headers=resource_headers(resource))
 
 
 def _search(
@@ -50,29 +53,40 @@ def _search(
 
 
 @router.get("/ServiceRequest")
+def search_service_requests(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
+    return _search(request, db, actor, "ServiceRequest", request.query_params)
+
+
 @router.post("/ServiceRequest/_search")
-def search_service_requests(
+def search_service_requests_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> FhirResponse:
     return _search(request, db, actor, "ServiceRequest", params)
 
 
 @router.get("/ServiceRequest/{referral_id}")
-def read_service_request(referral_id: str, db: DbSession, actor: Reader) -> FhirResponse:
-    return _resource(interop.read(db, actor, "ServiceRequest", referral_id, now=utcnow()))
+def read_service_request(
+    request: Request, referral_id: str, db: DbSession, actor: Reader
+) -> Response:
+    resource = interop.read(db, actor, "ServiceRequest", referral_id, now=utcnow())
+    return read_response(request, resource)
 
 
 @router.get("/Task")
+def search_tasks(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
+    return _search(request, db, actor, "Task", request.query_params)
+
+
 @router.post("/Task/_search")
-def search_tasks(
+def search_tasks_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> FhirResponse:
     return _search(request, db, actor, "Task", params)
 
 
 @router.get("/Task/{referral_id}")
-def read_task(referral_id: str, db: DbSession, actor: Reader) -> FhirResponse:
-    return _resource(interop.read(db, actor, "Task", referral_id, now=utcnow()))
+def read_task(request: Request, referral_id: str, db: DbSession, actor: Reader) -> Response:
+    return read_response(request, interop.read(db, actor, "Task", referral_id, now=utcnow()))
 
 
 async def _body(request: Request) -> Any:

@@ -3,6 +3,7 @@ system's Task update (PUT or JSON Patch with If-Match) run through the same work
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, Forbidden, PreconditionFailed
+from medalliance.errors import DomainError, Forbidden, PreconditionFailed, ValidationFailed
 from medalliance.kit.fhir import Page
 from medalliance.referrals import repository, resources, service
 from medalliance.referrals.models import Referral
@@ -140,6 +141,12 @@ def _date_bound(criteria: dict[str, Any], value: str) -> None:
         criteria["updated_to"] = start
 
 
+# What a Task update may change: its status, and with a change of status the reason, slot
+# and outcome that transition reads. Every other element is the referral's own, changed
+# through the referral (its API and pages), never here.
+_STATUS_CHANGE = frozenset({"statusReason", "input", "output"})
+
+
 def update_task(
     db: Session,
     actor: Actor,
@@ -150,26 +157,46 @@ def update_task(
     patch: bool,
     now: datetime,
 ) -> dict[str, Any]:
-    """Set Task.status (PUT a Task or JSON-Patch it); the workflow decides if it may."""
+    """Set Task.status (PUT a Task or JSON-Patch it); the workflow decides if it may.
+
+    If-Match must name the current version (412 otherwise, even when nothing would
+    change). An element the body changes that this interface cannot is a 422 naming it,
+    not dropped: a PUT's elements are compared as sent (one left out is kept), a PATCH's
+    result whole (a removal is a change). ``meta`` is the server's."""
     # Visibility first: an outsider must get 404, not learn from a 412 that the Task exists.
     current = service.get(db, actor, referral_id, now=now).referral
     version = _version(if_match)
-    task = _apply_patch(resources.task(current), body) if patch else body
+    if version != current.version:
+        raise PreconditionFailed(
+            f"If-Match {if_match} does not match the current version {current.version}",
+            field="If-Match",
+        )
+    shown = resources.task(current)
+    task = _apply_patch(copy.deepcopy(shown), body) if patch else body
     if not isinstance(task, dict) or task.get("resourceType") != "Task":
         raise DomainError("body must be a Task", field="resourceType")
     if task.get("id") not in (None, referral_id):
         raise DomainError("Task.id does not match the URL", field="id")
     status = task.get("status")
-    if status == resources.TASK_STATUS[current.status]:
-        return resources.task(current)  # nothing to do: the status is already that
+    moving = status != shown["status"]
+    _refuse_other_changes(task, shown, moving=moving, whole=patch)
+    if not moving:
+        return shown  # nothing to do: the status is already that
     event = resources.EVENT_FOR_TASK_STATUS.get(str(status))
     if event is None:
         raise DomainError(f"Task.status {status!r} cannot be requested", field="status")
-    request = TransitionRequest(
-        reason=str((task.get("statusReason") or {}).get("text", "")),
-        slot_id=_slot_of(task),
-        outcome=_outcome_of(task),
-    )
+    try:
+        request = TransitionRequest(
+            reason=str((task.get("statusReason") or {}).get("text", "")),
+            slot_id=_slot_of(task),
+            outcome=_outcome_of(task),
+        )
+    except (AttributeError, TypeError, ValueError):  # elements not shaped as R4's Task
+        raise DomainError(
+            "Task.statusReason must be a CodeableConcept, input and output lists of "
+            "parameters with a value",
+            field="Task",
+        ) from None
     try:
         updated = service.transition(
             db, actor, referral_id, event, request, now=now, expected_version=version
@@ -177,6 +204,22 @@ def update_task(
     except service.VersionMismatch as exc:
         raise PreconditionFailed(exc.message) from exc
     return resources.task(updated)
+
+
+def _refuse_other_changes(
+    task: dict[str, Any], shown: dict[str, Any], *, moving: bool, whole: bool
+) -> None:
+    """``whole``: elements missing from ``task`` count as removed (a patched Task)."""
+    changeable = {"resourceType", "id", "meta", "status", *(_STATUS_CHANGE if moving else ())}
+    names = set(task) | set(shown) if whole else set(task)
+    changed = sorted(n for n in names - changeable if task.get(n) != shown.get(n))
+    if changed:
+        also = "" if moving else "; statusReason, input and output go with a change of status"
+        raise ValidationFailed(
+            f"Task.{changed[0]} cannot be changed here: a Task update changes Task.status "
+            f"(the referral's other details change through the referral){also}",
+            field=f"Task.{changed[0]}",
+        )
 
 
 def _version(if_match: str | None) -> int:
@@ -218,20 +261,29 @@ def _apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
         ]
         if not parts:
             raise DomainError("path must point inside the Task", field=f"[{index}].path")
-        target: Any = document
-        for part in parts[:-1]:
-            target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
-        last = parts[-1]
-        if op["op"] == "remove":
-            if isinstance(target, dict):
-                target.pop(last, None)
-        elif isinstance(target, list) and op["op"] == "replace":
-            target[int(last)] = op.get("value")
-        elif isinstance(target, list):
-            if last == "-":
-                target.append(op.get("value"))
-            else:
-                target.insert(int(last), op.get("value"))
-        else:
-            target[last] = op.get("value")
+        try:
+            _apply_operation(document, op, parts)
+        except (LookupError, TypeError, ValueError, AttributeError):  # a path not in the Task
+            raise DomainError(
+                f"JSON Patch operation {index + 1} cannot be applied", field=f"[{index}].path"
+            ) from None
     return document
+
+
+def _apply_operation(document: dict[str, Any], op: dict[str, Any], parts: list[str]) -> None:
+    target: Any = document
+    for part in parts[:-1]:
+        target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
+    last = parts[-1]
+    if op["op"] == "remove":
+        if isinstance(target, dict):
+            target.pop(last, None)
+    elif isinstance(target, list) and op["op"] == "replace":
+        target[int(last)] = op.get("value")
+    elif isinstance(target, list):
+        if last == "-":
+            target.append(op.get("value"))
+        else:
+            target.insert(int(last), op.get("value"))
+    else:
+        target[last] = op.get("value")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from medalliance.auth.policy import Scope, allow
@@ -127,10 +128,18 @@ def _institution_filter(params: QueryParams, *, org_param: str | None) -> Instit
 
 
 @router.get("/Organization", response_class=FhirResponse)
+def search_organization(request: Request, db: DbSession, actor: Reader) -> Any:
+    return _organizations(request, db, request.query_params)
+
+
 @router.post("/Organization/_search", response_class=FhirResponse)
-def search_organization(
+def search_organization_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> Any:
+    return _organizations(request, db, params)
+
+
+def _organizations(request: Request, db: Session, params: QueryParams) -> Any:
     page = page_from(params)
     criteria = _institution_filter(params, org_param=None)
     rows, total = service.find_institutions(db, criteria, limit=page.count, offset=page.offset)
@@ -143,8 +152,18 @@ def read_organization(db: DbSession, actor: Reader, resource_id: str) -> Any:
 
 
 @router.get("/Location", response_class=FhirResponse)
+def search_location(request: Request, db: DbSession, actor: Reader) -> Any:
+    return _locations(request, db, request.query_params)
+
+
 @router.post("/Location/_search", response_class=FhirResponse)
-def search_location(request: Request, db: DbSession, actor: Reader, params: SearchParams) -> Any:
+def search_location_by_post(
+    request: Request, db: DbSession, actor: Reader, params: SearchParams
+) -> Any:
+    return _locations(request, db, params)
+
+
+def _locations(request: Request, db: Session, params: QueryParams) -> Any:
     page = page_from(params)
     criteria = _institution_filter(params, org_param="organization")
     rows, total = service.find_institutions(db, criteria, limit=page.count, offset=page.offset)
@@ -187,10 +206,18 @@ def _service_filter(params: QueryParams) -> centres.ServiceFilter | None:
 
 
 @router.get("/HealthcareService", response_class=FhirResponse)
+def search_healthcare_service(request: Request, db: DbSession, actor: Reader) -> Any:
+    return _healthcare_services(request, db, request.query_params)
+
+
 @router.post("/HealthcareService/_search", response_class=FhirResponse)
-def search_healthcare_service(
+def search_healthcare_service_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> Any:
+    return _healthcare_services(request, db, params)
+
+
+def _healthcare_services(request: Request, db: Session, params: QueryParams) -> Any:
     page = page_from(params)
     criteria = _service_filter(params)
     entries = centres.search_services(db, criteria) if criteria else []
@@ -207,10 +234,18 @@ def read_healthcare_service(db: DbSession, actor: Reader, resource_id: str) -> A
 
 
 @router.get("/Practitioner", response_class=FhirResponse)
+def search_practitioner(request: Request, db: DbSession, actor: Reader) -> Any:
+    return _practitioners(request, db, request.query_params)
+
+
 @router.post("/Practitioner/_search", response_class=FhirResponse)
-def search_practitioner(
+def search_practitioner_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> Any:
+    return _practitioners(request, db, params)
+
+
+def _practitioners(request: Request, db: Session, params: QueryParams) -> Any:
     page = page_from(params)
     name, mode = _name(params)
     licences, no_licence = _tokens(params, "identifier", {"licence": None})
@@ -232,10 +267,18 @@ def read_practitioner(db: DbSession, actor: Reader, resource_id: str) -> Any:
 
 
 @router.get("/PractitionerRole", response_class=FhirResponse)
+def search_practitioner_role(request: Request, db: DbSession, actor: Reader) -> Any:
+    return _practitioner_roles(request, db, request.query_params)
+
+
 @router.post("/PractitionerRole/_search", response_class=FhirResponse)
-def search_practitioner_role(
+def search_practitioner_role_by_post(
     request: Request, db: DbSession, actor: Reader, params: SearchParams
 ) -> Any:
+    return _practitioner_roles(request, db, params)
+
+
+def _practitioner_roles(request: Request, db: Session, params: QueryParams) -> Any:
     page = page_from(params)
     specialties, no_specialty = _tokens(params, "specialty", {"department": None})
     criteria = RoleFilter(

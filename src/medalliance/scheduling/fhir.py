@@ -33,8 +33,12 @@ def _search(
 
 
 @router.get("/Slot")
+def search_slots(request: Request, db: DbSession, actor: SlotReader) -> FhirResponse:
+    return _search(request, db, actor, "Slot", request.query_params)
+
+
 @router.post("/Slot/_search")
-def search_slots(
+def search_slots_by_post(
     request: Request, db: DbSession, actor: SlotReader, params: SearchParams
 ) -> FhirResponse:
     return _search(request, db, actor, "Slot", params)
@@ -46,8 +50,12 @@ def read_slot(slot_id: str, db: DbSession, actor: SlotReader) -> FhirResponse:
 
 
 @router.get("/Appointment")
+def search_appointments(request: Request, db: DbSession, actor: AppointmentReader) -> FhirResponse:
+    return _search(request, db, actor, "Appointment", request.query_params)
+
+
 @router.post("/Appointment/_search")
-def search_appointments(
+def search_appointments_by_post(
     request: Request, db: DbSession, actor: AppointmentReader, params: SearchParams
 ) -> FhirResponse:
     return _search(request, db, actor, "Appointment", params)
