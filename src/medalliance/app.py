@@ -176,7 +176,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         # In the thread pool: a database write must not stall the event loop.
         await run_in_threadpool(_audit_refusal, request, exc)
     if is_fhir_path(request.url.path):
-        return outcome_response(exc.status, exc.message, expression=exc.field)
+        return outcome_response(exc.status, exc.message, expression=exc.field, code=exc.issue)
     if _is_api(request):
         return problem_response(exc.status, exc.code, exc.message, field=exc.field)
     if exc.status == 401:

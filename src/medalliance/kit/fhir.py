@@ -45,11 +45,17 @@ class FhirResponse(Response):
 
 
 def operation_outcome(
-    status: int, message: str, *, expression: str | None = None, severity: str = "error"
+    status: int,
+    message: str,
+    *,
+    expression: str | None = None,
+    severity: str = "error",
+    code: str | None = None,
 ) -> dict[str, Any]:
+    """``code``: the IssueType, when the status's usual one does not say it."""
     issue: dict[str, Any] = {
         "severity": severity,
-        "code": _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing"),
+        "code": code or _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing"),
         "diagnostics": message,
     }
     if expression:
@@ -57,10 +63,12 @@ def operation_outcome(
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-def outcome_response(status: int, message: str, *, expression: str | None = None) -> FhirResponse:
+def outcome_response(
+    status: int, message: str, *, expression: str | None = None, code: str | None = None
+) -> FhirResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return FhirResponse(
-        operation_outcome(status, message, expression=expression),
+        operation_outcome(status, message, expression=expression, code=code),
         status_code=status,
         headers=headers,
     )

@@ -542,7 +542,7 @@ def _batch(db: Session, actor: Actor, raw_entries: list[Any], now: datetime) -> 
                 {
                     "status": f"{exc.status}",
                     "outcome": operation_outcome(
-                        exc.status, f"{where}: {exc.message}", expression=exc.field
+                        exc.status, f"{where}: {exc.message}", expression=exc.field, code=exc.issue
                     ),
                 }
             )
