@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from medalliance.config import get_settings
-from medalliance.errors import DomainError
+from medalliance.errors import DomainError, ValidationFailed
 from medalliance.records import narrative, structure
 from medalliance.records.searchparams import resource_type_set
 from medalliance.records.validation import (
@@ -282,6 +282,32 @@ class TestContainedResources:
         assert refused.field == "Observation.contained.manufactureDate"
 
 
+class TestContainedPatient:
+    def test_a_subject_that_is_only_a_contained_patient_is_refused(self) -> None:
+        newborn = {"resourceType": "Patient", "id": "newborn"}
+        with pytest.raises(ValidationFailed) as refused:
+            validate(_observation(contained=[newborn], subject={"reference": "#newborn"}))
+        assert refused.value.field == "Observation.subject"
+        assert "Patient/<id>" in refused.value.message
+
+    def test_a_contained_patient_beside_the_registered_one_is_valid(self) -> None:
+        mother = {"resourceType": "Patient", "id": "mother"}
+        visit = {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "contained": [mother],
+            "participant": [
+                {"actor": {"reference": "Patient/p00000001"}, "status": "accepted"},
+                {"actor": {"reference": "#mother"}, "status": "accepted"},
+            ],
+        }
+        validate(visit)
+
+    def test_a_contained_non_patient_subject_is_valid(self) -> None:
+        group = {"resourceType": "Group", "id": "g", "type": "person", "actual": True}
+        validate(_observation(contained=[group], subject={"reference": "#g"}))
+
+
 class TestResourceTypes:
     def test_a_type_the_url_names_that_r4_lacks_is_not_found(self) -> None:
         with pytest.raises(UnsupportedType) as refused:
@@ -298,11 +324,21 @@ class TestResourceTypes:
         assert _refused({"resourceType": "Foo"}).field == "resourceType"
 
 
-# The package's examples that are not valid R4, each with why; every other example of a
-# non-definitional type must validate.
+# The package's examples that are not valid R4, or that this store refuses by design,
+# each with why; every other example of a non-definitional type must validate.
 _REFUSED_EXAMPLES = {
+    # Their patient is a contained Patient, which no patient's record can file.
+    **dict.fromkeys(
+        [
+            "Claim-100152.json", "Claim-100155.json", "Claim-MED-00050.json",
+            "Observation-1minute-apgar-score.json", "Observation-2minute-apgar-score.json",
+            "Observation-5minute-apgar-score.json", "Observation-10minute-apgar-score.json",
+            "Observation-20minute-apgar-score.json", "QuestionnaireResponse-3141.json",
+        ],
+        ValidationFailed,
+    ),
     "Questionnaire-qs1.json": InvalidResource,  # item.item.linkId (1..1) is missing
-}
+}  # fmt: skip
 _DEFINITIONS = {"CodeSystem", "ValueSet", "StructureDefinition", "SearchParameter"}
 _DEFINITIONS |= {"ConceptMap", "OperationDefinition", "ImplementationGuide"}
 

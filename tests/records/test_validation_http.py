@@ -52,6 +52,14 @@ class TestRefusedBodies:
             ),
             ({"contained": [{"resourceType": "Foo"}]}, "Observation.contained", 400),
             ({"contained": [{}]}, "Observation.contained", 400),
+            (
+                {
+                    "contained": [{"resourceType": "Patient", "id": "newborn"}],
+                    "subject": {"reference": "#newborn"},
+                },
+                "Observation.subject",
+                422,
+            ),
         ],
     )
     def test_an_invalid_resource_is_refused_naming_the_element_and_not_stored(

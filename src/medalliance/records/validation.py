@@ -1,7 +1,7 @@
 """Validation at the boundary: the JSON as R4 writes it (``shape``: element names, arrays,
 primitives' JSON types, and the data types' invariants per-1, ref-1, txt-1), structure
 with the fhir.resources R4B models, the required code bindings (``terminology``), plus the
-rules the store itself relies on (type, id).
+rules the store itself relies on (type, id, a patient it can file the resource under).
 
 fhir.resources has no R4 models since its 7.0 (its R4 ones were pydantic 1), so R4B's, the
 closest, are used for every type they know that R4B did not reshape. Types R4B removed
@@ -13,7 +13,8 @@ re-serialisation.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache, lru_cache
 from typing import Any, Final
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -21,7 +22,8 @@ from pydantic import ValidationError
 
 from medalliance.errors import DomainError, NotFound, ValidationFailed
 from medalliance.records import shape, terminology
-from medalliance.records.searchparams import resource_type_set
+from medalliance.records.indexing import reference_target
+from medalliance.records.searchparams import params_for, resource_type_set
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # R4B redesigned these (R4B diff.html): the official R4 Evidence example fails its model.
@@ -103,6 +105,7 @@ def validate(resource: Any, *, expected_type: str | None = None) -> dict[str, An
     not_allowed = terminology.first_code_not_allowed(resource)
     if not_allowed is not None:
         raise InvalidResource(not_allowed.message(), field=not_allowed.expression)
+    _refuse_contained_patient(resource, resource_type)
     return resource
 
 
@@ -139,6 +142,77 @@ def _validate_model(model: Any, resource: dict[str, Any], resource_type: str) ->
         raise InvalidResource(
             f"{resource_type}: the resource is nested too deeply", field=resource_type
         ) from None
+
+
+# --- the patient the store files a resource under -----------------------------------------
+
+
+def _refuse_contained_patient(resource: dict[str, Any], resource_type: str) -> None:
+    """A resource whose patient is only a contained Patient would be filed under no
+    patient (the store files by ``Patient/id`` of the master patient index): readable by
+    anyone, unaudited, and in nobody's $everything."""
+    contained = resource.get("contained")
+    if not contained:
+        return  # nearly every resource: nothing to look up
+    patients = {
+        c.get("id") for c in contained if isinstance(c, dict) and c.get("resourceType") == "Patient"
+    }
+    if not patients:
+        return
+    local, named = None, False
+    for where, reference in _compartment_references(resource, resource_type):
+        if reference.startswith("#"):
+            local = (where, reference) if reference[1:] in patients else local
+        else:
+            target = reference_target(reference)
+            named = named or (target is not None and target[0] == "Patient")
+    if local is not None and not named:
+        where, reference = local
+        raise ValidationFailed(
+            f"{where} refers to the contained Patient {reference}: this {resource_type} is "
+            "filed in its patient's record, so it must refer to the patient as Patient/<id> "
+            "of the master patient index (register the patient first)",
+            field=where,
+        )
+
+
+def _compartment_references(
+    resource: dict[str, Any], resource_type: str
+) -> Iterator[tuple[str, str]]:
+    for path in _compartment_paths(resource_type):
+        for value in _values(resource, path):
+            reference = value.get("reference") if isinstance(value, dict) else None
+            if isinstance(reference, str):
+                yield ".".join((resource_type, *path)), reference
+
+
+@cache
+def _compartment_paths(resource_type: str) -> tuple[tuple[str, ...], ...]:
+    """The elements the store reads the patient from (``writes.patient_of``: the
+    ``patient`` search parameter, else ``subject``), as paths below the resource."""
+    params = params_for(resource_type)
+    param = params.get("patient") or params.get("subject")
+    if param is None:
+        return ()
+    paths = []
+    for part in param.expression.split("|"):
+        part = part.strip().strip("()")
+        if part.startswith(resource_type + "."):
+            path = part.split(".where(")[0].split(" as ")[0]
+            paths.append(tuple(path.split(".")[1:]))
+    return tuple(paths)
+
+
+def _values(node: Any, path: tuple[str, ...]) -> Iterator[Any]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _values(item, path)
+    elif isinstance(node, dict) and path and path[0] in node:
+        value = node[path[0]]
+        if len(path) > 1:
+            yield from _values(value, path[1:])
+        else:
+            yield from value if isinstance(value, list) else (value,)
 
 
 __all__ = ["InvalidResource", "UnsupportedType", "ValidationFailed", "require_type", "validate"]
