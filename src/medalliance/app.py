@@ -183,7 +183,9 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         await run_in_threadpool(_audit_refusal, request, exc)
     if is_fhir_path(request.url.path):
         headers = {"Allow": _allowed_methods(request)} if exc.status == 405 else None
-        return outcome_response(exc.status, exc.message, expression=exc.field, headers=headers)
+        return outcome_response(
+            exc.status, exc.message, expression=exc.field, headers=headers, code=exc.issue
+        )
     if _is_api(request):
         return problem_response(exc.status, exc.code, exc.message, field=exc.field)
     if exc.status == 401:

@@ -8,6 +8,8 @@ from typing import ClassVar
 class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad-request"
+    # The FHIR IssueType of its OperationOutcome, where the status's own does not say it.
+    issue: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)

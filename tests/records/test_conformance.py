@@ -4,6 +4,7 @@ parameter it has a value for."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +27,32 @@ EXAMPLES = sorted(
 )
 
 
+def _registered(resource: dict[str, Any]) -> dict[str, Any]:
+    """The example with a contained Patient it refers to (the Apgar scores' newborn) made a
+    Patient of the master patient index: the store files a resource under its patient and
+    refuses one whose patient is only contained (``test_validation``)."""
+    contained = resource.get("contained", [])
+    patients = [c["id"] for c in contained if c["resourceType"] == "Patient"]
+    if not patients:
+        return resource
+    text = json.dumps(resource)
+    for pid in patients:
+        text = text.replace(f'"#{pid}"', f'"Patient/{pid}"')
+    registered: dict[str, Any] = json.loads(text)
+    others = [c for c in contained if c["resourceType"] != "Patient"]
+    if others:
+        registered["contained"] = others
+    else:
+        del registered["contained"]
+    return registered
+
+
 def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resource.items() if k not in ("id", "meta")}
 
 
 def _patients(resource: dict[str, Any]) -> set[str]:
-    return set(re.findall(r'"Patient/([A-Za-z0-9\-.]+)"', __import__("json").dumps(resource)))
+    return set(re.findall(r'"Patient/([A-Za-z0-9\-.]+)"', json.dumps(resource)))
 
 
 def _queries(resource: dict[str, Any]) -> list[tuple[str, str]]:
@@ -70,7 +91,7 @@ def test_every_deep_type_has_official_examples() -> None:
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_official_example_round_trips_and_is_found(db: Session, name: str) -> None:
-    original = example(name)
+    original = _registered(example(name))
     _grant(db, original)
     stored = service.create(db, COUNTY_HIS, original, now=NOW)
     read = service.read(db, COUNTY_HIS, stored.resource_type, stored.id, now=NOW)

@@ -52,11 +52,17 @@ class FhirResponse(Response):
 
 
 def operation_outcome(
-    status: int, message: str, *, expression: str | None = None, severity: str = "error"
+    status: int,
+    message: str,
+    *,
+    expression: str | None = None,
+    severity: str = "error",
+    code: str | None = None,
 ) -> dict[str, Any]:
+    """``code``: the IssueType, when the status's usual one does not say it."""
     issue: dict[str, Any] = {
         "severity": severity,
-        "code": _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing"),
+        "code": code or _ISSUE_CODE.get(status, "exception" if status >= 500 else "processing"),
         "diagnostics": message,
     }
     if expression:
@@ -70,13 +76,14 @@ def outcome_response(
     *,
     expression: str | None = None,
     headers: Mapping[str, str] | None = None,
+    code: str | None = None,
 ) -> FhirResponse:
     """``headers``: those the error carries (a 405's ``Allow``)."""
     sent = dict(headers or {})
     if status == 401:
         sent["WWW-Authenticate"] = "Bearer"
     return FhirResponse(
-        operation_outcome(status, message, expression=expression),
+        operation_outcome(status, message, expression=expression, code=code),
         status_code=status,
         headers=sent,
     )

@@ -560,7 +560,7 @@ def _batch(
             savepoint.rollback()
             if exc.status == 403:
                 _audit_refused_entry(db, actor, where, raw, exc)
-            responses.append(_failed(exc.status, f"{where}: {exc.message}", exc.field))
+            responses.append(_failed(exc.status, f"{where}: {exc.message}", exc.field, exc.issue))
         except Exception:
             savepoint.rollback()
             log.exception("batch_entry_failed", entry=where)
@@ -568,8 +568,10 @@ def _batch(
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 
-def _failed(status: int, message: str, expression: str | None = None) -> dict[str, Any]:
-    outcome = operation_outcome(status, message, expression=expression)
+def _failed(
+    status: int, message: str, expression: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    outcome = operation_outcome(status, message, expression=expression, code=code)
     return {"response": {"status": f"{status}", "outcome": outcome}}
 
 

@@ -32,6 +32,8 @@ class Package:
 
     snapshots: dict[str, tuple[dict[str, Any], ...]]  # by concrete resource type
     choices: frozenset[str]  # names of the choice elements (value of value[x]), anywhere
+    # By complex data type (Quantity, Period, Element ...): what JSON validation walks into.
+    datatypes: dict[str, tuple[dict[str, Any], ...]]
 
 
 # Concurrent first requests wait for one read instead of each reading the package.
@@ -48,6 +50,7 @@ def _read_package() -> Package:
     """One pass over the files (655, 39 MB of JSON: about a second): the search parameters
     need the types and choices, the summaries and required codes the types' elements."""
     snapshots: dict[str, tuple[dict[str, Any], ...]] = {}
+    datatypes: dict[str, tuple[dict[str, Any], ...]] = {}
     choices: set[str] = set()
     for path in sorted(get_settings().fhir_package_dir.glob("StructureDefinition-*.json")):
         definition = json.loads(path.read_text(encoding="utf-8"))
@@ -61,7 +64,12 @@ def _read_package() -> Package:
             and not definition.get("abstract")
         ):
             snapshots[definition["type"]] = elements
-    return Package(snapshots, frozenset(choices))
+        elif (
+            definition.get("kind") == "complex-type"
+            and definition.get("derivation") != "constraint"
+        ):
+            datatypes[definition["type"]] = elements  # not the profiles (SimpleQuantity ...)
+    return Package(snapshots, frozenset(choices), datatypes)
 
 
 def snapshot(resource_type: str) -> tuple[dict[str, Any], ...]:
