@@ -141,6 +141,37 @@ def test_a_refused_create_leaves_nothing_but_its_refusal(
     assert counts() == (stored, theirs, (denied or 0) + 1)
 
 
+def test_a_create_naming_a_deleted_visit_is_refused_and_stores_nothing(
+    client: TestClient, factory: sessionmaker[Session]
+) -> None:
+    """The refusal comes from what the write statement found while writing, and a create
+    has no transaction to roll back: the statement itself must then write nothing (it used
+    to store the result, audited as created, and answer 409)."""
+    patient = "p00000014"
+    visit = client.post("/fhir/Encounter", json=_encounter(patient)).json()["id"]
+    assert client.delete(f"/fhir/Encounter/{visit}").status_code == 204
+
+    def stored() -> tuple[int | None, int | None]:
+        with unit_of_work(factory) as db:
+            theirs = select(func.count()).where(
+                FhirResource.patient_id == patient, FhirResource.resource_type == "Observation"
+            )
+            created = select(func.count()).where(
+                AuditEvent.patient_id == patient, AuditEvent.action == "fhir.create"
+            )
+            return db.scalar(theirs), db.scalar(created)
+
+    before = stored()
+    result = {**_observation(patient), "encounter": {"reference": f"Encounter/{visit}"}}
+    refused = client.post("/fhir/Observation", json=result)
+    assert refused.status_code == 409
+    assert "which was deleted" in refused.json()["issue"][0]["diagnostics"]
+    assert stored() == before
+    # A version of the deleted visit is still a good reference: that create is stored.
+    versioned = {**result, "encounter": {"reference": f"Encounter/{visit}/_history/1"}}
+    assert client.post("/fhir/Observation", json=versioned).status_code == 201
+
+
 def test_a_failing_transaction_bundle_still_writes_nothing(
     client: TestClient, factory: sessionmaker[Session]
 ) -> None:

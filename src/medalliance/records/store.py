@@ -107,8 +107,10 @@ def stamp(resource: dict[str, Any], version: int, now: datetime) -> None:
     resource["meta"] = meta
 
 
-# A stored resource that writes refer to, to hold: (type, id, the referring write's patient).
-Holding = tuple[str, str, str | None]
+# A stored resource that writes refer to, to hold: (type, id, the referring write's patient,
+# whether a write names it itself rather than only a version of it: then its deletion stops
+# the writes, which must not be stored, see ``_pg_write_sql``).
+Holding = tuple[str, str, str | None, bool]
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,9 @@ def persist_holding(
     """``persist``, holding until the transaction ends the resources among ``holding``
     that are of the referring write's patient's record or of none (``_HELD``, in the same
     statement on PostgreSQL); and those of them that are deleted, for the caller to refuse
-    the writes (its error rolls them back)."""
+    the writes (its error rolls them back). On PostgreSQL, a deleted one the writes name
+    themselves also stops the statement from writing anything: a create runs without a
+    transaction (``kit.http.autocommit``), where nothing would roll back."""
     if not writes:
         return [], []
     for w in writes:
@@ -148,6 +152,8 @@ def persist_holding(
     if raw is not None:  # PostgreSQL
         flush_pending(db)
         deleted = _persist_postgresql(raw, writes, now, events, holding)
+        if any(w.pid is None for w in writes):
+            return [], deleted  # stopped: nothing was written
         return [_stored(w, now) for w in writes], deleted
     deleted = _deleted_sqlite(db, holding) if holding else []
     new = [w for w in writes if w.pid is None]  # decided before inserts assign pids
@@ -168,12 +174,14 @@ def persist_holding(
 # other writes referring to it do not wait. MATERIALIZED: every row is locked, not only
 # the deleted ones the statement returns.
 _HELD = """held AS MATERIALIZED (
-    SELECT r.resource_type, r.id, r.patient_id, r.deleted
+    SELECT r.resource_type, r.id, r.patient_id, r.deleted, (t->>3)::bool AS named
     FROM jsonb_array_elements(%(holding)s::jsonb) AS t
     JOIN fhir_resource r ON r.resource_type = t->>0 AND r.id = t->>1
     WHERE r.patient_id IS NULL OR r.patient_id = t->>2
     FOR KEY SHARE OF r
 )"""
+# The writes are stored unless one names a held resource that is deleted.
+_NOTHING_STOPS = "NOT EXISTS (SELECT 1 FROM held WHERE deleted AND named)"
 # SQLite runs one writing transaction at a time: a plain read is as good as a lock.
 _FIND_DELETED = text("""
 SELECT r.resource_type, r.id, r.patient_id
@@ -253,15 +261,15 @@ def _pg_write_sql(*, replaces: bool, audited: bool, holds: bool) -> str:
             f"JOIN allw a ON a.ord = x.ord)"
         )
     if audited:
-        index_ctes.append(f"aud AS ({audit.insert_events_sql('events')})")
-    if holds:
-        index_ctes.append(_HELD)
+        allowed = f" WHERE {_NOTHING_STOPS}" if holds else ""
+        index_ctes.append(f"aud AS ({audit.insert_events_sql('events')}{allowed})")
     # Rows with an ord: the pids of new resources; without: deleted targets.
     deleted_targets = (
         "\nUNION ALL SELECT NULL, NULL, resource_type, id, patient_id FROM held WHERE deleted"
     )
+    held, allowed = (f"{_HELD},\n", f" WHERE {_NOTHING_STOPS}") if holds else ("", "")
     return f"""
-WITH w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}),
+WITH {held}w AS (SELECT * FROM {_rows("writes", _WRITE_COLUMNS, "w")}{allowed}),
 ins AS (
     INSERT INTO fhir_resource (resource_type, id, version, last_updated, patient_id,
                                institution_id, sort_date, deleted, content)

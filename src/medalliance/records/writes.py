@@ -310,11 +310,11 @@ def commit_writes(
         else []
     )
     wanted = _targets(writes)
-    stored, deleted = store.persist_holding(
-        db, writes, ctx.now, events=events, holding=list(wanted)
-    )
+    holding = [(*held, _named(writes, held, referrers)) for held, referrers in wanted.items()]
+    stored, deleted = store.persist_holding(db, writes, ctx.now, events=events, holding=holding)
     for target in deleted:
         _refuse_deleted(writes, wanted, target)
+    assert len(stored) == len(writes), "a deleted target stopped writes that do not name it"
     if not audit_each:
         _audit_grouped(db, ctx.actor, stored, bases)
     return stored
@@ -330,7 +330,18 @@ class DeletedTarget(Conflict):
         self.position = position
 
 
-def _targets(writes: list[Prepared]) -> dict[store.Holding, list[int]]:
+# A stored resource writes refer to: (type, id, the referring write's patient).
+Referred = tuple[str, str, str | None]
+
+
+def _named(writes: list[Prepared], target: Referred, referrers: list[int]) -> bool:
+    """Whether a referrer names the target itself, not only a version of it
+    (``Type/id/_history/n``, which stays good when the target is deleted)."""
+    reference = f"{target[0]}/{target[1]}"
+    return any(reference in reference_values(writes[p].resource) for p in referrers)
+
+
+def _targets(writes: list[Prepared]) -> dict[Referred, list[int]]:
     """What the writes refer to, to hold while they commit (``store.persist_holding``):
     (type, id, referring patient), and which writes refer to it.
 
@@ -341,7 +352,7 @@ def _targets(writes: list[Prepared]) -> dict[store.Holding, list[int]]:
     what the writes themselves write: a PUT bringing a deleted resource back is live once
     written beside its referrers."""
     written = {(w.resource["resourceType"], w.resource["id"]) for w in writes}
-    wanted: dict[store.Holding, list[int]] = {}
+    wanted: dict[Referred, list[int]] = {}
     for position, w in enumerate(writes):
         if w.method == "delete" or w.resource["resourceType"] == repository.HOLDS_NOTHING:
             continue
@@ -356,7 +367,7 @@ def _targets(writes: list[Prepared]) -> dict[store.Holding, list[int]]:
 
 
 def _refuse_deleted(
-    writes: list[Prepared], wanted: dict[store.Holding, list[int]], target: store.Target
+    writes: list[Prepared], wanted: dict[Referred, list[int]], target: store.Target
 ) -> None:
     """Refuse the first write that names the deleted ``target`` itself (the error rolls
     the writes back); one naming a version of it (``Type/id/_history/n``) stays good:
@@ -369,7 +380,7 @@ def _refuse_deleted(
             continue  # held for a write of the target's record, not for these
         for position in positions:
             w = writes[position]
-            if reference in reference_values(w.resource):
+            if _named(writes, (kind, id_, patient), [position]):
                 where = _referring_element(w, target)
                 raise DeletedTarget(
                     f"{where} refers to {reference}, which was deleted: refer to a live "
