@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 from conftest import PG_URL, side_database
 from medalliance.db import unit_of_work
 from medalliance.demo.loader import Scale, load
-from medalliance.errors import Conflict, PreconditionFailed
+from medalliance.errors import DomainError, PreconditionFailed
 from medalliance.records import repository, service
 from medalliance.records.store import StoredResource
+from medalliance.referrals import service as referrals
 from records.factories import COUNTY_HIS, admitted, encounter, observation
+from referrals.factories import PATIENT, actor, consent, form
 
 pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -217,8 +219,7 @@ _BLOCKED_FOR = 0.5
 
 def _delete_racing_a_reference(own_engine: Engine, first: str, write: str) -> dict[str, str]:
     """A DELETE of a visit and a ``write`` ("create" or "update") of an Observation that
-    adds a reference to it: ``first`` holds its transaction open (written, not committed)
-    while the other starts, then commits. Each one's outcome ("ok" or "409")."""
+    adds a reference to it (see ``_race``)."""
     from sqlalchemy.orm import sessionmaker
 
     factory = sessionmaker(own_engine, expire_on_commit=False)
@@ -226,8 +227,6 @@ def _delete_racing_a_reference(own_engine: Engine, first: str, write: str) -> di
         admitted(db, P, NOW)  # the care relationship both writes need
         visit = service.create(db, COUNTY_HIS, encounter(P), now=NOW).id
         earlier = service.create(db, COUNTY_HIS, observation(P), now=NOW)
-    outcomes: dict[str, str] = {}
-    started, release = threading.Event(), threading.Event()
 
     def delete(db: Session) -> None:
         service.delete(db, COUNTY_HIS, "Encounter", visit, now=NOW)
@@ -239,6 +238,18 @@ def _delete_racing_a_reference(own_engine: Engine, first: str, write: str) -> di
         content = {**earlier.content, "encounter": {"reference": f"Encounter/{visit}"}}
         service.update(db, COUNTY_HIS, "Observation", earlier.id, content, now=NOW)
 
+    outcomes = _race(factory, first, {"delete": delete, write: refer})
+    _assert_no_live_reference_to_a_deleted_visit(factory, visit)
+    return outcomes
+
+
+def _race(factory: Any, first: str, steps: dict[str, Callable[[Session], None]]) -> dict[str, str]:
+    """Two steps, each in its own transaction: ``first`` holds its transaction open (done,
+    not committed) while the other starts, then commits. Each one's outcome ("ok", or the
+    status of the domain error it raised)."""
+    outcomes: dict[str, str] = {}
+    started, release = threading.Event(), threading.Event()
+
     def run(name: str, step: Callable[[Session], None], holds: bool) -> None:
         if not holds:
             started.wait(timeout=10)
@@ -249,12 +260,11 @@ def _delete_racing_a_reference(own_engine: Engine, first: str, write: str) -> di
                     started.set()
                     release.wait(timeout=10)
             outcomes[name] = "ok"
-        except Conflict:
-            outcomes[name] = "409"
+        except DomainError as exc:
+            outcomes[name] = str(exc.status)
         finally:
             started.set()
 
-    steps = {"delete": delete, write: refer}
     threads = {
         name: threading.Thread(target=run, args=(name, step, name == first))
         for name, step in steps.items()
@@ -267,7 +277,6 @@ def _delete_racing_a_reference(own_engine: Engine, first: str, write: str) -> di
     for t in threads.values():
         t.join(timeout=10)
         assert not t.is_alive()
-    _assert_no_live_reference_to_a_deleted_visit(factory, visit)
     return outcomes
 
 
@@ -334,3 +343,44 @@ def test_an_update_of_a_visit_does_not_wait_for_a_write_referring_to_it(
     finally:
         release.set()
         referrer.join(timeout=10)
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL")
+@pytest.mark.parametrize("first", ["referral", "delete"])
+def test_a_referral_attaching_a_document_and_a_delete_of_it_do_not_both_succeed(
+    own_engine: Engine, first: str
+) -> None:
+    """A DELETE refuses to remove a document a referral carries; without a lock the
+    referral found it live and the DELETE found no referral, and both succeeded: the
+    receiving hospital was sent a deleted document."""
+    from sqlalchemy.orm import sessionmaker
+
+    factory = sessionmaker(own_engine, expire_on_commit=False)
+    with unit_of_work(factory) as db:
+        consent(db)  # the referring doctor reads the county hospital's document
+        admitted(db, PATIENT, NOW)
+        document = service.create(db, COUNTY_HIS, _note(PATIENT), now=NOW).id
+        doctor = actor(db, "doctor")
+
+    def refer(db: Session) -> None:
+        attached = form(attachments=[f"DocumentReference/{document}"])
+        referrals.create(db, doctor, attached, now=NOW)
+
+    def delete(db: Session) -> None:
+        service.delete(db, COUNTY_HIS, "DocumentReference", document, now=NOW)
+
+    outcomes = _race(factory, first, {"referral": refer, "delete": delete})
+    expected = {"referral": "ok", "delete": "409"}  # the DELETE saw the referral
+    if first == "delete":
+        expected = {"delete": "ok", "referral": "422"}  # the referral saw the deletion
+    assert outcomes == expected
+
+
+def _note(patient: str) -> dict[str, Any]:
+    return {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"text": "门诊病历"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "content": [{"attachment": {"contentType": "text/plain", "data": "5aS05pmV"}}],
+    }

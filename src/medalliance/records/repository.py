@@ -37,23 +37,27 @@ _CURRENT = HotStatement(select(_resource).where(*_this_resource))
 # decides who wins. An update or patch takes FOR NO KEY UPDATE, which lets writes that
 # refer to the resource (they hold it FOR KEY SHARE, ``store.persist_holding``) go on;
 # a delete takes FOR UPDATE, which waits for them and holds them off until it commits.
-RowLock = Literal["write", "delete"]
-_KEY_SHARE_ALLOWED: dict[RowLock, bool] = {"write": True, "delete": False}
+# A referral attaching a document holds it FOR KEY SHARE ("hold"), as a write referring
+# to it does: a delete then waits and finds the referral.
+RowLock = Literal["write", "delete", "hold"]
+_LOCK_MODES: dict[RowLock, dict[str, bool]] = {
+    "write": {"key_share": True},
+    "delete": {},
+    "hold": {"key_share": True, "read": True},
+}
 _CURRENT_FOR = {
     lock: HotStatement(
-        select(_resource).where(*_this_resource).with_for_update(of=_resource, key_share=share)
+        select(_resource).where(*_this_resource).with_for_update(of=_resource, **mode)
     )
-    for lock, share in _KEY_SHARE_ALLOWED.items()
+    for lock, mode in _LOCK_MODES.items()
 }
 # A read, an update or a delete also asks whether the actor's institution cares for the
 # resource's patient: asked in the same statement, one round trip instead of two.
 _with_related = select(_resource, live_relationship_of(_resource.c.patient_id).label("related"))
 _CURRENT_AND_RELATED = HotStatement(_with_related.where(*_this_resource))
 _CURRENT_AND_RELATED_FOR = {
-    lock: HotStatement(
-        _with_related.where(*_this_resource).with_for_update(of=_resource, key_share=share)
-    )
-    for lock, share in _KEY_SHARE_ALLOWED.items()
+    lock: HotStatement(_with_related.where(*_this_resource).with_for_update(of=_resource, **mode))
+    for lock, mode in _LOCK_MODES.items()
 }
 
 
@@ -87,7 +91,8 @@ def current_for_actor(
     lock: RowLock | None = None,
 ) -> CurrentRowForActor | None:
     """The current row, and whether its patient has a live care relationship with the
-    actor's institution (``related``); ``lock``: for an update or patch, or a delete."""
+    actor's institution (``related``); ``lock``: for an update or patch, a delete, or to
+    hold it while the caller's transaction refers to it."""
     statement = _CURRENT_AND_RELATED_FOR[lock] if lock else _CURRENT_AND_RELATED
     params = {
         "resource_type": resource_type,

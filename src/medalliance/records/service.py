@@ -65,9 +65,18 @@ class Gone(DomainError):
 
 
 def read(
-    db: Session, actor: Actor, resource_type: str, resource_id: str, *, now: datetime
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str,
+    *,
+    now: datetime,
+    hold: bool = False,
 ) -> StoredResource:
-    row = _current_readable(db, actor, resource_type, resource_id, now)
+    """``hold``: until the transaction ends, a DELETE of the resource waits for it (the
+    caller is about to refer to it from elsewhere: a referral's attachment)."""
+    lock: repository.RowLock | None = "hold" if hold else None
+    row = _current_readable(db, actor, resource_type, resource_id, now, lock=lock)
     if row.deleted:
         raise Gone(f"{resource_type}/{resource_id} was deleted")
     return from_row(row)
@@ -459,7 +468,8 @@ def refuse_if_referenced(db: Session, gone: StoredResource, *, deleting: bool = 
     referrer.
 
     Race-free on PostgreSQL: the delete holds the row FOR UPDATE, and a write referring
-    to it holds it FOR KEY SHARE (``store.persist_holding``), so one waits for the other:
+    to it holds it FOR KEY SHARE (``store.persist_holding``), as does a referral attaching
+    it (``read(hold=True)``), so one waits for the other:
     this check then sees the referrer committed, or the write sees the deletion and is
     refused. References in contained resources, extensions and elements no search
     parameter reads are indexed too (``indexing.UNSEARCHED``): they hold it as well."""
@@ -575,13 +585,21 @@ def transaction(
 
 
 def _current_readable(
-    db: Session, actor: Actor, resource_type: str, resource_id: str, now: datetime
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    resource_id: str,
+    now: datetime,
+    *,
+    lock: repository.RowLock | None = None,
 ) -> repository.CurrentRow:
     """The current row of a resource the actor may read (the read is audited)."""
     require_type(resource_type)
     if resource_type in links.HOMES:
         writes.refuse_foreign_type(resource_type)
-    row = repository.current_for_actor(db, resource_type, resource_id, actor.institution_id, now)
+    row = repository.current_for_actor(
+        db, resource_type, resource_id, actor.institution_id, now, lock=lock
+    )
     if row is None:
         raise NotFound(f"{resource_type}/{resource_id} not found")
     _check_read(db, actor, row.patient_id, resource_type, resource_id, now, related=row.related)

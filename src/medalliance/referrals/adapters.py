@@ -37,7 +37,9 @@ def records_available() -> bool:
 
 
 def record_exists(db: Session, actor: Actor, reference: str, now: datetime) -> bool:
-    """The attachment names a resource of the shared record that the actor may read."""
+    """The attachment names a resource of the shared record that the actor may read; held
+    until the referral commits, so that it cannot be deleted meanwhile unseen (a DELETE
+    refuses to remove what a referral carries)."""
     if not REFERENCE.match(reference):
         return False
     records = _records()
@@ -45,7 +47,7 @@ def record_exists(db: Session, actor: Actor, reference: str, now: datetime) -> b
         return True
     resource_type, resource_id = reference.split("/", 1)
     try:
-        records.read(db, actor, resource_type, resource_id, now=now)
+        records.read(db, actor, resource_type, resource_id, now=now, hold=True)
     except (NotFound, Forbidden):
         return False
     except DomainError as exc:  # e.g. 410 Gone: a deleted record is no attachment
