@@ -36,9 +36,10 @@ migrations-check:
 		MEDALLIANCE_DATABASE_URL=$$MEDALLIANCE_TEST_DATABASE_URL $(VENV)/alembic upgrade head && \
 		MEDALLIANCE_DATABASE_URL=$$MEDALLIANCE_TEST_DATABASE_URL $(VENV)/alembic check; fi
 
-# One pytest worker per core (pytest-xdist); each worker has its own databases.
+# One pytest worker per core (pytest-xdist); each worker has its own databases. The 25
+# slowest tests are listed: CI should stay well under 20 minutes.
 PYTEST_WORKERS ?= auto
 pytest:
-	$(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test: install lint typecheck migrations-check pytest
