@@ -17,10 +17,10 @@ from medalliance.kit.fhir import (
     FhirResponse,
     SearchParams,
     fhir_router,
-    page_from,
     read_response,
     resource_headers,
-    searchset,
+    search_bundle,
+    strict_handling,
 )
 from medalliance.kit.http import DbSession
 from medalliance.referrals import interop
@@ -37,19 +37,11 @@ def _resource(resource: dict[str, Any]) -> FhirResponse:
 def _search(
     request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
 ) -> FhirResponse:
-    page = page_from(params)
-    result = interop.search(db, actor, resource_type, params.multi_items(), page, now=utcnow())
-    return FhirResponse(
-        searchset(
-            request,
-            result.resources,
-            total=None,
-            page=page,
-            has_more=result.has_more,
-            included=result.included,
-            params=params.multi_items(),
-        )
+    strict = strict_handling(request.headers.get("prefer"))
+    found = interop.search(
+        db, actor, resource_type, params.multi_items(), strict=strict, now=utcnow()
     )
+    return FhirResponse(search_bundle(request, found))
 
 
 @router.get("/ServiceRequest")
