@@ -428,6 +428,13 @@ def _format_refusal(request: Request) -> DomainError | None:
     return None
 
 
+def require_json_patch(content_type: str | None) -> None:
+    """A PATCH is read as JSON Patch alone: another format (FHIRPath Patch in a
+    Parameters, XML Patch) is a 415 rather than a body misread as one."""
+    if media_type(content_type or "") != "application/json-patch+json":
+        raise UnsupportedMediaType("PATCH takes application/json-patch+json", field="Content-Type")
+
+
 async def search_parameters(request: Request) -> QueryParams:
     """A POST ``[type]/_search``'s parameters: the query's, then its form's (R4 http.html
     search: a server SHALL support POST; the two may be combined)."""

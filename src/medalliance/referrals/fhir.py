@@ -97,9 +97,7 @@ async def update_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
     body = await _body(request)
-    return _resource(
-        await run_in_threadpool(_update, db, actor, referral_id, body, if_match, False)
-    )
+    return _resource(await run_in_threadpool(_update, db, actor, referral_id, body, if_match, None))
 
 
 @router.patch("/Task/{referral_id}")
@@ -111,12 +109,20 @@ async def patch_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
     body = await _body(request)
-    return _resource(await run_in_threadpool(_update, db, actor, referral_id, body, if_match, True))
+    patch_type = request.headers.get("content-type") or ""
+    updated = await run_in_threadpool(_update, db, actor, referral_id, body, if_match, patch_type)
+    return _resource(updated)
 
 
 def _update(
-    db: Any, actor: Actor, referral_id: str, body: Any, if_match: str | None, patch: bool
+    db: Any,
+    actor: Actor,
+    referral_id: str,
+    body: Any,
+    if_match: str | None,
+    patch_type: str | None,
 ) -> dict[str, Any]:
+    """``patch_type``: the Content-Type of a PATCH (None: a PUT)."""
     return interop.update_task(
-        db, actor, referral_id, body, if_match=if_match, patch=patch, now=utcnow()
+        db, actor, referral_id, body, if_match=if_match, patch_type=patch_type, now=utcnow()
     )

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, Forbidden, PreconditionFailed, ValidationFailed
-from medalliance.kit.fhir import SearchPage, parse_search
+from medalliance.kit.fhir import SearchPage, parse_search, require_json_patch
 from medalliance.referrals import repository, resources, service
 from medalliance.referrals.models import Referral
 from medalliance.referrals.repository import ReferralSearch
@@ -165,10 +165,11 @@ def update_task(
     body: Any,
     *,
     if_match: str | None,
-    patch: bool,
+    patch_type: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     """Set Task.status (PUT a Task or JSON-Patch it); the workflow decides if it may.
+    ``patch_type``: a PATCH's Content-Type (None: a PUT), which must be JSON Patch.
 
     If-Match must name the current version (412 otherwise, even when nothing would
     change). An element the body changes that this interface cannot is a 422 naming it,
@@ -176,6 +177,8 @@ def update_task(
     result whole (a removal is a change). ``meta`` is the server's."""
     # Visibility first: an outsider must get 404, not learn from a 412 that the Task exists.
     current = service.get(db, actor, referral_id, now=now).referral
+    if patch_type is not None:
+        require_json_patch(patch_type)
     version = _version(if_match)
     if version != current.version:
         raise PreconditionFailed(
@@ -183,14 +186,14 @@ def update_task(
             field="If-Match",
         )
     shown = resources.task(current)
-    task = _apply_patch(copy.deepcopy(shown), body) if patch else body
+    task = _apply_patch(copy.deepcopy(shown), body) if patch_type is not None else body
     if not isinstance(task, dict) or task.get("resourceType") != "Task":
         raise DomainError("body must be a Task", field="resourceType")
     if task.get("id") not in (None, referral_id):
         raise DomainError("Task.id does not match the URL", field="id")
     status = task.get("status")
     moving = status != shown["status"]
-    _refuse_other_changes(task, shown, moving=moving, whole=patch)
+    _refuse_other_changes(task, shown, moving=moving, whole=patch_type is not None)
     if not moving:
         return shown  # nothing to do: the status is already that
     event = resources.EVENT_FOR_TASK_STATUS.get(str(status))
