@@ -289,13 +289,16 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     """Anything unexpected (Starlette's outer ServerErrorMiddleware calls this, for the
     direct FHIR routes too). The traceback goes to the log, once (``AnsweredErrors``), and
     only there: a client learns nothing of the code or data from it. A FHIR client gets an
-    OperationOutcome it can parse; other paths keep Starlette's plain answer."""
+    OperationOutcome, an API client a problem+json (RFC 9457), as their other errors; pages
+    keep Starlette's plain answer."""
     log.error("unhandled_exception", method=request.method, path=request.url.path, exc_info=exc)
     # An exception type that takes no attribute is raised on, and logged again by the server.
     with suppress(AttributeError):
         setattr(exc, _LOGGED, True)
     if is_fhir_path(request.url.path):
         return outcome_response(500, "the server failed to process the request")
+    if _is_api(request):
+        return problem_response(500, "server-error", "the server failed to process the request")
     return PlainTextResponse("Internal Server Error", status_code=500)
 
 

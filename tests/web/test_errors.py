@@ -148,6 +148,23 @@ class TestUnexpectedErrors:
         logged = [e for e in logs if e.get("exc_info") is not None]
         assert [e["event"] for e in logged] == ["unhandled_exception"]
 
+    def test_an_api_failure_is_a_500_problem_that_tells_nothing(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from medalliance.referrals import api
+
+        monkeypatch.setattr(api.service, "queue", _failing)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/api/referrals?box=incoming", headers=bearer(client, "doctor"))
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["status"] == 500
+        assert problem["type"].endswith("/server-error")
+        assert problem["title"]
+        assert "secret" not in response.text
+        assert "RuntimeError" not in response.text
+
     def test_a_page_failure_stays_a_plain_500(
         self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
     ) -> None:
