@@ -148,6 +148,16 @@ def jose(db: Session) -> str:
     return "t-jose"
 
 
+def test_a_latin_name_with_accents_is_shown_as_a_latin_name_is(
+    client: TestClient, doctor: dict[str, str], jose: str
+) -> None:
+    """Not cut after its first letter as a Chinese name after its surname."""
+    patient = client.get(f"/fhir/Patient/{jose}", headers=doctor).json()
+    official = patient["name"][0]
+    assert (official["text"], official["family"]) == ("José García", "José García")
+    assert official["given"] == []
+
+
 @pytest.mark.usefixtures("people")
 class TestCaseAndAccents:
     """As the records' string search: case and accents ignored, ``:exact`` as written."""
