@@ -193,6 +193,23 @@ class TestCaseAndAccents:
         assert _found(client, doctor, "family:exact=xuān") == set()
 
 
+def test_an_exact_address_is_the_address_as_written_case_included(
+    client: TestClient, db: Session, doctor: dict[str, str], jose: str
+) -> None:
+    person = db.get(Person, jose)
+    assert person is not None
+    person.address = "Calle Mayor 5 Madrid"
+    db.flush()
+
+    def found(query: str) -> bool:
+        return bool(_search(client, doctor, f"_id={jose}&{query}")["entry"])
+
+    assert found("address:exact=Calle Mayor 5 Madrid")
+    assert not found("address:exact=calle mayor 5 madrid")
+    assert not found("address:exact=Calle Mayor")
+    assert found("address=calle mayor")  # a prefix ignores case
+
+
 @pytest.mark.usefixtures("people")
 class TestDates:
     def test_a_birth_year_or_month_is_the_whole_range(
