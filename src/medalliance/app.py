@@ -6,7 +6,7 @@ import gc
 import re
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -282,15 +282,45 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return response
 
 
+_LOGGED = "_medalliance_logged"
+
+
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     """Anything unexpected (Starlette's outer ServerErrorMiddleware calls this, for the
-    direct FHIR routes too, then re-raises for the server). The traceback goes to the log
-    only: a client learns nothing of the code or data from it. A FHIR client gets an
-    OperationOutcome it can parse; other paths keep Starlette's plain answer."""
+    direct FHIR routes too). The traceback goes to the log, once (``AnsweredErrors``), and
+    only there: a client learns nothing of the code or data from it. A FHIR client gets an
+    OperationOutcome, an API client a problem+json (RFC 9457), as their other errors; pages
+    keep Starlette's plain answer."""
     log.error("unhandled_exception", method=request.method, path=request.url.path, exc_info=exc)
+    # An exception type that takes no attribute is raised on, and logged again by the server.
+    with suppress(AttributeError):
+        setattr(exc, _LOGGED, True)
     if is_fhir_path(request.url.path):
         return outcome_response(500, "the server failed to process the request")
+    if _is_api(request):
+        return problem_response(500, "server-error", "the server failed to process the request")
     return PlainTextResponse("Internal Server Error", status_code=500)
+
+
+class AnsweredErrors:
+    """Outermost: an exception ``server_error_handler`` logged and answered stops here.
+    ServerErrorMiddleware raises it on after the 500 (for servers and test clients to see),
+    and uvicorn would log its traceback a second time."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            if not getattr(exc, _LOGGED, False):
+                raise
+
+
+class MedAllianceApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        return AnsweredErrors(super().build_middleware_stack())
 
 
 def _mount_static(app: FastAPI, settings: Settings) -> None:
@@ -330,7 +360,7 @@ def create_app(
         if stop is not None:
             stop.set()
 
-    app = FastAPI(
+    app = MedAllianceApp(
         title="MedAlliance",
         version=__version__,
         description="Integrated information platform of a medical consortium (医联体).",

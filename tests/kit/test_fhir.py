@@ -109,3 +109,63 @@ def test_post_search_with_a_json_body_is_refused_for_every_router(client: TestCl
         refused = client.post(f"/fhir/{resource_type}/_search", json={"_id": "x"}, headers=headers)
         assert refused.status_code == 400, (resource_type, refused.text)
         assert refused.json()["issue"][0]["expression"] == ["Content-Type"]
+
+
+# The searches of resources a domain renders from its own tables, not the stored record.
+DOMAIN_SEARCHES = {t: SEARCHES[t][0] for t in ("ServiceRequest", "Task", "Slot", "Appointment")}
+
+
+@pytest.mark.parametrize("resource_type", sorted(DOMAIN_SEARCHES))
+def test_a_domain_search_counts_its_matches_when_asked(
+    client: TestClient, db: Session, resource_type: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    headers = bearer(client, "coordinator")
+    criterion = dict([DOMAIN_SEARCHES[resource_type]])
+
+    def search(**more: str) -> dict[str, Any]:
+        answer = client.get(f"/fhir/{resource_type}", params={**criterion, **more}, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    counted = search(_summary="count")
+    assert counted["total"] >= 1
+    assert counted["entry"] == []
+    assert search(_count="0")["total"] == counted["total"]
+    assert search(_count="1", _total="accurate")["total"] == counted["total"]
+    everything = search(_count="200")
+    assert "next" not in _links(everything)
+    assert len(_ids(everything)) == counted["total"]
+
+
+@pytest.mark.parametrize("resource_type", sorted(DOMAIN_SEARCHES))
+def test_a_domain_search_refuses_an_unknown_parameter_when_strict(
+    client: TestClient, resource_type: str
+) -> None:
+    headers = {**bearer(client, "coordinator"), "Prefer": "handling=strict"}
+    refused = client.get(f"/fhir/{resource_type}?shoe-size=42", headers=headers)
+    assert refused.status_code == 400, refused.text
+    issue = refused.json()["issue"][0]
+    assert issue["expression"] == ["shoe-size"]
+    assert "shoe-size" in issue["diagnostics"]
+
+
+@pytest.mark.parametrize("resource_type", sorted(DOMAIN_SEARCHES))
+def test_a_domain_search_warns_of_an_unknown_parameter_and_leaves_it_out_of_its_links(
+    client: TestClient, resource_type: str
+) -> None:
+    headers = bearer(client, "coordinator")
+    answer = client.get(f"/fhir/{resource_type}?shoe-size=42&_count=1", headers=headers)
+    assert answer.status_code == 200, answer.text
+    outcome = answer.json()["entry"][-1]
+    assert outcome["search"]["mode"] == "outcome"
+    warning = outcome["resource"]["issue"][0]
+    assert warning["severity"] == "warning"
+    assert "shoe-size" in warning["diagnostics"]
+    assert "shoe-size" not in _links(answer.json())["self"]
+
+
+def test_a_task_search_warns_of_an_include_it_does_not_follow(client: TestClient) -> None:
+    headers = bearer(client, "coordinator")
+    answer = client.get("/fhir/Task?_include=Task:patient", headers=headers).json()
+    assert "_include=Task:patient" in answer["entry"][-1]["resource"]["issue"][0]["diagnostics"]

@@ -148,6 +148,16 @@ def jose(db: Session) -> str:
     return "t-jose"
 
 
+def test_a_latin_name_with_accents_is_shown_as_a_latin_name_is(
+    client: TestClient, doctor: dict[str, str], jose: str
+) -> None:
+    """Not cut after its first letter as a Chinese name after its surname."""
+    patient = client.get(f"/fhir/Patient/{jose}", headers=doctor).json()
+    official = patient["name"][0]
+    assert (official["text"], official["family"]) == ("José García", "José García")
+    assert official["given"] == []
+
+
 @pytest.mark.usefixtures("people")
 class TestCaseAndAccents:
     """As the records' string search: case and accents ignored, ``:exact`` as written."""
@@ -181,6 +191,23 @@ class TestCaseAndAccents:
         assert not exact("Jose Garcia")
         assert _found(client, doctor, "family:exact=Xuan") == set()
         assert _found(client, doctor, "family:exact=xuān") == set()
+
+
+def test_an_exact_address_is_the_address_as_written_case_included(
+    client: TestClient, db: Session, doctor: dict[str, str], jose: str
+) -> None:
+    person = db.get(Person, jose)
+    assert person is not None
+    person.address = "Calle Mayor 5 Madrid"
+    db.flush()
+
+    def found(query: str) -> bool:
+        return bool(_search(client, doctor, f"_id={jose}&{query}")["entry"])
+
+    assert found("address:exact=Calle Mayor 5 Madrid")
+    assert not found("address:exact=calle mayor 5 madrid")
+    assert not found("address:exact=Calle Mayor")
+    assert found("address=calle mayor")  # a prefix ignores case
 
 
 @pytest.mark.usefixtures("people")

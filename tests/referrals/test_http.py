@@ -18,6 +18,7 @@ from medalliance.records import service as records
 from medalliance.referrals.enums import ReferralStatus
 from referrals.factories import PATIENT, actor, consent, open_slots, referral
 
+PATCH = {"Content-Type": "application/json-patch+json"}
 FORM = {
     "patient_id": PATIENT,
     "direction": "up",
@@ -165,7 +166,7 @@ class TestFhir:
         stale = {**headers, "If-Match": f'W/"{r.version - 1}"'}
         assert client.put(f"/fhir/Task/{r.id}", json=task, headers=stale).status_code == 412
         unchanged = [{"op": "replace", "path": "/status", "value": task["status"]}]
-        patched = client.patch(f"/fhir/Task/{r.id}", json=unchanged, headers=stale)
+        patched = client.patch(f"/fhir/Task/{r.id}", json=unchanged, headers={**stale, **PATCH})
         assert patched.status_code == 412
 
     @pytest.mark.parametrize(
@@ -213,10 +214,28 @@ class TestFhir:
         self, client: TestClient, db: Session, operations: list[dict[str, Any]], status: int
     ) -> None:
         r = referral(db)
-        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"'}
+        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"', **PATCH}
         response = client.patch(f"/fhir/Task/{r.id}", json=operations, headers=headers)
         assert response.status_code == status, response.text
         assert response.json()["resourceType"] == "OperationOutcome"
+
+    @pytest.mark.parametrize("content_type", ["application/json", "application/fhir+json"])
+    def test_a_task_patch_in_another_format_than_json_patch_is_a_415(
+        self, client: TestClient, db: Session, content_type: str
+    ) -> None:
+        r = referral(db)
+        headers = {
+            **bearer(client, "coordinator"),
+            "If-Match": f'W/"{r.version}"',
+            "Content-Type": content_type,
+        }
+        accept = [{"op": "replace", "path": "/status", "value": "accepted"}]
+        response = client.patch(f"/fhir/Task/{r.id}", json=accept, headers=headers)
+        assert response.status_code == 415, response.text
+        issue = response.json()["issue"][0]
+        assert (issue["code"], issue["expression"]) == ("not-supported", ["Content-Type"])
+        task = client.get(f"/fhir/Task/{r.id}", headers=headers).json()
+        assert task["status"] == "requested"
 
     def test_a_task_put_with_a_misshapen_reason_is_a_400(
         self, client: TestClient, db: Session

@@ -134,6 +134,37 @@ class TestUnexpectedErrors:
         assert [e["path"] for e in logged] == [url.split("?")[0]]
         assert isinstance(logged[0]["exc_info"], RuntimeError)
 
+    def test_a_failure_is_logged_once_and_not_raised_on_to_the_server(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Raised on after the 500, the server (uvicorn) would log the traceback again: a
+        test client that raises what reaches it sees what the server would."""
+        from medalliance.records import fhir
+
+        monkeypatch.setattr(fhir.service, "search", _failing)
+        with TestClient(app, raise_server_exceptions=True) as client, capture_logs() as logs:
+            response = client.get("/fhir/Observation?code=x", headers=system_bearer(client))
+        assert response.status_code == 500
+        logged = [e for e in logs if e.get("exc_info") is not None]
+        assert [e["event"] for e in logged] == ["unhandled_exception"]
+
+    def test_an_api_failure_is_a_500_problem_that_tells_nothing(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from medalliance.referrals import api
+
+        monkeypatch.setattr(api.service, "queue", _failing)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/api/referrals?box=incoming", headers=bearer(client, "doctor"))
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["status"] == 500
+        assert problem["type"].endswith("/server-error")
+        assert problem["title"]
+        assert "secret" not in response.text
+        assert "RuntimeError" not in response.text
+
     def test_a_page_failure_stays_a_plain_500(
         self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -4,7 +4,7 @@ responses, OperationOutcome errors, searchset bundles with paging."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
@@ -184,6 +184,89 @@ def unknown_parameter(key: str, where: str) -> str:
     return f"unknown parameter {key} for {where}"
 
 
+# What a domain's search reads besides its criteria: paging, the total, the format.
+_SEARCH_CONTROLS = frozenset({"_count", "_offset", "_summary", "_total", "_format", "_pretty"})
+
+
+@dataclass(frozen=True)
+class ParsedSearch:
+    """A search of resources a domain renders from its own tables (Task, Slot...): its
+    page, whether it counts every match, the parameters it applies (which its links
+    repeat) and a warning for each it ignores."""
+
+    page: Page
+    counted: bool
+    applied: list[tuple[str, str]]
+    warnings: list[str]
+
+
+def parse_search(
+    params: Sequence[tuple[str, str]],
+    resource_type: str,
+    criteria: Collection[str],
+    *,
+    strict: bool,
+    includes: Collection[str] = (),
+) -> ParsedSearch:
+    """``criteria``: the parameters the domain reads; ``includes``: the ``_include``
+    values it follows. Anything else is a warning, or under strict handling a 400, as in
+    the record's searches. The total is counted when asked for (``_total=accurate``,
+    ``_summary=count``) or when it is all a ``_count=0`` answers."""
+    page = page_from(dict(params))
+    counted, applied, warnings = False, [], []
+    for key, value in params:
+        problem = _unread_search_parameter(key, value, resource_type, criteria, includes)
+        if problem is not None:
+            if strict:
+                raise DomainError(problem, field=key)
+            warnings.append(f"{problem}; ignored")
+            continue
+        applied.append((key, value))
+        if (key, value) == ("_summary", "count"):
+            page = Page(count=0, offset=page.offset)
+        counted = counted or (key, value) in (("_summary", "count"), ("_total", "accurate"))
+    return ParsedSearch(page, counted or page.count == 0, applied, warnings)
+
+
+def _unread_search_parameter(
+    key: str, value: str, resource_type: str, criteria: Collection[str], includes: Collection[str]
+) -> str | None:
+    """What the search cannot do with ``key=value``, or None when it reads it."""
+    if key in criteria:
+        return None
+    if key == "_include":
+        return None if value in includes else f"_include={value} is not supported"
+    if key == "_summary" and value not in ("count", "false"):
+        return f"_summary={value} is not supported (only count)"
+    if key in _SEARCH_CONTROLS:
+        return None
+    return f"unknown search parameter {key} for {resource_type}"
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """A page of a ``ParsedSearch``: ``total`` is None unless it was counted."""
+
+    resources: list[dict[str, Any]]
+    search: ParsedSearch
+    has_more: bool
+    total: int | None
+    included: list[dict[str, Any]] = field(default_factory=list)
+
+
+def search_bundle(request: Request, found: SearchPage) -> dict[str, Any]:
+    return searchset(
+        request,
+        found.resources,
+        total=found.total,
+        page=found.search.page,
+        has_more=found.has_more,
+        included=found.included,
+        params=found.search.applied,
+        warnings=found.search.warnings,
+    )
+
+
 def split_values(raw: str) -> list[str]:
     """A search parameter's comma-separated (OR-ed) values; ``\\,`` is a literal comma."""
     values, current, escaped = [], [], False
@@ -218,10 +301,12 @@ def searchset(
     has_more: bool,
     included: Sequence[dict[str, Any]] = (),
     params: Sequence[tuple[str, str]] | None = None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``params``: the search parameters that were applied, which the links repeat
     (default: the request's own query; a POST ``_search`` passes its ``SearchParams``);
-    a page of ``_count=0`` has no neighbours to link to."""
+    a page of ``_count=0`` has no neighbours to link to. ``warnings``: of the parameters
+    ignored, in an OperationOutcome entry."""
     if params is None:
         params = request.query_params.multi_items()
     base = str(request.base_url).rstrip("/")
@@ -240,6 +325,8 @@ def searchset(
         }
         for r in included
     ]
+    if warnings:
+        entries.append({"resource": warning_outcome(warnings), "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -261,6 +348,11 @@ def searchset(
             {"relation": "previous", "url": _page_url(request, params, previous, page.count)}
         )
     return bundle
+
+
+def warning_outcome(warnings: Sequence[str]) -> dict[str, Any]:
+    issues = [{"severity": "warning", "code": "not-supported", "diagnostics": w} for w in warnings]
+    return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 def _page_url(request: Request, params: Sequence[tuple[str, str]], offset: int, count: int) -> str:
@@ -334,6 +426,13 @@ def _format_refusal(request: Request) -> DomainError | None:
             f"a {media} body is not read here; send application/fhir+json", field="Content-Type"
         )
     return None
+
+
+def require_json_patch(content_type: str | None) -> None:
+    """A PATCH is read as JSON Patch alone: another format (FHIRPath Patch in a
+    Parameters, XML Patch) is a 415 rather than a body misread as one."""
+    if media_type(content_type or "") != "application/json-patch+json":
+        raise UnsupportedMediaType("PATCH takes application/json-patch+json", field="Content-Type")
 
 
 async def search_parameters(request: Request) -> QueryParams:

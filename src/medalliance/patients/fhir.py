@@ -113,8 +113,8 @@ def _search(
         page=found.page,
         has_more=found.page.offset + len(found.resources) < found.total,
         params=found.used,
+        warnings=found.warnings,
     )
-    bundle["entry"] += _outcome_entries(found.warnings)
     return FhirResponse(bundle)
 
 
@@ -135,14 +135,6 @@ def search_patients(
     persons, total = service.search_patients(db, actor, query.criteria, query.page)
     resources = [service.patient_resource(db, p) for p in persons]
     return FoundPatients(resources, total, query.page, query.used, query.warnings)
-
-
-def _outcome_entries(warnings: list[str]) -> list[dict[str, Any]]:
-    if not warnings:
-        return []
-    issues = [{"severity": "warning", "code": "not-supported", "diagnostics": w} for w in warnings]
-    outcome = {"resourceType": "OperationOutcome", "issue": issues}
-    return [{"resource": outcome, "search": {"mode": "outcome"}}]
 
 
 def _date(value: str, field: str) -> date:

@@ -38,7 +38,7 @@ _BRACKETED: Final = re.compile(r"[(（\[【][^)）\]】]*[)）\]】]|[\s\-_#.·]
 def normalise_name(raw: str) -> str:
     """Full-width folded, inner whitespace removed for Chinese, single spaces for Latin."""
     folded = unicodedata.normalize("NFKC", raw).strip()
-    if _is_latin(folded):
+    if is_latin(folded):
         return " ".join(folded.split())
     return "".join(folded.split())
 
@@ -49,7 +49,7 @@ def to_pinyin(name: str) -> str:
     name = normalise_name(name)
     if not name:
         return ""
-    if _is_latin(name):
+    if is_latin(name):
         return _NOT_LETTERS.sub("", fold(name)).strip()
     split = 2 if name[:2] in COMPOUND_SURNAMES else 1
     surname, given = name[:split], name[split:]
@@ -77,7 +77,9 @@ def _syllables(text: str) -> tuple[str, ...]:
     return tuple(lazy_pinyin(text, style=Style.NORMAL, errors="ignore"))
 
 
-def _is_latin(text: str) -> bool:
+def is_latin(text: str) -> bool:
+    """Written in Latin letters, accented ones included ("José García"): no character
+    from the CJK blocks on."""
     return all(ord(ch) < 0x2E80 for ch in text)
 
 

@@ -370,8 +370,10 @@ def _condition(c: PersonCondition) -> ColumnElement[bool]:
     if isinstance(c, NameIs):
         return _name_condition(c)
     if isinstance(c, AddressIs):
-        value = unicodedata.normalize("NFKC", c.value).strip().lower()
-        return _string_match(func.lower(Person.address), value, c.match)
+        value = unicodedata.normalize("NFKC", c.value).strip()
+        if c.match == "exact":  # as written, case included (R4 string :exact)
+            return Person.address == value
+        return _string_match(func.lower(Person.address), value.lower(), c.match)
     if isinstance(c, DateIn):
         return _date_condition(c)
     column = Person.sex if c.column == "sex" else Person.phone

@@ -14,7 +14,7 @@ from medalliance.patients.enums import (
     mrn_system,
 )
 from medalliance.patients.models import LocalRecord, Person
-from medalliance.patients.names import surname_length
+from medalliance.patients.names import is_latin, surname_length
 
 DIVISION_CODE_URL = "https://medalliance.example/fhir/StructureDefinition/division-code"
 NAME_REPRESENTATION_URL = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
@@ -81,7 +81,8 @@ def _org(institution_id: str) -> dict[str, str]:
 
 def _names(person: Person) -> list[dict[str, Any]]:
     family, _, given = person.pinyin.partition(" ")
-    surname_chars = len(person.name) if person.name.isascii() else surname_length(person.name)
+    # A Latin name is not split: which word is the family name, the order does not say.
+    surname_chars = len(person.name) if is_latin(person.name) else surname_length(person.name)
     return [
         {
             "use": "official",

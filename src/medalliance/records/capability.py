@@ -18,6 +18,8 @@ from medalliance.records.searchparams import (
     reference_targets,
 )
 from medalliance.records.writes import NOT_STORED
+from medalliance.referrals.interop import SEARCH_PARAMS as REFERRAL_SEARCH_PARAMS
+from medalliance.scheduling.service import SEARCH_PARAMS as SCHEDULING_SEARCH_PARAMS
 
 INTERACTIONS = (
     "read",
@@ -62,16 +64,8 @@ OWNED: dict[str, tuple[tuple[str, str], ...]] = {
         ("specialty", _TOKEN), ("active", _TOKEN),
     ),
     # Views of the referral workflow and its appointment book.
-    "ServiceRequest": (
-        ("patient", _REF), ("subject", _REF), ("status", _TOKEN), ("requester", _REF),
-        ("performer", _REF), ("_lastUpdated", _DATE),
-    ),
-    "Task": (
-        ("patient", _REF), ("for", _REF), ("status", _TOKEN), ("owner", _REF),
-        ("requester", _REF), ("_lastUpdated", _DATE),
-    ),
-    "Slot": (("status", _TOKEN), ("start", _DATE), ("schedule", _REF)),
-    "Appointment": (("patient", _REF), ("actor", _REF), ("status", _TOKEN)),
+    **REFERRAL_SEARCH_PARAMS,
+    **SCHEDULING_SEARCH_PARAMS,
 }  # fmt: skip
 # Owned types a client may also change here: a Task moves its referral on.
 OWNED_WRITES: dict[str, tuple[str, ...]] = {"Task": ("update", "patch")}

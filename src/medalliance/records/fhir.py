@@ -16,7 +16,7 @@ from medalliance.access.service import CLINICAL_ROLES
 from medalliance.audit import fhir as audit_fhir
 from medalliance.auth.policy import Scope, allow, public
 from medalliance.auth.principal import Actor
-from medalliance.errors import DomainError, NotFound, UnsupportedMediaType
+from medalliance.errors import DomainError, NotFound
 from medalliance.kit import fhirjson
 from medalliance.kit.clock import utcnow
 from medalliance.kit.direct import direct
@@ -24,7 +24,7 @@ from medalliance.kit.fhir import (
     FhirResponse,
     SearchParams,
     fhir_router,
-    media_type,
+    require_json_patch,
     strict_handling,
     unread_parameters,
 )
@@ -362,9 +362,7 @@ def patch(
     body: Body,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    if media_type(request.headers.get("content-type", "")) != "application/json-patch+json":
-        # Another patch format (FHIRPath Patch in a Parameters, XML Patch) is not read here.
-        raise UnsupportedMediaType("PATCH takes application/json-patch+json", field="Content-Type")
+    require_json_patch(request.headers.get("content-type"))
     item = service.patch(
         db, actor, resource_type, resource_id, body, now=utcnow(), if_match=if_match
     )

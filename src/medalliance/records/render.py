@@ -10,7 +10,13 @@ from urllib.parse import urlencode
 from fastapi import Request, Response
 
 from medalliance.kit import fhirjson
-from medalliance.kit.fhir import FhirResponse, http_date, not_modified, operation_outcome
+from medalliance.kit.fhir import (
+    FhirResponse,
+    http_date,
+    not_modified,
+    operation_outcome,
+    warning_outcome,
+)
 from medalliance.records import structure
 from medalliance.records.search.engine import SearchResult
 from medalliance.records.store import StoredResource, dump
@@ -109,7 +115,7 @@ def searchset(
         for m in result.included
     ]
     if result.warnings:
-        outcome = _warnings(result.warnings)
+        outcome = warning_outcome(result.warnings)
         entries.append(b'{"resource":' + _dumps(outcome) + b',"search":{"mode":"outcome"}}')
     if search is None:
         links = _request_links(request, result.next_cursor, result.ignored)
@@ -147,7 +153,7 @@ def resources_searchset(
         for r in resources
     ]
     if warnings:
-        entries.append({"resource": _warnings(warnings), "search": {"mode": "outcome"}})
+        entries.append({"resource": warning_outcome(warnings), "search": {"mode": "outcome"}})
     if search is None:
         links = _request_links(request, next_cursor, ignored)
     else:
@@ -192,15 +198,6 @@ def _applied(
         else:
             applied.append(pair)
     return applied
-
-
-def _warnings(warnings: Sequence[str]) -> dict[str, Any]:
-    return {
-        "resourceType": "OperationOutcome",
-        "issue": [
-            {"severity": "warning", "code": "not-supported", "diagnostics": w} for w in warnings
-        ],
-    }
 
 
 def history_bundle(

@@ -17,10 +17,10 @@ from medalliance.kit.fhir import (
     FhirResponse,
     SearchParams,
     fhir_router,
-    page_from,
     read_response,
     resource_headers,
-    searchset,
+    search_bundle,
+    strict_handling,
 )
 from medalliance.kit.http import DbSession
 from medalliance.referrals import interop
@@ -37,19 +37,11 @@ def _resource(resource: dict[str, Any]) -> FhirResponse:
 def _search(
     request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
 ) -> FhirResponse:
-    page = page_from(params)
-    result = interop.search(db, actor, resource_type, params.multi_items(), page, now=utcnow())
-    return FhirResponse(
-        searchset(
-            request,
-            result.resources,
-            total=None,
-            page=page,
-            has_more=result.has_more,
-            included=result.included,
-            params=params.multi_items(),
-        )
+    strict = strict_handling(request.headers.get("prefer"))
+    found = interop.search(
+        db, actor, resource_type, params.multi_items(), strict=strict, now=utcnow()
     )
+    return FhirResponse(search_bundle(request, found))
 
 
 @router.get("/ServiceRequest")
@@ -105,9 +97,7 @@ async def update_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
     body = await _body(request)
-    return _resource(
-        await run_in_threadpool(_update, db, actor, referral_id, body, if_match, False)
-    )
+    return _resource(await run_in_threadpool(_update, db, actor, referral_id, body, if_match, None))
 
 
 @router.patch("/Task/{referral_id}")
@@ -119,12 +109,20 @@ async def patch_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> FhirResponse:
     body = await _body(request)
-    return _resource(await run_in_threadpool(_update, db, actor, referral_id, body, if_match, True))
+    patch_type = request.headers.get("content-type") or ""
+    updated = await run_in_threadpool(_update, db, actor, referral_id, body, if_match, patch_type)
+    return _resource(updated)
 
 
 def _update(
-    db: Any, actor: Actor, referral_id: str, body: Any, if_match: str | None, patch: bool
+    db: Any,
+    actor: Actor,
+    referral_id: str,
+    body: Any,
+    if_match: str | None,
+    patch_type: str | None,
 ) -> dict[str, Any]:
+    """``patch_type``: the Content-Type of a PATCH (None: a PUT)."""
     return interop.update_task(
-        db, actor, referral_id, body, if_match=if_match, patch=patch, now=utcnow()
+        db, actor, referral_id, body, if_match=if_match, patch_type=patch_type, now=utcnow()
     )

@@ -6,29 +6,38 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, Forbidden, PreconditionFailed, ValidationFailed
-from medalliance.kit.fhir import Page
+from medalliance.kit.fhir import SearchPage, parse_search, require_json_patch
 from medalliance.referrals import repository, resources, service
 from medalliance.referrals.models import Referral
+from medalliance.referrals.repository import ReferralSearch
 from medalliance.referrals.schemas import Outcome, TransitionRequest
 
 _PREFIX = re.compile(r"^(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2}(T[0-9:.+\-Z]+)?)$")
 _IF_MATCH = re.compile(r'^(W/)?"(\d+)"$')
 
 
-@dataclass
-class SearchResult:
-    resources: list[dict[str, Any]]
-    included: list[dict[str, Any]] = field(default_factory=list)
-    has_more: bool = False
+# What each search reads, by name and type: all of them map onto the one referral row.
+# The CapabilityStatement lists them, so what it advertises is what a search reads.
+SEARCH_PARAMS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "ServiceRequest": (
+        ("patient", "reference"), ("subject", "reference"), ("status", "token"),
+        ("requester", "reference"), ("performer", "reference"), ("_lastUpdated", "date"),
+    ),
+    "Task": (
+        ("patient", "reference"), ("subject", "reference"), ("for", "reference"),
+        ("status", "token"), ("owner", "reference"), ("requester", "reference"),
+        ("_lastUpdated", "date"),
+    ),
+}  # fmt: skip
+_INCLUDES: Final = {"Task": ("Task:focus",), "ServiceRequest": ()}
 
 
 def read(
@@ -43,16 +52,20 @@ def search(
     actor: Actor,
     resource_type: str,
     params: Sequence[tuple[str, str]],
-    page: Page,
     *,
+    strict: bool,
     now: datetime,
-) -> SearchResult:
+) -> SearchPage:
     """Scoped to the actor's institution (either side); each page read is audited."""
     if actor.institution_id is None:
         raise Forbidden("referrals belong to an institution")
-    criteria = _criteria(resource_type, params)
+    read = [name for name, _ in SEARCH_PARAMS[resource_type]]
+    parsed = parse_search(
+        params, resource_type, read, strict=strict, includes=_INCLUDES[resource_type]
+    )
+    page, criteria = parsed.page, _criteria(resource_type, parsed.applied)
     rows = repository.search(
-        db, actor.institution_id, **criteria, offset=page.offset, limit=page.count + 1
+        db, actor.institution_id, criteria, offset=page.offset, limit=page.count + 1
     )
     page_rows = list(rows[: page.count])
     if page_rows:
@@ -64,10 +77,15 @@ def search(
             detail={"patients": sorted({r.patient_id for r in page_rows})},
         )
     included = []
-    if resource_type == "Task" and ("_include", "Task:focus") in params:
+    if ("_include", "Task:focus") in parsed.applied:
         included = [resources.service_request(r) for r in page_rows]
-    return SearchResult(
-        [_render(resource_type, r) for r in page_rows], included, has_more=len(rows) > page.count
+    total = repository.search_count(db, actor.institution_id, criteria) if parsed.counted else None
+    return SearchPage(
+        [_render(resource_type, r) for r in page_rows],
+        parsed,
+        has_more=len(rows) > page.count,
+        total=total,
+        included=included,
     )
 
 
@@ -77,15 +95,8 @@ def _render(resource_type: str, referral: Referral) -> dict[str, Any]:
     return resources.service_request(referral)
 
 
-def _criteria(resource_type: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    criteria: dict[str, Any] = {
-        "statuses": None,
-        "owner": None,
-        "requester": None,
-        "patient_id": None,
-        "updated_from": None,
-        "updated_to": None,
-    }
+def _criteria(resource_type: str, params: Sequence[tuple[str, str]]) -> ReferralSearch:
+    criteria: dict[str, Any] = {}
     for name, value in params:
         if name == "status":
             criteria["statuses"] = _statuses(resource_type, value)
@@ -97,7 +108,7 @@ def _criteria(resource_type: str, params: Sequence[tuple[str, str]]) -> dict[str
             criteria["patient_id"] = _id_of(value, "Patient")
         elif name == "_lastUpdated":
             _date_bound(criteria, value)
-    return criteria
+    return ReferralSearch(**criteria)
 
 
 def _statuses(resource_type: str, value: str) -> list[str]:
@@ -154,10 +165,11 @@ def update_task(
     body: Any,
     *,
     if_match: str | None,
-    patch: bool,
+    patch_type: str | None,
     now: datetime,
 ) -> dict[str, Any]:
     """Set Task.status (PUT a Task or JSON-Patch it); the workflow decides if it may.
+    ``patch_type``: a PATCH's Content-Type (None: a PUT), which must be JSON Patch.
 
     If-Match must name the current version (412 otherwise, even when nothing would
     change). An element the body changes that this interface cannot is a 422 naming it,
@@ -165,6 +177,8 @@ def update_task(
     result whole (a removal is a change). ``meta`` is the server's."""
     # Visibility first: an outsider must get 404, not learn from a 412 that the Task exists.
     current = service.get(db, actor, referral_id, now=now).referral
+    if patch_type is not None:
+        require_json_patch(patch_type)
     version = _version(if_match)
     if version != current.version:
         raise PreconditionFailed(
@@ -172,14 +186,14 @@ def update_task(
             field="If-Match",
         )
     shown = resources.task(current)
-    task = _apply_patch(copy.deepcopy(shown), body) if patch else body
+    task = _apply_patch(copy.deepcopy(shown), body) if patch_type is not None else body
     if not isinstance(task, dict) or task.get("resourceType") != "Task":
         raise DomainError("body must be a Task", field="resourceType")
     if task.get("id") not in (None, referral_id):
         raise DomainError("Task.id does not match the URL", field="id")
     status = task.get("status")
     moving = status != shown["status"]
-    _refuse_other_changes(task, shown, moving=moving, whole=patch)
+    _refuse_other_changes(task, shown, moving=moving, whole=patch_type is not None)
     if not moving:
         return shown  # nothing to do: the status is already that
     event = resources.EVENT_FOR_TASK_STATUS.get(str(status))

@@ -129,34 +129,46 @@ def queue(
     return [(row[0], row[1]) for row in rows]
 
 
-def search(
-    db: Session,
-    institution_id: str,
-    *,
-    statuses: Sequence[str] | None,
-    owner: str | None,
-    requester: str | None,
-    patient_id: str | None,
-    updated_from: datetime | None,
-    updated_to: datetime | None,
-    offset: int,
-    limit: int,
-) -> Sequence[Referral]:
+@dataclass(frozen=True)
+class ReferralSearch:
+    """A FHIR ServiceRequest or Task search's criteria (None: any)."""
+
+    statuses: Sequence[str] | None = None
+    owner: str | None = None
+    requester: str | None = None
+    patient_id: str | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+
+
+def _matching(institution_id: str, criteria: ReferralSearch) -> Select[Referral]:
     stmt = select(Referral).where(visible_to(institution_id))
-    if statuses is not None:
-        stmt = stmt.where(Referral.status.in_(list(statuses)))
-    if owner:
-        stmt = stmt.where(Referral.to_institution_id == owner)
-    if requester:
-        stmt = stmt.where(Referral.from_institution_id == requester)
-    if patient_id:
-        stmt = stmt.where(Referral.patient_id == patient_id)
-    if updated_from:
-        stmt = stmt.where(Referral.updated_at >= updated_from)
-    if updated_to:
-        stmt = stmt.where(Referral.updated_at < updated_to)
+    if criteria.statuses is not None:
+        stmt = stmt.where(Referral.status.in_(list(criteria.statuses)))
+    if criteria.owner:
+        stmt = stmt.where(Referral.to_institution_id == criteria.owner)
+    if criteria.requester:
+        stmt = stmt.where(Referral.from_institution_id == criteria.requester)
+    if criteria.patient_id:
+        stmt = stmt.where(Referral.patient_id == criteria.patient_id)
+    if criteria.updated_from:
+        stmt = stmt.where(Referral.updated_at >= criteria.updated_from)
+    if criteria.updated_to:
+        stmt = stmt.where(Referral.updated_at < criteria.updated_to)
+    return stmt
+
+
+def search(
+    db: Session, institution_id: str, criteria: ReferralSearch, *, offset: int, limit: int
+) -> Sequence[Referral]:
+    stmt = _matching(institution_id, criteria)
     stmt = stmt.order_by(Referral.updated_at.desc(), Referral.id).offset(offset).limit(limit)
     return db.scalars(stmt).all()
+
+
+def search_count(db: Session, institution_id: str, criteria: ReferralSearch) -> int:
+    stmt = select(func.count()).select_from(_matching(institution_id, criteria).subquery())
+    return int(db.scalar(stmt) or 0)
 
 
 def _escalated(level: int) -> ColumnElement[bool]:

@@ -11,7 +11,13 @@ from medalliance.auth.enums import Role
 from medalliance.auth.policy import Scope, allow
 from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
-from medalliance.kit.fhir import FhirResponse, SearchParams, fhir_router, page_from, searchset
+from medalliance.kit.fhir import (
+    FhirResponse,
+    SearchParams,
+    fhir_router,
+    search_bundle,
+    strict_handling,
+)
 from medalliance.kit.http import DbSession
 from medalliance.scheduling import service
 
@@ -24,12 +30,9 @@ AppointmentReader = Annotated[Actor, allow(*STAFF, scope=Scope.CARE_RELATIONSHIP
 def _search(
     request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
 ) -> FhirResponse:
-    page = page_from(params)
-    found, has_more = service.fhir_search(db, actor, resource_type, params.multi_items(), page)
-    bundle = searchset(
-        request, found, total=None, page=page, has_more=has_more, params=params.multi_items()
-    )
-    return FhirResponse(bundle)
+    strict = strict_handling(request.headers.get("prefer"))
+    found = service.fhir_search(db, actor, resource_type, params.multi_items(), strict=strict)
+    return FhirResponse(search_bundle(request, found))
 
 
 @router.get("/Slot")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from medalliance.scheduling.enums import SlotStatus
@@ -100,52 +102,79 @@ def appointment(db: Session, appointment_id: str) -> Appointment | None:
     return db.get(Appointment, appointment_id)
 
 
-def search_slots(
-    db: Session,
-    *,
-    institution_id: str | None,
-    department_id: str | None,
-    status: str | None,
-    start_from: datetime | None,
-    start_to: datetime | None,
-    offset: int,
-    limit: int,
-) -> Sequence[Slot]:
+@dataclass(frozen=True)
+class SlotSearch:
+    """A FHIR Slot search's criteria (None: any)."""
+
+    institution_id: str | None = None
+    department_id: str | None = None
+    status: str | None = None
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+
+
+def _slots_matching(criteria: SlotSearch) -> Select[Slot]:
     stmt = select(Slot)
-    if institution_id:
-        stmt = stmt.where(Slot.institution_id == institution_id)
-    if department_id:
-        stmt = stmt.where(Slot.department_id == department_id)
-    if status:
-        stmt = stmt.where(Slot.status == status)
-    if start_from:
-        stmt = stmt.where(Slot.start_at >= start_from)
-    if start_to:
-        stmt = stmt.where(Slot.start_at < start_to)
-    return db.scalars(stmt.order_by(Slot.start_at, Slot.id).offset(offset).limit(limit)).all()
+    if criteria.institution_id:
+        stmt = stmt.where(Slot.institution_id == criteria.institution_id)
+    if criteria.department_id:
+        stmt = stmt.where(Slot.department_id == criteria.department_id)
+    if criteria.status:
+        stmt = stmt.where(Slot.status == criteria.status)
+    if criteria.start_from:
+        stmt = stmt.where(Slot.start_at >= criteria.start_from)
+    if criteria.start_to:
+        stmt = stmt.where(Slot.start_at < criteria.start_to)
+    return stmt
+
+
+def search_slots(db: Session, criteria: SlotSearch, *, offset: int, limit: int) -> Sequence[Slot]:
+    stmt = _slots_matching(criteria).order_by(Slot.start_at, Slot.id)
+    return db.scalars(stmt.offset(offset).limit(limit)).all()
+
+
+def count_slots(db: Session, criteria: SlotSearch) -> int:
+    return _count(db, _slots_matching(criteria))
+
+
+@dataclass(frozen=True)
+class AppointmentSearch:
+    """A FHIR Appointment search's criteria, within what an institution booked or was
+    booked at (None: any)."""
+
+    institution_id: str
+    patient_id: str | None = None
+    status: str | None = None
+
+
+def _appointments_matching(criteria: AppointmentSearch) -> Select[Appointment]:
+    stmt = select(Appointment).where(
+        or_(
+            Appointment.institution_id == criteria.institution_id,
+            Appointment.referrer_institution_id == criteria.institution_id,
+        )
+    )
+    if criteria.patient_id:
+        stmt = stmt.where(Appointment.patient_id == criteria.patient_id)
+    if criteria.status:
+        stmt = stmt.where(Appointment.status == criteria.status)
+    return stmt
 
 
 def search_appointments(
-    db: Session,
-    *,
-    institution_id: str,
-    patient_id: str | None,
-    status: str | None,
-    offset: int,
-    limit: int,
+    db: Session, criteria: AppointmentSearch, *, offset: int, limit: int
 ) -> Sequence[Appointment]:
-    stmt = select(Appointment).where(
-        or_(
-            Appointment.institution_id == institution_id,
-            Appointment.referrer_institution_id == institution_id,
-        )
-    )
-    if patient_id:
-        stmt = stmt.where(Appointment.patient_id == patient_id)
-    if status:
-        stmt = stmt.where(Appointment.status == status)
+    stmt = _appointments_matching(criteria)
     stmt = stmt.order_by(Appointment.start_at.desc(), Appointment.id).offset(offset).limit(limit)
     return db.scalars(stmt).all()
+
+
+def count_appointments(db: Session, criteria: AppointmentSearch) -> int:
+    return _count(db, _appointments_matching(criteria))
+
+
+def _count(db: Session, stmt: Select[Any]) -> int:
+    return int(db.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
 
 
 def day_slots(db: Session, department_id: str, start: datetime, end: datetime) -> Sequence[Slot]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from medalliance.auth.principal import Actor
 from medalliance.care_levels import adapters
 from medalliance.config import get_settings
 from medalliance.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from medalliance.kit.fhir import Page
+from medalliance.kit.fhir import ParsedSearch, SearchPage, parse_search
 from medalliance.kit.ids import new_id
 from medalliance.registry.models import Department
 from medalliance.scheduling import repository, resources
@@ -287,39 +287,62 @@ def fhir_read(
     return resources.appointment(found)
 
 
+# What each search reads, by name and type (``institution`` and ``department`` are ours:
+# R4 Slot has no such parameters). The CapabilityStatement lists them.
+SEARCH_PARAMS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "Slot": (
+        ("status", "token"), ("start", "date"), ("schedule", "reference"),
+        ("institution", "reference"), ("department", "reference"),
+    ),
+    "Appointment": (("patient", "reference"), ("actor", "reference"), ("status", "token")),
+}  # fmt: skip
+
+
 def fhir_search(
     db: Session,
     actor: Actor,
     resource_type: str,
     params: Sequence[tuple[str, str]],
-    page: Page,
-) -> tuple[list[dict[str, Any]], bool]:
-    query = dict(params)
+    *,
+    strict: bool,
+) -> SearchPage:
+    """Slots (reference data) or Appointments (scoped to the actor's institution, either
+    side; each page read is audited)."""
+    read = [name for name, _ in SEARCH_PARAMS[resource_type]]
+    parsed = parse_search(params, resource_type, read, strict=strict)
     if resource_type == "Slot":
-        start_from, start_to = _start_bounds(params)
-        rows: Sequence[Any] = repository.search_slots(
-            db,
-            institution_id=query.get("institution"),
-            department_id=query.get("schedule") or query.get("department"),
-            status=query.get("status"),
-            start_from=start_from,
-            start_to=start_to,
-            offset=page.offset,
-            limit=page.count + 1,
-        )
-        return [resources.slot(s) for s in rows[: page.count]], len(rows) > page.count
+        return _slot_page(db, parsed)
+    return _appointment_page(db, actor, parsed)
+
+
+def _slot_page(db: Session, parsed: ParsedSearch) -> SearchPage:
+    query, page = dict(parsed.applied), parsed.page
+    start_from, start_to = _start_bounds(parsed.applied)
+    criteria = repository.SlotSearch(
+        institution_id=query.get("institution"),
+        department_id=query.get("schedule") or query.get("department"),
+        status=query.get("status"),
+        start_from=start_from,
+        start_to=start_to,
+    )
+    rows = repository.search_slots(db, criteria, offset=page.offset, limit=page.count + 1)
+    total = repository.count_slots(db, criteria) if parsed.counted else None
+    shown = [resources.slot(s) for s in rows[: page.count]]
+    return SearchPage(shown, parsed, has_more=len(rows) > page.count, total=total)
+
+
+def _appointment_page(db: Session, actor: Actor, parsed: ParsedSearch) -> SearchPage:
     if actor.institution_id is None:
         raise Forbidden("appointments belong to an institution")
+    query, page = dict(parsed.applied), parsed.page
     patient = query.get("patient") or query.get("actor")
-    appointments = repository.search_appointments(
-        db,
+    criteria = repository.AppointmentSearch(
         institution_id=actor.institution_id,
         patient_id=patient.removeprefix("Patient/") if patient else None,
         status=query.get("status"),
-        offset=page.offset,
-        limit=page.count + 1,
     )
-    shown = list(appointments[: page.count])
+    rows = repository.search_appointments(db, criteria, offset=page.offset, limit=page.count + 1)
+    shown = list(rows[: page.count])
     if shown:
         audit.record(
             db,
@@ -328,7 +351,9 @@ def fhir_search(
             resource_type="Appointment",
             detail={"patients": sorted({a.patient_id for a in shown})},
         )
-    return [resources.appointment(a) for a in shown], len(appointments) > page.count
+    total = repository.count_appointments(db, criteria) if parsed.counted else None
+    found = [resources.appointment(a) for a in shown]
+    return SearchPage(found, parsed, has_more=len(rows) > page.count, total=total)
 
 
 def _start_bounds(params: Sequence[tuple[str, str]]) -> tuple[datetime | None, datetime | None]:
