@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from medalliance.app import create_app
 from medalliance.config import REPO_ROOT
-from medalliance.db import make_engine
+from medalliance.db import make_engine, unit_of_work
 from medalliance.demo.loader import Scale, load
 
 
@@ -77,6 +77,14 @@ def side_database(suffix: str) -> Engine:
     engine = make_engine(_named(PG_URL, suffix))
     reset_postgres(engine)
     migrate(engine)
+    return engine
+
+
+def demo_side_database(suffix: str) -> Engine:
+    """A ``side_database`` holding the demo consortium."""
+    engine = side_database(suffix)
+    with unit_of_work(sessionmaker(engine)) as db:
+        load(db, scale=Scale.SMALL, seed=1)
     return engine
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
+from medalliance.app import create_app
 from medalliance.kit.serving import CoalescingHttpToolsProtocol
 
 DEMO_PASSWORD = "medalliance"
@@ -55,6 +57,15 @@ def system_bearer(client: TestClient, client_id: str = "county-his") -> dict[str
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@contextmanager
+def system_client(factory: sessionmaker[Session]) -> Iterator[TestClient]:
+    """A client of an app on ``factory``'s database (one whose commits stay, unlike the
+    tests' rolled-back session), sending FHIR JSON as the county hospital's HIS."""
+    with TestClient(create_app(sessionmaker=factory)) as client:
+        client.headers.update({**system_bearer(client), "Content-Type": "application/fhir+json"})
+        yield client
 
 
 def browser_login(page: Any, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:

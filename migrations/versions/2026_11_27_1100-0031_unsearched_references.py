@@ -18,15 +18,16 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from medalliance.records.indexing import unsearched_references
-
 revision: str = "0031"
 down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _BATCH = 1000
-UNSEARCHED = ":unsearched"  # indexing.UNSEARCHED when this revision was written
+# The rule as ``records.indexing`` had it when this revision was written, frozen so that
+# the revision writes the rows it always wrote, whatever that module becomes.
+UNSEARCHED = ":unsearched"
+MAX_TEXT = 255
 
 references = sa.table(
     "fhir_idx_reference",
@@ -77,7 +78,6 @@ def _add_rows(bind: sa.Connection, batch: Sequence[sa.Row[Any]]) -> None:
     ):
         indexed[pid].append({"target_type": target_type, "target_id": target_id})
     rows = [
-        # The columns named: what unsearched_references returns may grow after this.
         {
             "pid": pid,
             "resource_type": kind,
@@ -87,10 +87,53 @@ def _add_rows(bind: sa.Connection, batch: Sequence[sa.Row[Any]]) -> None:
             "target_id": row["target_id"],
         }
         for pid, kind, patient, content in batch
-        for row in unsearched_references(orjson.loads(content), indexed[pid])
+        for row in _unsearched_references(orjson.loads(content), indexed[pid])
     ]
     if rows:
         bind.execute(references.insert(), rows)
+
+
+def _unsearched_references(
+    resource: dict[str, Any], indexed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows for the relative references of a resource that ``indexed`` lacks, one per
+    target."""
+    seen = {(r["target_type"], r["target_id"]) for r in indexed}
+    rows = []
+    for value in sorted(_reference_values(resource)):
+        target = _reference_target(value)
+        if target is None or target[0] is None or target in seen:
+            continue  # local (#id), absolute, canonical or conditional: no stored target
+        seen.add(target)
+        rows.append({"target_type": target[0], "target_id": target[1]})
+    return rows
+
+
+def _reference_values(node: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "reference" and isinstance(value, str):
+                    found.add(value)
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _reference_target(raw: str) -> tuple[str | None, str] | None:
+    if not raw or raw.startswith("#"):
+        return None
+    parts = raw.split("/")
+    if len(parts) == 2 and "?" not in raw and ":" not in raw:
+        return parts[0], parts[1][:MAX_TEXT]
+    if len(parts) >= 4 and parts[-2] == "_history":  # Type/id/_history/n
+        return parts[-4], parts[-3][:MAX_TEXT]
+    return None, raw[:MAX_TEXT]
 
 
 def downgrade() -> None:

@@ -9,16 +9,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import PG_URL, side_database
-from helpers import system_bearer
+from conftest import PG_URL, demo_side_database
+from helpers import system_client
 from medalliance.access.models import CareRelationship
-from medalliance.app import create_app
 from medalliance.audit.models import AuditEvent
 from medalliance.db import unit_of_work
-from medalliance.demo.loader import Scale, load
 from medalliance.kit.http import autocommit
 from medalliance.records.models import FhirResource
 
@@ -26,25 +24,20 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL"),
 ]
-FHIR = "application/fhir+json"
 P = "p00000011"
 
 
 @pytest.fixture(scope="module")
 def factory() -> Iterator[sessionmaker[Session]]:
-    engine: Engine = side_database("autocommit")
-    made = sessionmaker(engine, expire_on_commit=False)
-    with unit_of_work(made) as db:
-        load(db, scale=Scale.SMALL, seed=1)
-    yield made
+    engine = demo_side_database("autocommit")
+    yield sessionmaker(engine, expire_on_commit=False)
     engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def client(factory: sessionmaker[Session]) -> Iterator[TestClient]:
-    with TestClient(create_app(sessionmaker=factory)) as test_client:
-        test_client.headers.update({**system_bearer(test_client), "Content-Type": FHIR})
-        yield test_client
+    with system_client(factory) as made:
+        yield made
 
 
 def _encounter(patient: str) -> dict[str, Any]:

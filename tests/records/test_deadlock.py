@@ -14,38 +14,30 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from conftest import PG_URL, side_database
-from helpers import system_bearer
-from medalliance.app import create_app
-from medalliance.db import unit_of_work
-from medalliance.demo.loader import Scale, load
+from conftest import PG_URL, demo_side_database
+from helpers import system_client
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not PG_URL, reason="needs MEDALLIANCE_TEST_DATABASE_URL"),
 ]
-FHIR = "application/fhir+json"
 P = "p00000012"
 _LOCK = "SELECT pid FROM fhir_resource WHERE resource_type = 'Encounter' AND id = :id FOR UPDATE"
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    made = side_database("deadlock")
-    with unit_of_work(sessionmaker(made)) as db:
-        load(db, scale=Scale.SMALL, seed=1)
+    made = demo_side_database("deadlock")
     yield made
     made.dispose()
 
 
 @pytest.fixture(scope="module")
 def client(engine: Engine) -> Iterator[TestClient]:
-    factory: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
-    with TestClient(create_app(sessionmaker=factory)) as test_client:
-        test_client.headers.update({**system_bearer(test_client), "Content-Type": FHIR})
-        yield test_client
+    with system_client(sessionmaker(engine, expire_on_commit=False)) as made:
+        yield made
 
 
 def _visit(day: int) -> dict[str, Any]:

@@ -3,7 +3,7 @@ responses, OperationOutcome errors, searchset bundles with paging."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -12,11 +12,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from medalliance.errors import DomainError, NotAcceptable, UnsupportedMediaType
 from medalliance.kit import fhirjson
-from medalliance.kit.http import MAX_OFFSET, TransactionalRoute
+from medalliance.kit.http import MAX_OFFSET, DbSession, TransactionalRoute
 
 FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
@@ -454,6 +455,37 @@ async def search_parameters(request: Request) -> QueryParams:
 # first. GET search routes read ``request.query_params`` themselves: a bundle's GET
 # entries call their endpoints with the request, the session and the actor alone.
 SearchParams = Annotated[QueryParams, Depends(search_parameters)]
+
+
+# What a type's search answers, for its GET and its POST _search alike: (request, session,
+# actor, parameters).
+Search = Callable[[Request, Session, Any, QueryParams], Response]
+
+
+def search_routes(router: APIRouter, resource_type: str, reader: Any, search: Search) -> None:
+    """``GET [type]`` and ``POST [type]/_search`` on ``router``, both answered by ``search``
+    for an actor ``reader`` allows (an ``Annotated[Actor, allow(...)]``). The GET reads its
+    query itself, so that a bundle's GET entries can call it."""
+
+    def by_get(request: Request, db: DbSession, actor: Any) -> Response:
+        return search(request, db, actor, request.query_params)
+
+    def by_post(request: Request, db: DbSession, actor: Any, params: SearchParams) -> Response:
+        return search(request, db, actor, params)
+
+    # Set after the definitions: an annotation that is a variable is no type to mypy.
+    by_get.__annotations__["actor"] = by_post.__annotations__["actor"] = reader
+    name = f"search_{resource_type}"
+    router.add_api_route(
+        f"/{resource_type}", by_get, methods=["GET"], name=name, response_class=FhirResponse
+    )
+    router.add_api_route(
+        f"/{resource_type}/_search",
+        by_post,
+        methods=["POST"],
+        name=f"{name}_by_post",
+        response_class=FhirResponse,
+    )
 
 
 def fhir_router() -> APIRouter:

@@ -31,6 +31,7 @@ from medalliance.kit.fhir import operation_outcome
 from medalliance.kit.ids import new_id
 from medalliance.records import bundle_reads, links, repository, service, writes
 from medalliance.records.dates import instant
+from medalliance.records.indexing import references
 from medalliance.records.store import Prepared, StoredResource, from_row
 from medalliance.records.validation import InvalidResource
 
@@ -591,7 +592,9 @@ def _refuse_dependencies(entry: Entry, full_urls: dict[str, int]) -> None:
     at whatever the server holds at that address). Such an entry fails alone."""
     if entry.resource is None or entry.method not in ("POST", "PUT"):
         return
-    for where, reference in writes.references(entry.resource, f"{entry.where}.resource"):
+    for where, reference, bundled in references(entry.resource, f"{entry.where}.resource"):
+        if bundled:
+            continue  # a Bundle held as a resource: its references are its own entries'
         absolute = _absolute(reference, entry.full_url)
         named = reference if absolute is None else f"{reference} ({absolute})"
         other = full_urls.get(reference, full_urls.get(absolute or ""))

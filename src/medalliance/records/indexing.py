@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias
 
 from medalliance.kit.text import fold
 from medalliance.records.dates import NO_DATE, parse_range
@@ -33,7 +33,8 @@ class IndexRows:
     sort_date: datetime = NO_DATE
 
 
-def build_index(resource: dict[str, Any]) -> IndexRows:
+def build_index(resource: dict[str, Any], found: Iterable[Reference] | None = None) -> IndexRows:
+    """``found``: the resource's ``references``, when the write has walked them already."""
     rows = IndexRows()
     present = element_stems(resource)
     for param in params_for(resource["resourceType"]).values():
@@ -44,7 +45,9 @@ def build_index(resource: dict[str, Any]) -> IndexRows:
         values = param.extract(resource)
         if values:
             _add(rows, param, values)
-    rows.reference += unsearched_references(resource, rows.reference)
+    if found is None:
+        found = references(resource, resource["resourceType"])
+    rows.reference += unsearched_references((r.value for r in found), rows.reference)
     starts = [r["low"] for r in rows.date if r["name"] == "date"]
     rows.sort_date = min(starts) if starts else NO_DATE
     return rows
@@ -58,13 +61,13 @@ UNSEARCHED = ":unsearched"
 
 
 def unsearched_references(
-    resource: dict[str, Any], indexed: Iterable[dict[str, Any]]
+    values: Iterable[str], indexed: Iterable[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Rows for the relative references of a resource that ``indexed`` (its search
-    parameters' reference rows) lacks, one per target."""
+    """Rows for the relative references among ``values`` (a resource's, as written) that
+    ``indexed`` (its search parameters' reference rows) lacks, one per target."""
     seen = {(r["target_type"], r["target_id"]) for r in indexed}
     rows = []
-    for value in sorted(reference_values(resource)):
+    for value in sorted(set(values)):
         target = reference_target(value)
         if target is None or target[0] is None or target in seen:
             continue  # local (#id), absolute, canonical or conditional: no stored target
@@ -73,20 +76,56 @@ def unsearched_references(
     return rows
 
 
-def reference_values(node: Any) -> set[str]:
-    """Every ``reference`` value in a resource, as written, contained resources and
-    extensions included."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                found.add(value)
-            else:
-                found |= reference_values(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= reference_values(item)
+class Reference(NamedTuple):
+    """A ``reference`` value as written, and where it is."""
+
+    path: str  # FHIRPath of the element: Observation.encounter.reference
+    value: str
+    # In a Bundle held as a resource (a document, or the resource itself): it resolves
+    # among that Bundle's entries, not in the store.
+    bundled: bool
+
+
+# Where a node is, as (where its parent is, its key or index), spelled out only for the
+# nodes that hold a reference: most of a resource's nodes hold none.
+_Where: TypeAlias = "tuple[_Where, str | int] | None"
+_NESTED = (dict, list)
+
+
+def references(resource: dict[str, Any], path: str) -> list[Reference]:
+    """Every ``reference`` value of a resource, contained resources, extensions and held
+    Bundles included, each with its FHIRPath from ``path``, in document order. Iterative:
+    a resource may be nested nearly as deep as JSON parsing allows."""
+    found: list[Reference] = []
+    stack: list[tuple[Any, _Where, bool]] = [(resource, None, False)]
+    while stack:
+        node, where, bundled = stack.pop()
+        if isinstance(node, list):
+            for i in range(len(node) - 1, -1, -1):
+                if isinstance(node[i], _NESTED):  # a scalar holds no reference: not stacked
+                    stack.append((node[i], (where, i), bundled))
+            continue
+        if not bundled and node.get("resourceType") == "Bundle":
+            bundled = True
+        for key, value in reversed(node.items()):
+            if isinstance(value, _NESTED):
+                stack.append((value, (where, key), bundled))
+            elif key == "reference" and isinstance(value, str):
+                found.append(Reference(_spelled(path, (where, key)), value, bundled))
     return found
+
+
+def _spelled(path: str, where: _Where) -> str:
+    steps: list[str] = []
+    while where is not None:
+        where, step = where
+        steps.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return path + "".join(reversed(steps))
+
+
+def reference_values(resource: dict[str, Any]) -> set[str]:
+    """Every ``reference`` value in a resource, as written (see ``references``)."""
+    return {r.value for r in references(resource, "")}
 
 
 def _add(rows: IndexRows, param: SearchParam, values: list[Any]) -> None:

@@ -3,6 +3,7 @@ prepare (validate, index, resolve the patient) → authorise → persist → aud
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -17,7 +18,7 @@ from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from medalliance.kit.ids import new_id
 from medalliance.records import links, repository, store
-from medalliance.records.indexing import build_index, reference_values
+from medalliance.records.indexing import Reference, build_index, reference_values, references
 from medalliance.records.searchparams import params_for
 from medalliance.records.store import CREATES, Prepared, StoredResource
 from medalliance.records.validation import validate
@@ -116,12 +117,13 @@ def prepare(
     refuse_foreign_type(expected_type or _body_type(resource))
     resource = dict(validate(resource, expected_type=expected_type))
     _refuse_unstored_bundle(resource)
-    refuse_bundle_local(resource)
+    found = references(resource, resource["resourceType"])
+    refuse_bundle_local(found)
     if method == "create":
         resource["id"] = resource_id or new_id()  # POST ignores a client id (R4 3.1.0.1)
     version = current.version + 1 if current else 1
     store.stamp(resource, version, ctx.now)
-    index = build_index(resource)
+    index = build_index(resource, found)
     patient_id = patient_of(db, ctx, resource, index.reference)
     if current is not None and not current.deleted and current.patient_id and patient_id is None:
         _refuse_detaching(resource["resourceType"])
@@ -136,30 +138,12 @@ def prepare(
     )
 
 
-def references(resource: dict[str, Any], path: str) -> list[tuple[str, str]]:
-    """Every literal reference of a resource, with its FHIRPath, but those of a Bundle
-    held as a resource (they resolve among its own entries). Iterative: a resource may be
-    nested nearly as deep as JSON parsing allows."""
-    found: list[tuple[str, str]] = []
-    stack: list[tuple[Any, str]] = [(resource, path)]
-    while stack:
-        node, where = stack.pop()
-        if isinstance(node, list):
-            stack.extend((value, f"{where}[{i}]") for i, value in reversed(list(enumerate(node))))
-        elif isinstance(node, dict) and node.get("resourceType") != "Bundle":
-            for key, value in reversed(node.items()):
-                if key == "reference" and isinstance(value, str):
-                    found.append((f"{where}.reference", value))
-                else:
-                    stack.append((value, f"{where}.{key}"))
-    return found
-
-
-def refuse_bundle_local(resource: dict[str, Any]) -> None:
-    """A ``urn:uuid:`` or ``urn:oid:`` reference names an entry of a Bundle; stored, it
-    would point at nothing (a transaction replaces it by the id its entry gets)."""
-    for where, reference in references(resource, resource["resourceType"]):
-        if reference.startswith(BUNDLE_LOCAL):
+def refuse_bundle_local(found: Iterable[Reference]) -> None:
+    """A ``urn:uuid:`` or ``urn:oid:`` reference (``found``: a resource's ``references``)
+    names an entry of a Bundle; stored, it would point at nothing (a transaction replaces
+    it by the id its entry gets). A Bundle held as a resource keeps its own."""
+    for where, reference, bundled in found:
+        if not bundled and reference.startswith(BUNDLE_LOCAL):
             raise ValidationFailed(
                 f"{where}: {reference} names no stored resource; a urn:uuid: or urn:oid: "
                 "reference resolves only in a transaction Bundle, to its entry of that fullUrl",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from medalliance.auth.policy import Scope, allow
@@ -15,11 +17,11 @@ from medalliance.errors import DomainError
 from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import (
     FhirResponse,
-    SearchParams,
     fhir_router,
     read_response,
     resource_headers,
     search_bundle,
+    search_routes,
     strict_handling,
 )
 from medalliance.kit.http import DbSession
@@ -35,7 +37,7 @@ def _resource(resource: dict[str, Any]) -> FhirResponse:
 
 
 def _search(
-    request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
+    resource_type: str, request: Request, db: Session, actor: Actor, params: QueryParams
 ) -> FhirResponse:
     strict = strict_handling(request.headers.get("prefer"))
     found = interop.search(
@@ -44,16 +46,7 @@ def _search(
     return FhirResponse(search_bundle(request, found))
 
 
-@router.get("/ServiceRequest")
-def search_service_requests(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
-    return _search(request, db, actor, "ServiceRequest", request.query_params)
-
-
-@router.post("/ServiceRequest/_search")
-def search_service_requests_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> FhirResponse:
-    return _search(request, db, actor, "ServiceRequest", params)
+search_routes(router, "ServiceRequest", Reader, partial(_search, "ServiceRequest"))
 
 
 @router.get("/ServiceRequest/{referral_id}")
@@ -64,16 +57,7 @@ def read_service_request(
     return read_response(request, resource)
 
 
-@router.get("/Task")
-def search_tasks(request: Request, db: DbSession, actor: Reader) -> FhirResponse:
-    return _search(request, db, actor, "Task", request.query_params)
-
-
-@router.post("/Task/_search")
-def search_tasks_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> FhirResponse:
-    return _search(request, db, actor, "Task", params)
+search_routes(router, "Task", Reader, partial(_search, "Task"))
 
 
 @router.get("/Task/{referral_id}")

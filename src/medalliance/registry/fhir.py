@@ -20,9 +20,9 @@ from medalliance.errors import DomainError, NotFound
 from medalliance.kit.fhir import (
     FhirResponse,
     Page,
-    SearchParams,
     fhir_router,
     page_from,
+    search_routes,
     searchset,
 )
 from medalliance.kit.http import DbSession
@@ -94,7 +94,7 @@ def _bundle(
     resources: Sequence[dict[str, Any]],
     total: int,
     page: Page,
-) -> Any:
+) -> FhirResponse:
     has_more = page.count > 0 and page.offset + len(resources) < total
     bundle = searchset(
         request, resources, total=total, page=page, has_more=has_more, params=params.multi_items()
@@ -127,23 +127,16 @@ def _institution_filter(params: QueryParams, *, org_param: str | None) -> Instit
     )
 
 
-@router.get("/Organization", response_class=FhirResponse)
-def search_organization(request: Request, db: DbSession, actor: Reader) -> Any:
-    return _organizations(request, db, request.query_params)
-
-
-@router.post("/Organization/_search", response_class=FhirResponse)
-def search_organization_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> Any:
-    return _organizations(request, db, params)
-
-
-def _organizations(request: Request, db: Session, params: QueryParams) -> Any:
+def _organizations(
+    request: Request, db: Session, actor: Actor, params: QueryParams
+) -> FhirResponse:
     page = page_from(params)
     criteria = _institution_filter(params, org_param=None)
     rows, total = service.find_institutions(db, criteria, limit=page.count, offset=page.offset)
     return _bundle(request, params, [fhir_map.organization(r) for r in rows], total, page)
+
+
+search_routes(router, "Organization", Reader, _organizations)
 
 
 @router.get("/Organization/{resource_id}", response_class=FhirResponse)
@@ -151,23 +144,14 @@ def read_organization(db: DbSession, actor: Reader, resource_id: str) -> Any:
     return FhirResponse(fhir_map.organization(service.get_institution(db, resource_id)))
 
 
-@router.get("/Location", response_class=FhirResponse)
-def search_location(request: Request, db: DbSession, actor: Reader) -> Any:
-    return _locations(request, db, request.query_params)
-
-
-@router.post("/Location/_search", response_class=FhirResponse)
-def search_location_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> Any:
-    return _locations(request, db, params)
-
-
-def _locations(request: Request, db: Session, params: QueryParams) -> Any:
+def _locations(request: Request, db: Session, actor: Actor, params: QueryParams) -> FhirResponse:
     page = page_from(params)
     criteria = _institution_filter(params, org_param="organization")
     rows, total = service.find_institutions(db, criteria, limit=page.count, offset=page.offset)
     return _bundle(request, params, [fhir_map.location(r) for r in rows], total, page)
+
+
+search_routes(router, "Location", Reader, _locations)
 
 
 @router.get("/Location/{resource_id}", response_class=FhirResponse)
@@ -205,24 +189,17 @@ def _service_filter(params: QueryParams) -> centres.ServiceFilter | None:
     )
 
 
-@router.get("/HealthcareService", response_class=FhirResponse)
-def search_healthcare_service(request: Request, db: DbSession, actor: Reader) -> Any:
-    return _healthcare_services(request, db, request.query_params)
-
-
-@router.post("/HealthcareService/_search", response_class=FhirResponse)
-def search_healthcare_service_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> Any:
-    return _healthcare_services(request, db, params)
-
-
-def _healthcare_services(request: Request, db: Session, params: QueryParams) -> Any:
+def _healthcare_services(
+    request: Request, db: Session, actor: Actor, params: QueryParams
+) -> FhirResponse:
     page = page_from(params)
     criteria = _service_filter(params)
     entries = centres.search_services(db, criteria) if criteria else []
     window = entries[page.offset : page.offset + page.count]
     return _bundle(request, params, [_service_resource(e) for e in window], len(entries), page)
+
+
+search_routes(router, "HealthcareService", Reader, _healthcare_services)
 
 
 @router.get("/HealthcareService/{resource_id}", response_class=FhirResponse)
@@ -233,19 +210,9 @@ def read_healthcare_service(db: DbSession, actor: Reader, resource_id: str) -> A
 # --- Practitioner and PractitionerRole --------------------------------------------------
 
 
-@router.get("/Practitioner", response_class=FhirResponse)
-def search_practitioner(request: Request, db: DbSession, actor: Reader) -> Any:
-    return _practitioners(request, db, request.query_params)
-
-
-@router.post("/Practitioner/_search", response_class=FhirResponse)
-def search_practitioner_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> Any:
-    return _practitioners(request, db, params)
-
-
-def _practitioners(request: Request, db: Session, params: QueryParams) -> Any:
+def _practitioners(
+    request: Request, db: Session, actor: Actor, params: QueryParams
+) -> FhirResponse:
     page = page_from(params)
     name, mode = _name(params)
     licences, no_licence = _tokens(params, "identifier", {"licence": None})
@@ -261,24 +228,17 @@ def _practitioners(request: Request, db: Session, params: QueryParams) -> Any:
     return _bundle(request, params, [fhir_map.practitioner(p) for p in rows], total, page)
 
 
+search_routes(router, "Practitioner", Reader, _practitioners)
+
+
 @router.get("/Practitioner/{resource_id}", response_class=FhirResponse)
 def read_practitioner(db: DbSession, actor: Reader, resource_id: str) -> Any:
     return FhirResponse(fhir_map.practitioner(staff.get_practitioner(db, resource_id)))
 
 
-@router.get("/PractitionerRole", response_class=FhirResponse)
-def search_practitioner_role(request: Request, db: DbSession, actor: Reader) -> Any:
-    return _practitioner_roles(request, db, request.query_params)
-
-
-@router.post("/PractitionerRole/_search", response_class=FhirResponse)
-def search_practitioner_role_by_post(
-    request: Request, db: DbSession, actor: Reader, params: SearchParams
-) -> Any:
-    return _practitioner_roles(request, db, params)
-
-
-def _practitioner_roles(request: Request, db: Session, params: QueryParams) -> Any:
+def _practitioner_roles(
+    request: Request, db: Session, actor: Actor, params: QueryParams
+) -> FhirResponse:
     page = page_from(params)
     specialties, no_specialty = _tokens(params, "specialty", {"department": None})
     criteria = RoleFilter(
@@ -294,6 +254,9 @@ def _practitioner_roles(request: Request, db: Session, params: QueryParams) -> A
     )
     resources = [fhir_map.practitioner_role(r, d) for r, d in rows]
     return _bundle(request, params, resources, total, page)
+
+
+search_routes(router, "PractitionerRole", Reader, _practitioner_roles)
 
 
 @router.get("/PractitionerRole/{resource_id}", response_class=FhirResponse)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
 from medalliance.auth.enums import Role
@@ -13,9 +15,9 @@ from medalliance.auth.principal import Actor
 from medalliance.kit.clock import utcnow
 from medalliance.kit.fhir import (
     FhirResponse,
-    SearchParams,
     fhir_router,
     search_bundle,
+    search_routes,
     strict_handling,
 )
 from medalliance.kit.http import DbSession
@@ -28,23 +30,14 @@ AppointmentReader = Annotated[Actor, allow(*STAFF, scope=Scope.CARE_RELATIONSHIP
 
 
 def _search(
-    request: Request, db: DbSession, actor: Actor, resource_type: str, params: QueryParams
+    resource_type: str, request: Request, db: Session, actor: Actor, params: QueryParams
 ) -> FhirResponse:
     strict = strict_handling(request.headers.get("prefer"))
     found = service.fhir_search(db, actor, resource_type, params.multi_items(), strict=strict)
     return FhirResponse(search_bundle(request, found))
 
 
-@router.get("/Slot")
-def search_slots(request: Request, db: DbSession, actor: SlotReader) -> FhirResponse:
-    return _search(request, db, actor, "Slot", request.query_params)
-
-
-@router.post("/Slot/_search")
-def search_slots_by_post(
-    request: Request, db: DbSession, actor: SlotReader, params: SearchParams
-) -> FhirResponse:
-    return _search(request, db, actor, "Slot", params)
+search_routes(router, "Slot", SlotReader, partial(_search, "Slot"))
 
 
 @router.get("/Slot/{slot_id}")
@@ -52,16 +45,7 @@ def read_slot(slot_id: str, db: DbSession, actor: SlotReader) -> FhirResponse:
     return FhirResponse(service.fhir_read(db, actor, "Slot", slot_id, now=utcnow()))
 
 
-@router.get("/Appointment")
-def search_appointments(request: Request, db: DbSession, actor: AppointmentReader) -> FhirResponse:
-    return _search(request, db, actor, "Appointment", request.query_params)
-
-
-@router.post("/Appointment/_search")
-def search_appointments_by_post(
-    request: Request, db: DbSession, actor: AppointmentReader, params: SearchParams
-) -> FhirResponse:
-    return _search(request, db, actor, "Appointment", params)
+search_routes(router, "Appointment", AppointmentReader, partial(_search, "Appointment"))
 
 
 @router.get("/Appointment/{appointment_id}")
