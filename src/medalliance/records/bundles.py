@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
+from medalliance.db import rolled_back_by_contention
 from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
 from medalliance.kit.fhir import operation_outcome
@@ -561,11 +562,27 @@ def _batch(
             if exc.status == 403:
                 _audit_refused_entry(db, actor, where, raw, exc)
             responses.append(_failed(exc.status, f"{where}: {exc.message}", exc.field, exc.issue))
-        except Exception:
+        except Exception as exc:
             savepoint.rollback()
-            log.exception("batch_entry_failed", entry=where)
-            responses.append(_failed(500, f"{where}: the server failed to process this entry"))
+            responses.append(_unexpected(where, exc))
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _unexpected(where: str, exc: Exception) -> dict[str, Any]:
+    """An entry PostgreSQL chose to break a deadlock (or a serialization failure) is a 409
+    saying to send it again, as the same request alone would be: its savepoint's rollback
+    left nothing of it. Any other error is the server's (500, the detail in the log)."""
+    sqlstate = rolled_back_by_contention(exc)
+    if sqlstate is not None:
+        log.warning("batch_entry_rolled_back", entry=where, sqlstate=sqlstate)
+        return _failed(
+            409,
+            f"{where}: another request was changing the same resources at the same time; "
+            "nothing of this entry was stored: send it again",
+            code="conflict",
+        )
+    log.exception("batch_entry_failed", entry=where)
+    return _failed(500, f"{where}: the server failed to process this entry")
 
 
 def _failed(
