@@ -57,6 +57,8 @@ class Entry:
     resource: dict[str, Any] | None
     if_none_exist: str | None
     if_match: str | None
+    if_none_match: str | None = None  # a GET's conditional read, as its headers would be
+    if_modified_since: str | None = None
     target: str | None = None  # "Type/id" this entry resolves to
     deleted: StoredResource | None = None  # what a DELETE entry tombstoned
     skip: bool = False  # resolved to an existing resource: nothing to write
@@ -121,6 +123,8 @@ def _entry(index: int, raw: Any) -> Entry:
         resource=resource,
         if_none_exist=conditions["ifNoneExist"] or None,
         if_match=conditions["ifMatch"] or None,
+        if_none_match=conditions["ifNoneMatch"] or None,
+        if_modified_since=conditions["ifModifiedSince"] or None,
     )
 
 
@@ -513,7 +517,14 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
 
 def _get(db: Session, actor: Actor, entry: Entry, base: str | None) -> None:
     """As the same GET under /fhir answers it, whatever route serves the type."""
-    answer = bundle_reads.answer(db, actor, entry.url, base=base)
+    answer = bundle_reads.answer(
+        db,
+        actor,
+        entry.url,
+        base=base,
+        if_none_match=entry.if_none_match,
+        if_modified_since=entry.if_modified_since,
+    )
     entry.answer, entry.response = answer.resource, answer.response
 
 
