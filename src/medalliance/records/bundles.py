@@ -180,13 +180,23 @@ def _transaction(
     return _response_bundle("transaction-response", entries)
 
 
+class UnsupportedEntry(ValidationFailed):
+    """A transaction entry asking for what the server does not do (the 405 of the same
+    request alone: a write of a type it does not store). The POST /fhir that carries it is
+    allowed, and a 405 would say it is not (RFC 9110 15.5.6). A batch entry answers its
+    own 405: it has its own method."""
+
+    issue = "not-supported"
+
+
 def _at(entry: Entry, step: Any) -> None:
     """Run one step for an entry; a failure names the entry and fails the whole bundle."""
     try:
         step()
     except DomainError as exc:
         field = exc.field if exc.field and exc.field.startswith("Bundle") else entry.where
-        raise type(exc)(f"{entry.where}: {exc.message}", field=field) from None
+        error = UnsupportedEntry if exc.status == 405 else type(exc)
+        raise error(f"{entry.where}: {exc.message}", field=field) from None
 
 
 def _assign(db: Session, actor: Actor, now: datetime, entry: Entry, ids: dict[str, str]) -> None:
