@@ -2,11 +2,12 @@
 rows the write path produces, without going through HTTP or transaction bundles.
 
 Each resource is stamped (``store.stamp``), indexed (``indexing.build_index``) and persisted
-by ``store.persist`` — the write path's own functions — so the current, history and index
-rows are exactly what a transaction bundle would leave. What is skipped: structural
-validation (the resources are built valid; a sample is validated), reference rewriting
-(ids are assigned here) and the per-write audit rows. The care relationship an own-system
-visit opens is written too (one per patient and institution), since reads are scoped on it.
+as ``store.persist_holding`` would — the write path's own functions — so the current,
+history and index rows are exactly what a transaction bundle would leave. What is skipped:
+structural validation (the resources are built valid; a sample is validated), reference
+rewriting (ids are assigned here) and the per-write audit rows. The care relationship an
+own-system visit opens is written too (one per patient and institution), since reads are
+scoped on it.
 
 Resumable: chunks of one transaction each, recorded in ``bench_search_chunk``; a rerun
 loads only the chunks missing.
@@ -155,7 +156,8 @@ def record_visits(db: Session, visits: list[tuple[str, str, str]], now: datetime
 
 
 def persist(db: Session, writes: list[Prepared], now: datetime) -> None:
-    """The rows of ``store.persist`` for creates, all by COPY (pids drawn from the sequence)."""
+    """The rows of ``store.persist_holding`` for creates, all by COPY (pids drawn from the
+    sequence)."""
     pids = db.scalars(
         text("SELECT nextval('fhir_resource_pid_seq') FROM generate_series(1, :n)"),
         {"n": len(writes)},

@@ -31,7 +31,7 @@ from medalliance import __version__
 from medalliance.audit import service as audit_service
 from medalliance.auth.policy import api_routes, public
 from medalliance.config import Settings, get_settings
-from medalliance.db import get_sessionmaker, unit_of_work
+from medalliance.db import get_sessionmaker, rolled_back_by_contention, unit_of_work
 from medalliance.errors import Conflict, DomainError, PayloadTooLarge
 from medalliance.kit.direct import DirectRoutes
 from medalliance.kit.fhir import JSON_TYPES, is_fhir_path, media_type, outcome_response
@@ -225,17 +225,12 @@ async def nul_error_handler(request: Request, exc: Exception) -> Response:
     return await domain_error_handler(request, error)
 
 
-# serialization_failure, deadlock_detected
-_ROLLED_BACK = frozenset({"40001", "40P01"})
-
-
 async def contention_error_handler(request: Request, exc: Exception) -> Response:
     """A deadlock or serialization failure: PostgreSQL chose this request's transaction
     and rolled it back whole, so nothing of it was stored and sending it again is safe (a
     409, not a server error). Any other operational error is a server error."""
-    cause = getattr(exc, "orig", exc)
-    sqlstate = getattr(cause, "sqlstate", None)
-    if sqlstate not in _ROLLED_BACK:
+    sqlstate = rolled_back_by_contention(exc)
+    if sqlstate is None:
         raise exc
     log.warning("transaction_rolled_back", path=request.url.path, sqlstate=sqlstate)
     error = Conflict(

@@ -104,6 +104,18 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("pooled connection failed its ping") from exc
 
 
+# serialization_failure, deadlock_detected: PostgreSQL rolled back the transaction (or
+# the savepoint) it chose, so nothing of its work was kept and sending it again is safe.
+_ROLLED_BACK = frozenset({"40001", "40P01"})
+
+
+def rolled_back_by_contention(exc: BaseException) -> str | None:
+    """The SQLSTATE of a deadlock or serialization failure (psycopg's error, or
+    SQLAlchemy's wrapping it), None for any other error."""
+    sqlstate = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+    return sqlstate if sqlstate in _ROLLED_BACK else None
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})

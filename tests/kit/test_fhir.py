@@ -103,12 +103,15 @@ def test_post_search_of_tasks_is_audited_as_the_get_search(client: TestClient, d
     assert after_post - after_get == after_get - before == 1
 
 
-def test_post_search_with_a_json_body_is_refused_for_every_router(client: TestClient) -> None:
+def test_post_search_with_a_json_body_is_an_unsupported_media_type_for_every_router(
+    client: TestClient,
+) -> None:
     headers = system_bearer(client)
     for resource_type in ("Patient", "Organization", "Task", "Slot", "Observation"):
         refused = client.post(f"/fhir/{resource_type}/_search", json={"_id": "x"}, headers=headers)
-        assert refused.status_code == 400, (resource_type, refused.text)
-        assert refused.json()["issue"][0]["expression"] == ["Content-Type"]
+        assert refused.status_code == 415, (resource_type, refused.text)
+        issue = refused.json()["issue"][0]
+        assert (issue["code"], issue["expression"]) == ("not-supported", ["Content-Type"])
 
 
 # The searches of resources a domain renders from its own tables, not the stored record.

@@ -68,6 +68,16 @@ def test_the_kept_connection_follows_the_sessions_transactions(db: Session) -> N
     assert _HOT_SELECT.first(db, {"username": "hot-4"}) is None
 
 
+def test_a_savepoints_rollback_undoes_the_hot_statements_run_in_it(db: Session) -> None:
+    at = datetime(2026, 11, 26, tzinfo=UTC)
+    _INSERT.run(db, {"occurred_at": at, "username": "hot-5", "detail": {}})  # keeps the connection
+    savepoint = db.begin_nested()  # as a batch entry's
+    _INSERT.run(db, {"occurred_at": at, "username": "hot-6", "detail": {}})
+    savepoint.rollback()
+    assert _HOT_SELECT.first(db, {"username": "hot-5"}) is not None
+    assert _HOT_SELECT.first(db, {"username": "hot-6"}) is None
+
+
 def test_native_placeholders_number_each_name_once_and_keep_percent_signs() -> None:
     sql = "SELECT %(a)s, %(b)s WHERE x = %(a)s AND y LIKE 'p%%' AND z = %(c)s"
     assert native(sql) == ("SELECT $1, $2 WHERE x = $1 AND y LIKE 'p%' AND z = $3", ("a", "b", "c"))

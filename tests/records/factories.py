@@ -143,7 +143,8 @@ def stored_unchecked(
     from medalliance.records import store, writes
 
     ctx = writes.WriteContext(actor, now)
-    return store.persist(db, [writes.prepare(db, ctx, resource, method="create")], now)[0]
+    prepared = writes.prepare(db, ctx, resource, method="create")
+    return store.persist_holding(db, [prepared], now)[0][0]
 
 
 def example(name: str) -> dict[str, Any]:

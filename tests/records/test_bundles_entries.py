@@ -107,6 +107,74 @@ class TestResponseEntries:
         assert read["resource"]["id"] == P
 
 
+class TestConditionalReads:
+    """R4 Bundle.entry.request.ifNoneMatch and ifModifiedSince: the GET's headers."""
+
+    CONDITIONS = (
+        ("ifNoneMatch", "If-None-Match", 'W/"1"'),
+        ("ifNoneMatch", "If-None-Match", 'W/"7"'),
+        ("ifModifiedSince", "If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"),
+        ("ifModifiedSince", "If-Modified-Since", "Thu, 01 Jan 2004 00:00:00 GMT"),
+    )
+
+    @pytest.mark.parametrize("kind", ["transaction", "batch"])
+    def test_a_read_the_clients_copy_answers_is_a_304_entry_as_directly(
+        self, client: TestClient, his: dict[str, str], stored: str, kind: str
+    ) -> None:
+        entries = [
+            {"request": {"method": "GET", "url": stored, element: value}}
+            for element, _, value in self.CONDITIONS
+        ]
+        response = client.post("/fhir", json=bundle_of(kind, *entries), headers=his)
+        assert response.status_code == 200, response.text
+        answered = strictly_r4(response.json())["entry"]
+        assert [e["response"]["status"] for e in answered] == [
+            "304 Not Modified",
+            "200 OK",
+            "304 Not Modified",
+            "200 OK",
+        ]
+        assert "resource" not in answered[0]
+        assert answered[0]["response"]["etag"] == 'W/"1"'
+        assert answered[1]["resource"]["id"] == stored.partition("/")[2]
+        for (_, header, value), entry in zip(self.CONDITIONS, answered, strict=True):
+            direct = client.get(f"/fhir/{stored}", headers={**his, header: value})
+            assert entry["response"]["status"].startswith(str(direct.status_code)), value
+
+
+class TestEntriesOfWhatIsNotStored:
+    """A write of a type no record holds here (an operation's Parameters; a Patient, which
+    the MPI holds) is the 405 of the same request alone."""
+
+    ENTRIES = (
+        {
+            "resource": {"resourceType": "Parameters"},
+            "request": {"method": "POST", "url": "Parameters"},
+        },
+        {"request": {"method": "DELETE", "url": f"Patient/{P}"}},
+    )
+
+    @pytest.mark.parametrize("entry", ENTRIES)
+    def test_in_a_transaction_it_is_a_422_not_supported_naming_it_not_a_405(
+        self, client: TestClient, his: dict[str, str], entry: dict[str, Any]
+    ) -> None:
+        response = client.post("/fhir", json=bundle_of("transaction", entry), headers=his)
+        assert response.status_code == 422, response.text
+        assert "allow" not in response.headers  # POST /fhir is allowed
+        issue = response.json()["issue"][0]
+        assert (issue["code"], issue["expression"]) == ("not-supported", ["Bundle.entry[0]"])
+        assert issue["diagnostics"].startswith("Bundle.entry[0]: ")
+
+    def test_in_a_batch_it_is_the_entrys_own_405(
+        self, client: TestClient, his: dict[str, str]
+    ) -> None:
+        response = client.post("/fhir", json=bundle_of("batch", *self.ENTRIES), headers=his)
+        assert response.status_code == 200, response.text
+        for entry in response.json()["entry"]:
+            assert entry["response"]["status"] == "405"
+            assert outcome_of(entry)["code"] == "not-supported"
+
+
 def stored_observations(client: TestClient, his: dict[str, str]) -> set[str]:
     found = client.get(f"/fhir/Observation?patient={P}&_count=100", headers=his).json()
     return {e["resource"]["id"] for e in found.get("entry", [])}

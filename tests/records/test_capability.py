@@ -125,7 +125,8 @@ def test_types_no_record_holds_are_not_stored_nor_advertised(
         "entry": [{"resource": body, "request": {"method": "POST", "url": resource_type}}],
     }
     refused = client.post("/fhir", json=bundle, headers=headers)
-    assert refused.status_code == 405, refused.text
+    assert refused.status_code == 422, refused.text  # POST /fhir is allowed: not a 405
+    assert refused.json()["issue"][0]["code"] == "not-supported"
     assert client.get(f"/fhir/{resource_type}", headers=headers).status_code == 405
 
 

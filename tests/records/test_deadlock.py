@@ -1,7 +1,7 @@
 """A request PostgreSQL rolls back to break a deadlock is a 409 that says to send it again,
-not a 500: nothing of it was stored. The deadlock is real and made on purpose: another
-transaction holds one of the two visits a transaction bundle updates, then asks for the
-other, which the bundle holds."""
+not a 500: nothing of it was stored (a batch entry: a 409 entry, nothing of it stored).
+The deadlock is real and made on purpose: another transaction holds one of the two visits
+a bundle updates, then asks for the other, which the bundle holds."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _visit(day: int) -> dict[str, Any]:
     }
 
 
-def _updating_both(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+def _updating_both(first: dict[str, Any], second: dict[str, Any], kind: str) -> dict[str, Any]:
     entries = [
         {
             "resource": {**visit, "status": "cancelled"},
@@ -59,7 +59,7 @@ def _updating_both(first: dict[str, Any], second: dict[str, Any]) -> dict[str, A
         }
         for visit in (first, second)
     ]
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return {"resourceType": "Bundle", "type": kind, "entry": entries}
 
 
 def _wait_until_blocked(holder: Connection) -> None:
@@ -78,16 +78,20 @@ def _wait_until_blocked(holder: Connection) -> None:
     raise AssertionError("the bundle never waited for the held visit")
 
 
-def test_a_bundle_chosen_to_break_a_deadlock_is_a_409_and_stores_nothing(
-    engine: Engine, client: TestClient
-) -> None:
+def _deadlocked(
+    engine: Engine, client: TestClient, kind: str
+) -> tuple[httpx.Response, dict[str, Any], dict[str, Any]]:
+    """A bundle of ``kind`` updating two visits, which PostgreSQL chooses to break the
+    deadlock it makes with a transaction holding the second and asking for the first."""
     first, second = (client.post("/fhir/Encounter", json=_visit(d)).json() for d in (3, 4))
     answers: list[httpx.Response] = []
     with engine.connect() as holder:
         holder.execute(text("SET deadlock_timeout = '10s'"))  # the bundle's backend detects
         holder.execute(text(_LOCK), {"id": second["id"]})
         bundle = threading.Thread(
-            target=lambda: answers.append(client.post("/fhir", json=_updating_both(first, second)))
+            target=lambda: answers.append(
+                client.post("/fhir", json=_updating_both(first, second, kind))
+            )
         )
         bundle.start()
         _wait_until_blocked(holder)
@@ -95,10 +99,37 @@ def test_a_bundle_chosen_to_break_a_deadlock_is_a_409_and_stores_nothing(
         holder.rollback()
         bundle.join(timeout=30)
     (answer,) = answers
+    return answer, first, second
+
+
+def _stored(client: TestClient, visit: dict[str, Any]) -> tuple[str, str]:
+    stored = client.get(f"/fhir/Encounter/{visit['id']}").json()
+    return stored["status"], stored["meta"]["versionId"]
+
+
+def test_a_bundle_chosen_to_break_a_deadlock_is_a_409_and_stores_nothing(
+    engine: Engine, client: TestClient
+) -> None:
+    answer, first, second = _deadlocked(engine, client, "transaction")
     assert answer.status_code == 409, answer.text
     outcome = answer.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert "send it again" in outcome["issue"][0]["diagnostics"]
     for visit in (first, second):
-        stored = client.get(f"/fhir/Encounter/{visit['id']}").json()
-        assert (stored["status"], stored["meta"]["versionId"]) == ("finished", "1")
+        assert _stored(client, visit) == ("finished", "1")
+
+
+def test_a_batch_entry_chosen_to_break_a_deadlock_is_a_409_entry_and_the_others_stand(
+    engine: Engine, client: TestClient
+) -> None:
+    answer, first, second = _deadlocked(engine, client, "batch")
+    assert answer.status_code == 200, answer.text
+    updated, refused = (e["response"] for e in answer.json()["entry"])
+    assert updated["status"].startswith("200"), updated
+    assert refused["status"] == "409", refused
+    issue = refused["outcome"]["issue"][0]
+    assert issue["code"] == "conflict"
+    assert "Bundle.entry[1]" in issue["diagnostics"]
+    assert "send it again" in issue["diagnostics"]
+    assert _stored(client, first) == ("cancelled", "2")
+    assert _stored(client, second) == ("finished", "1")

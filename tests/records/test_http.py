@@ -1109,8 +1109,10 @@ class TestFormats:
             json={"code": "http://loinc.org|nothing-has-this"},
             headers={"Authorization": his["Authorization"]},
         )
-        assert response.status_code == 400, response.text
-        assert "x-www-form-urlencoded" in response.json()["issue"][0]["diagnostics"]
+        assert response.status_code == 415, response.text
+        issue = response.json()["issue"][0]
+        assert issue["code"] == "not-supported"
+        assert "x-www-form-urlencoded" in issue["diagnostics"]
 
 
 class TestConditionalRead:

@@ -237,6 +237,28 @@ class TestFhir:
         task = client.get(f"/fhir/Task/{r.id}", headers=headers).json()
         assert task["status"] == "requested"
 
+    @pytest.mark.parametrize(
+        "operation",
+        [
+            {"op": "replace", "path": "/input/99/value", "value": 1},  # parents made up
+            {"op": "replace", "path": "/note", "value": []},
+            {"op": "remove", "path": "/note"},
+            {"op": "add", "path": "/note/0/text", "value": "x"},
+        ],
+    )
+    def test_a_task_patch_of_a_location_that_does_not_exist_cannot_be_applied(
+        self, client: TestClient, db: Session, operation: dict[str, Any]
+    ) -> None:
+        """RFC 6902 4.1-4.3: a replace's or remove's target, an add's parent, must exist."""
+        r = referral(db)
+        headers = {**bearer(client, "coordinator"), "If-Match": f'W/"{r.version}"', **PATCH}
+        patch = [operation, {"op": "replace", "path": "/status", "value": "accepted"}]
+        response = client.patch(f"/fhir/Task/{r.id}", json=patch, headers=headers)
+        assert response.status_code == 400, response.text
+        issue = response.json()["issue"][0]
+        assert issue["diagnostics"] == "JSON Patch operation 1 cannot be applied"
+        assert client.get(f"/fhir/Task/{r.id}", headers=headers).json()["status"] == "requested"
+
     def test_a_task_put_with_a_misshapen_reason_is_a_400(
         self, client: TestClient, db: Session
     ) -> None:

@@ -442,7 +442,7 @@ async def search_parameters(request: Request) -> QueryParams:
     form_type = media_type(request.headers.get("content-type", "")) in FORM_TYPES
     if not form_type and await request.body():
         # Criteria in any other body would be ignored: the search would run without them.
-        raise DomainError(
+        raise UnsupportedMediaType(
             "POST _search takes its criteria as application/x-www-form-urlencoded",
             field="Content-Type",
         )

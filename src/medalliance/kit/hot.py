@@ -89,12 +89,15 @@ _BOUND = "medalliance.hot.connection"
 def session_connection(db: Session) -> BoundConnection:
     """``db.connection()``, kept for the rest of the session's transaction: asking the
     session each time cost ~10 µs a statement (its transaction state machine). A new
-    transaction (after a commit or rollback) is a new object, and asks again."""
+    transaction (after a commit or rollback) is a new object, and asks again; so does a
+    savepoint (``begin_nested``), whose SAVEPOINT the session sends only when asked for
+    its connection: else its rollback would undo nothing sent past the session."""
     bound: BoundConnection | None = db.info.get(_BOUND)
-    if bound is not None and bound.transaction is db.get_transaction():
+    transaction = db.get_nested_transaction() or db.get_transaction()
+    if bound is not None and bound.transaction is transaction:
         return bound
-    connection = db.connection()  # begins the session's transaction if none is open
-    transaction = db.get_transaction()
+    connection = db.connection()  # begins the transaction (or savepoint) if none is open
+    transaction = db.get_nested_transaction() or db.get_transaction()
     assert transaction is not None
     postgresql = connection.dialect.name == "postgresql"
     raw = connection.connection.dbapi_connection if postgresql else None

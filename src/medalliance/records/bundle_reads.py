@@ -52,15 +52,27 @@ class _Route:
     integers: frozenset[str]  # path parameters declared int
 
 
-def answer(db: Session, actor: Actor, url: str, *, base: str | None) -> Answer:
+def answer(
+    db: Session,
+    actor: Actor,
+    url: str,
+    *,
+    base: str | None,
+    if_none_match: str | None = None,
+    if_modified_since: str | None = None,
+) -> Answer:
     """``GET [base]/url`` for ``actor`` in ``db``; a refusal or failure raises, as the
-    route would (the bundle turns it into the entry's outcome, or fails the transaction)."""
+    route would (the bundle turns it into the entry's outcome, or fails the transaction).
+    The entry's ``ifNoneMatch`` and ``ifModifiedSince`` are the request's headers: a read
+    the client's copy answers is a 304, as directly."""
     raw_path, _, query = url.partition("?")
     path = "/fhir/" + unquote(raw_path)
+    given = {"if-none-match": if_none_match, "if-modified-since": if_modified_since}
+    conditions = {name: value for name, value in given.items() if value is not None}
     for route in _routes():
         match = route.regex.match(path)
         if match is not None:
-            request = _request(db, actor, path, quote(query, safe=_URL_SAFE), base)
+            request = _request(db, actor, path, quote(query, safe=_URL_SAFE), base, conditions)
             response = route.endpoint(**_arguments(route, match.groupdict(), request, db, actor))
             return _answer(response)
     raise NotFound(f"GET {url} is not an interaction this server serves")
@@ -107,12 +119,21 @@ def _route(route: APIRoute) -> _Route:
     )
 
 
-def _request(db: Session, actor: Actor, path: str, query: str, base: str | None) -> Request:
+def _request(
+    db: Session,
+    actor: Actor,
+    path: str,
+    query: str,
+    base: str | None,
+    conditions: dict[str, str],
+) -> Request:
     """The GET as it would have reached the route: same host, same paths, so that the
-    links and fullUrls it answers are those of the direct request."""
+    links and fullUrls it answers are those of the direct request, and the same
+    conditional-read headers."""
     parts = urlsplit(base or "")
     root = parts.path.rstrip("/").removesuffix("/fhir")
     headers = [(b"host", parts.netloc.encode())] if parts.netloc else []
+    headers += [(name.encode(), value.encode()) for name, value in conditions.items()]
     scope = {
         "type": "http",
         "method": "GET",

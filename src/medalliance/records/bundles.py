@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
+from medalliance.db import rolled_back_by_contention
 from medalliance.errors import Conflict, DomainError, ValidationFailed
 from medalliance.kit import fhirjson
 from medalliance.kit.fhir import operation_outcome
@@ -57,6 +58,8 @@ class Entry:
     resource: dict[str, Any] | None
     if_none_exist: str | None
     if_match: str | None
+    if_none_match: str | None = None  # a GET's conditional read, as its headers would be
+    if_modified_since: str | None = None
     target: str | None = None  # "Type/id" this entry resolves to
     deleted: StoredResource | None = None  # what a DELETE entry tombstoned
     skip: bool = False  # resolved to an existing resource: nothing to write
@@ -121,6 +124,8 @@ def _entry(index: int, raw: Any) -> Entry:
         resource=resource,
         if_none_exist=conditions["ifNoneExist"] or None,
         if_match=conditions["ifMatch"] or None,
+        if_none_match=conditions["ifNoneMatch"] or None,
+        if_modified_since=conditions["ifModifiedSince"] or None,
     )
 
 
@@ -176,13 +181,23 @@ def _transaction(
     return _response_bundle("transaction-response", entries)
 
 
+class UnsupportedEntry(ValidationFailed):
+    """A transaction entry asking for what the server does not do (the 405 of the same
+    request alone: a write of a type it does not store). The POST /fhir that carries it is
+    allowed, and a 405 would say it is not (RFC 9110 15.5.6). A batch entry answers its
+    own 405: it has its own method."""
+
+    issue = "not-supported"
+
+
 def _at(entry: Entry, step: Any) -> None:
     """Run one step for an entry; a failure names the entry and fails the whole bundle."""
     try:
         step()
     except DomainError as exc:
         field = exc.field if exc.field and exc.field.startswith("Bundle") else entry.where
-        raise type(exc)(f"{entry.where}: {exc.message}", field=field) from None
+        error = UnsupportedEntry if exc.status == 405 else type(exc)
+        raise error(f"{entry.where}: {exc.message}", field=field) from None
 
 
 def _assign(db: Session, actor: Actor, now: datetime, entry: Entry, ids: dict[str, str]) -> None:
@@ -513,7 +528,14 @@ def _patch(db: Session, actor: Actor, entry: Entry, now: datetime) -> None:
 
 def _get(db: Session, actor: Actor, entry: Entry, base: str | None) -> None:
     """As the same GET under /fhir answers it, whatever route serves the type."""
-    answer = bundle_reads.answer(db, actor, entry.url, base=base)
+    answer = bundle_reads.answer(
+        db,
+        actor,
+        entry.url,
+        base=base,
+        if_none_match=entry.if_none_match,
+        if_modified_since=entry.if_modified_since,
+    )
     entry.answer, entry.response = answer.resource, answer.response
 
 
@@ -562,11 +584,27 @@ def _batch(
             if exc.status == 403:
                 _audit_refused_entry(db, actor, where, raw, exc)
             responses.append(_failed(exc.status, f"{where}: {exc.message}", exc.field, exc.issue))
-        except Exception:
+        except Exception as exc:
             savepoint.rollback()
-            log.exception("batch_entry_failed", entry=where)
-            responses.append(_failed(500, f"{where}: the server failed to process this entry"))
+            responses.append(_unexpected(where, exc))
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
+
+
+def _unexpected(where: str, exc: Exception) -> dict[str, Any]:
+    """An entry PostgreSQL chose to break a deadlock (or a serialization failure) is a 409
+    saying to send it again, as the same request alone would be: its savepoint's rollback
+    left nothing of it. Any other error is the server's (500, the detail in the log)."""
+    sqlstate = rolled_back_by_contention(exc)
+    if sqlstate is not None:
+        log.warning("batch_entry_rolled_back", entry=where, sqlstate=sqlstate)
+        return _failed(
+            409,
+            f"{where}: another request was changing the same resources at the same time; "
+            "nothing of this entry was stored: send it again",
+            code="conflict",
+        )
+    log.exception("batch_entry_failed", entry=where)
+    return _failed(500, f"{where}: the server failed to process this entry")
 
 
 def _failed(

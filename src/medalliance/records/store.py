@@ -122,14 +122,6 @@ class Target:
     patient_id: str | None
 
 
-def persist(
-    db: Session, writes: list[Prepared], now: datetime, *, events: Sequence[dict[str, Any]] = ()
-) -> list[StoredResource]:
-    """``events``: audit rows (``audit.event_row``) written with the writes, in the same
-    statement on PostgreSQL: a write and its audit row commit together or not at all."""
-    return persist_holding(db, writes, now, events=events)[0]
-
-
 def persist_holding(
     db: Session,
     writes: list[Prepared],
@@ -138,12 +130,14 @@ def persist_holding(
     events: Sequence[dict[str, Any]] = (),
     holding: Sequence[Holding] = (),
 ) -> tuple[list[StoredResource], list[Target]]:
-    """``persist``, holding until the transaction ends the resources among ``holding``
-    that are of the referring write's patient's record or of none (``_HELD``, in the same
-    statement on PostgreSQL); and those of them that are deleted, for the caller to refuse
-    the writes (its error rolls them back). On PostgreSQL, a deleted one the writes name
-    themselves also stops the statement from writing anything: a create runs without a
-    transaction (``kit.http.autocommit``), where nothing would roll back."""
+    """Stores the writes, holding until the transaction ends the resources among
+    ``holding`` that are of the referring write's patient's record or of none (``_HELD``,
+    in the same statement on PostgreSQL); and those of them that are deleted, for the
+    caller to refuse the writes (its error rolls them back). On PostgreSQL, a deleted one
+    the writes name themselves also stops the statement from writing anything: a create
+    runs without a transaction (``kit.http.autocommit``), where nothing would roll back.
+    ``events``: audit rows (``audit.event_row``) written with the writes, in the same
+    statement on PostgreSQL: a write and its audit row commit together or not at all."""
     if not writes:
         return [], []
     for w in writes:

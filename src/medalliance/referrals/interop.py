@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+import jsonpatch
 from sqlalchemy.orm import Session
 
 from medalliance.audit import service as audit
@@ -264,40 +265,26 @@ def _outcome_of(task: dict[str, Any]) -> Outcome | None:
 
 
 def _apply_patch(document: dict[str, Any], operations: Any) -> dict[str, Any]:
-    """RFC 6902 add/replace/remove on the Task (enough for status, reason, input, output)."""
+    """RFC 6902 add/replace/remove on the Task (enough for status, reason, input, output).
+    A location that must exist and does not (the target of a replace or remove, the
+    parent of an add: RFC 6902 4.1-4.3) is an error, never created or ignored."""
     if not isinstance(operations, list):
         raise DomainError("PATCH body must be a JSON Patch array", field="body")
     for index, op in enumerate(operations):
         if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove"):
             raise DomainError("only add, replace and remove are supported", field=f"[{index}].op")
-        parts = [
-            p.replace("~1", "/").replace("~0", "~") for p in str(op.get("path", "")).split("/")[1:]
-        ]
-        if not parts:
+        if not str(op.get("path", "")).startswith("/"):
             raise DomainError("path must point inside the Task", field=f"[{index}].path")
         try:
-            _apply_operation(document, op, parts)
-        except (LookupError, TypeError, ValueError, AttributeError):  # a path not in the Task
+            jsonpatch.JsonPatch([op]).apply(document, in_place=True)
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpatch.JsonPointerException,
+            LookupError,
+            TypeError,
+            ValueError,
+        ):
             raise DomainError(
                 f"JSON Patch operation {index + 1} cannot be applied", field=f"[{index}].path"
             ) from None
     return document
-
-
-def _apply_operation(document: dict[str, Any], op: dict[str, Any], parts: list[str]) -> None:
-    target: Any = document
-    for part in parts[:-1]:
-        target = target[int(part)] if isinstance(target, list) else target.setdefault(part, {})
-    last = parts[-1]
-    if op["op"] == "remove":
-        if isinstance(target, dict):
-            target.pop(last, None)
-    elif isinstance(target, list) and op["op"] == "replace":
-        target[int(last)] = op.get("value")
-    elif isinstance(target, list):
-        if last == "-":
-            target.append(op.get("value"))
-        else:
-            target.insert(int(last), op.get("value"))
-    else:
-        target[last] = op.get("value")
