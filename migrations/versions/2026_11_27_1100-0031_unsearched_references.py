@@ -18,6 +18,8 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
+from medalliance.records.searchparams import resource_type_set
+
 revision: str = "0031"
 down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
@@ -28,6 +30,7 @@ _BATCH = 1000
 # the revision writes the rows it always wrote, whatever that module becomes.
 UNSEARCHED = ":unsearched"
 MAX_TEXT = 255
+R4_TYPES = resource_type_set()  # R4's list, which does not change
 
 references = sa.table(
     "fhir_idx_reference",
@@ -110,11 +113,12 @@ def _unsearched_references(
 
 
 def _reference_values(node: Any) -> set[str]:
+    """Not those in a Bundle held as a resource: they resolve among its entries (0032)."""
     found: set[str] = set()
     stack = [node]
     while stack:
         node = stack.pop()
-        if isinstance(node, dict):
+        if isinstance(node, dict) and node.get("resourceType") != "Bundle":
             for key, value in node.items():
                 if key == "reference" and isinstance(value, str):
                     found.add(value)
@@ -126,12 +130,14 @@ def _reference_values(node: Any) -> set[str]:
 
 
 def _reference_target(raw: str) -> tuple[str | None, str] | None:
+    """A type that is no R4 resource type (an extension's free text) names nothing stored,
+    and may not fit the type column: the upgrade failed on one (0032)."""
     if not raw or raw.startswith("#"):
         return None
     parts = raw.split("/")
-    if len(parts) == 2 and "?" not in raw and ":" not in raw:
+    if len(parts) == 2 and "?" not in raw and ":" not in raw and parts[0] in R4_TYPES:
         return parts[0], parts[1][:MAX_TEXT]
-    if len(parts) >= 4 and parts[-2] == "_history":  # Type/id/_history/n
+    if len(parts) >= 4 and parts[-2] == "_history" and parts[-4] in R4_TYPES:
         return parts[-4], parts[-3][:MAX_TEXT]
     return None, raw[:MAX_TEXT]
 

@@ -896,6 +896,47 @@ class TestReferencesNoSearchParameterReads:
         assert with_identifier(db, "held-2") == 0
 
 
+@pytest.mark.usefixtures("related")
+def test_free_text_in_a_reference_holds_nothing_and_is_stored(
+    client: TestClient, db: Session, his: dict[str, str]
+) -> None:
+    """Text before a "/" that is no resource type names nothing stored; taken for a type
+    it did not fit the index's type column: a 500 on PostgreSQL."""
+    scanned = "检验科报告单据扫描件存档位置说明" * 5 + "/2026"
+    extension = {"url": "urn:his:scan", "valueReference": {"reference": scanned}}
+    made = client.post(
+        "/fhir/Observation", json={**tagged("free-text"), "extension": [extension]}, headers=his
+    )
+    assert made.status_code == 201, made.text
+    read = client.get(f"/fhir/Observation/{made.json()['id']}", headers=his).json()
+    assert read["extension"] == [extension]
+
+
+def test_a_stored_collection_holds_no_delete_of_what_its_entries_name(
+    client: TestClient, his: dict[str, str]
+) -> None:
+    """A Bundle held as a resource refers among its own entries, or to its sender's server
+    (fullUrl): a local Medication of the same id stays deletable."""
+    medication = {"resourceType": "Medication", "code": {"text": "阿司匹林肠溶片"}}
+    local = client.post("/fhir/Medication", json=medication, headers=his).json()["id"]
+    statement = {
+        "resourceType": "MedicationStatement",
+        "status": "active",
+        "medicationReference": {"reference": f"Medication/{local}"},
+        "subject": {"reference": "Patient/x"},
+    }
+    base = "http://his.example.org/fhir"
+    collection = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"{base}/MedicationStatement/1", "resource": statement}],
+    }
+    stored = client.post("/fhir/Bundle", json=collection, headers=his)
+    assert stored.status_code == 201, stored.text
+    deleted = client.delete(f"/fhir/Medication/{local}", headers=his)
+    assert deleted.status_code == 204, deleted.text
+
+
 def test_a_resource_of_a_loaded_history_can_be_deleted_alone(
     client: TestClient, his: dict[str, str], member_bundle: dict[str, Any]
 ) -> None:

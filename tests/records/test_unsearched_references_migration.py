@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from medalliance.config import REPO_ROOT
 from medalliance.db import make_engine
+from medalliance.records.indexing import UNSEARCHED
 
 WHEN = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -35,12 +36,13 @@ def before(tmp_path: Path) -> Iterator[tuple[Engine, Config]]:
 def _store(engine: Engine, pid: int, content: dict[str, Any], *, deleted: bool = False) -> None:
     """A resource with its ``encounter`` reference row, as writes made it before 0031."""
     row = {"pid": pid, "id": content["id"], "when": WHEN, "deleted": deleted}
+    row["type"] = content["resourceType"]
     with engine.begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO fhir_resource (pid, resource_type, id, version, last_updated,"
                 " patient_id, institution_id, sort_date, deleted, content) VALUES (:pid,"
-                " 'Observation', :id, 1, :when, 'p1', NULL, :when, :deleted, :content)"
+                " :type, :id, 1, :when, 'p1', NULL, :when, :deleted, :content)"
             ),
             {**row, "content": json.dumps(content)},
         )
@@ -48,10 +50,10 @@ def _store(engine: Engine, pid: int, content: dict[str, Any], *, deleted: bool =
             connection.execute(
                 text(
                     "INSERT INTO fhir_idx_reference (pid, resource_type, name, patient_id,"
-                    " target_type, target_id) VALUES (:pid, 'Observation', 'encounter',"
+                    " target_type, target_id) VALUES (:pid, :type, 'encounter',"
                     " 'p1', 'Encounter', 'e1')"
                 ),
-                {"pid": pid},
+                {"pid": pid, "type": row["type"]},
             )
 
 
@@ -91,3 +93,75 @@ def test_references_no_parameter_reads_get_rows_of_their_own(
         (2, ":unsearched", "p1", "Encounter", "e3"),
         (3, ":unsearched", "p1", "Encounter", "e2"),
     ]
+
+
+def _unsearched(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT pid, target_type, target_id FROM fhir_idx_reference"
+                " WHERE name = :name ORDER BY pid"
+            ),
+            {"name": UNSEARCHED},
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+# An extension's free text with a "/" in it: its "type" did not fit the index's type
+# column (varchar 64), so on PostgreSQL one such resource made the upgrade fail.
+FREE_TEXT = "检验科报告单据扫描件存档位置说明" * 5 + "/2026"
+
+
+def _collection(resource_id: str) -> dict[str, Any]:
+    statement = {
+        "resourceType": "MedicationStatement",
+        "medicationReference": {"reference": "Medication/m1"},
+    }
+    return {
+        "resourceType": "Bundle",
+        "id": resource_id,
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "http://his.example.org/fhir/MedicationStatement/1", "resource": statement}
+        ],
+    }
+
+
+def test_references_that_name_nothing_stored_get_no_rows(before: tuple[Engine, Config]) -> None:
+    engine, config = before
+    free_text = {"url": "urn:his:scan", "valueReference": {"reference": FREE_TEXT}}
+    _store(engine, 1, _observation("o1", extension=[free_text]))
+    _store(engine, 2, _collection("b1"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0031")
+    assert _unsearched(engine) == []
+
+
+def test_0032_removes_the_rows_0031_made_for_them(before: tuple[Engine, Config]) -> None:
+    engine, config = before
+    _store(engine, 1, _observation("o1"))
+    _store(engine, 2, _collection("b1"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0031")
+        # As 0031 made them before it learnt better (SQLite keeps text of any length).
+        for pid, kind, target in ((1, "Observation", "扫描件"), (2, "Bundle", "Medication")):
+            connection.execute(
+                text(
+                    "INSERT INTO fhir_idx_reference (pid, resource_type, name, patient_id,"
+                    " target_type, target_id) VALUES (:pid, :kind, :name, 'p1', :target,"
+                    " 'x')"
+                ),
+                {"pid": pid, "kind": kind, "name": UNSEARCHED, "target": target},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO fhir_idx_reference (pid, resource_type, name, patient_id,"
+                " target_type, target_id) VALUES (1, 'Observation', :name, 'p1', 'Encounter',"
+                " 'e2')"
+            ),
+            {"name": UNSEARCHED},
+        )
+        command.upgrade(config, "0032")
+    assert _unsearched(engine) == [(1, "Encounter", "e2")]

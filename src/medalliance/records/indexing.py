@@ -14,6 +14,7 @@ from medalliance.records.searchparams import (
     SearchParam,
     element_stems,
     params_for,
+    resource_type_set,
 )
 
 MAX_TEXT = 255
@@ -47,7 +48,10 @@ def build_index(resource: dict[str, Any], found: Iterable[Reference] | None = No
             _add(rows, param, values)
     if found is None:
         found = references(resource, resource["resourceType"])
-    rows.reference += unsearched_references((r.value for r in found), rows.reference)
+    # Not in a Bundle held as a resource: its references resolve among its own entries (or
+    # against its sender's base), so they name nothing of this store to hold.
+    stored = (r.value for r in found if not r.bundled)
+    rows.reference += unsearched_references(stored, rows.reference)
     starts = [r["low"] for r in rows.date if r["name"] == "date"]
     rows.sort_date = min(starts) if starts else NO_DATE
     return rows
@@ -235,14 +239,16 @@ def date_ranges(value: Any) -> list[tuple[datetime, datetime]]:
 
 
 def reference_target(value: Any) -> tuple[str | None, str] | None:
-    """(type, id) of a relative reference; (None, url) for canonical or absolute ones."""
+    """(type, id) of a relative reference; (None, url) for canonical or absolute ones, and
+    for text whose part before the ``/`` is no R4 resource type (an extension's free text:
+    it names nothing stored, and would not fit the type column)."""
     raw = value.get("reference") if isinstance(value, dict) else value
     if not isinstance(raw, str) or not raw or raw.startswith("#"):
         return None
     parts = raw.split("/")
-    if len(parts) == 2 and "?" not in raw and ":" not in raw:
+    if len(parts) == 2 and "?" not in raw and ":" not in raw and parts[0] in resource_type_set():
         return parts[0], parts[1][:MAX_TEXT]
-    if len(parts) >= 4 and parts[-2] == "_history":  # Type/id/_history/n
+    if len(parts) >= 4 and parts[-2] == "_history" and parts[-4] in resource_type_set():
         return parts[-4], parts[-3][:MAX_TEXT]
     return None, raw[:MAX_TEXT]
 
