@@ -937,6 +937,50 @@ def test_a_stored_collection_holds_no_delete_of_what_its_entries_name(
     assert deleted.status_code == 204, deleted.text
 
 
+PATIENT_ENTRY = "urn:uuid:22222222-2222-4222-8222-222222222222"
+
+
+def _document() -> dict[str, Any]:
+    composition = {
+        "resourceType": "Composition",
+        "status": "final",
+        "type": {"text": "出院小结"},
+        "date": "2026-11-01",
+        "author": [{"display": "县医院"}],
+        "title": "出院小结",
+        "subject": {"reference": PATIENT_ENTRY},
+    }
+    return {
+        "resourceType": "Bundle",
+        "type": "document",
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:0c3201bd"},
+        "timestamp": "2026-11-01T00:00:00Z",
+        "entry": [
+            {"fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111", "resource": composition},
+            {"fullUrl": PATIENT_ENTRY, "resource": {"resourceType": "Patient"}},
+        ],
+    }
+
+
+@pytest.mark.parametrize("sharing_a_full_url", [False, True])
+def test_a_document_in_a_transaction_is_stored_as_sent(
+    client: TestClient, his: dict[str, str], sharing_a_full_url: bool
+) -> None:
+    """Its references resolve among its own entries: the transaction neither refuses them
+    (no entry of the transaction has that fullUrl) nor rewrites them (one has)."""
+    entries = [{"resource": _document(), "request": {"method": "POST", "url": "Bundle"}}]
+    if sharing_a_full_url:
+        medication = {"resourceType": "Medication", "code": {"text": "阿司匹林肠溶片"}}
+        request = {"method": "POST", "url": "Medication"}
+        entries.append({"fullUrl": PATIENT_ENTRY, "resource": medication, "request": request})
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    answered = client.post("/fhir", json=transaction, headers=his)
+    assert answered.status_code == 200, answered.text
+    location = answered.json()["entry"][0]["response"]["location"].split("/_history")[0]
+    stored = client.get(f"/fhir/{location}", headers=his).json()
+    assert stored["entry"] == _document()["entry"]
+
+
 def test_a_resource_of_a_loaded_history_can_be_deleted_alone(
     client: TestClient, his: dict[str, str], member_bundle: dict[str, Any]
 ) -> None:

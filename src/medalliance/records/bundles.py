@@ -381,6 +381,10 @@ class _References:
         entry.resource = self._walk(entry.resource, f"{entry.where}.resource", entry.full_url)
 
     def _walk(self, node: Any, path: str, full_url: str | None) -> Any:
+        if isinstance(node, dict) and node.get("resourceType") == "Bundle":
+            # A Bundle stored as a resource (a document): its references resolve among its
+            # own entries, however the transaction's fullUrls read; it is stored as sent.
+            return node
         if isinstance(node, dict):
             return {
                 k: self._live(self._resolve(v, f"{path}.{k}", full_url), v, f"{path}.{k}")
