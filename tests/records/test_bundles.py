@@ -857,6 +857,12 @@ def referring_from_contained(visit: str, identifier: str) -> dict[str, Any]:
     return {**tagged(identifier), "contained": [problem], "focus": [{"reference": "#problem"}]}
 
 
+REFERRING_ELEMENT = {
+    "referring_by_extension": "Observation.extension[0].valueReference",
+    "referring_from_contained": "Observation.contained[0].encounter",
+}
+
+
 @pytest.mark.usefixtures("related")
 @pytest.mark.parametrize("referring", [referring_by_extension, referring_from_contained])
 class TestReferencesNoSearchParameterReads:
@@ -891,9 +897,28 @@ class TestReferencesNoSearchParameterReads:
         assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
         response = client.post("/fhir/Observation", json=referring(visit, "held-2"), headers=his)
         assert response.status_code == 409, response.text
-        said = response.json()["issue"][0]["diagnostics"]
-        assert said.startswith(f"Observation refers to Encounter/{visit}, which was deleted")
+        issue = response.json()["issue"][0]
+        where = REFERRING_ELEMENT[referring.__name__]
+        assert issue["diagnostics"].startswith(
+            f"{where} refers to Encounter/{visit}, which was deleted"
+        )
+        assert issue["expression"] == [where]
         assert with_identifier(db, "held-2") == 0
+
+    def test_the_element_named_is_the_one_naming_it_not_a_version_of_it(
+        self, client: TestClient, his: dict[str, str], referring: Any
+    ) -> None:
+        from records.factories import encounter
+
+        visit = client.post("/fhir/Encounter", json=encounter(P), headers=his).json()["id"]
+        assert client.delete(f"/fhir/Encounter/{visit}", headers=his).status_code == 204
+        both = {
+            **referring(visit, "held-3"),
+            "encounter": {"reference": f"Encounter/{visit}/_history/1"},
+        }
+        response = client.post("/fhir/Observation", json=both, headers=his)
+        assert response.status_code == 409, response.text
+        assert response.json()["issue"][0]["expression"] == [REFERRING_ELEMENT[referring.__name__]]
 
 
 @pytest.mark.usefixtures("related")

@@ -22,7 +22,7 @@ from medalliance.audit import service as audit
 from medalliance.kit import fhirjson
 from medalliance.kit.hot import execute_native, flush_pending, session_connection
 from medalliance.records.dates import NO_DATE, instant
-from medalliance.records.indexing import IndexRows
+from medalliance.records.indexing import IndexRows, Reference
 from medalliance.records.models import (
     DateIndex,
     FhirResource,
@@ -92,6 +92,7 @@ class Prepared:
     pid: int | None = None  # set for existing resources
     raw: bytes = b""
     extra: dict[str, Any] = field(default_factory=dict)
+    references: list[Reference] = field(default_factory=list)  # its ``indexing.references``
 
 
 def dump(resource: dict[str, Any]) -> bytes:

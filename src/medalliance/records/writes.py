@@ -18,7 +18,7 @@ from medalliance.auth.principal import Actor
 from medalliance.errors import Conflict, DomainError, Forbidden, ValidationFailed
 from medalliance.kit.ids import new_id
 from medalliance.records import links, repository, store
-from medalliance.records.indexing import Reference, build_index, reference_values, references
+from medalliance.records.indexing import Reference, build_index, references
 from medalliance.records.searchparams import params_for
 from medalliance.records.store import CREATES, Prepared, StoredResource
 from medalliance.records.validation import validate
@@ -135,6 +135,7 @@ def prepare(
         method=method,
         version=version,
         pid=current.pid if current else None,
+        references=found,
     )
 
 
@@ -318,11 +319,16 @@ class DeletedTarget(Conflict):
 Referred = tuple[str, str, str | None]
 
 
+def _naming(write: Prepared, reference: str) -> Reference | None:
+    """Where the write names ``reference`` (``Type/id``) itself: not a version of it
+    (``Type/id/_history/n``, which stays good when the target is deleted), nor in a Bundle
+    it holds (which names its own entries)."""
+    return next((r for r in write.references if r.value == reference and not r.bundled), None)
+
+
 def _named(writes: list[Prepared], target: Referred, referrers: list[int]) -> bool:
-    """Whether a referrer names the target itself, not only a version of it
-    (``Type/id/_history/n``, which stays good when the target is deleted)."""
     reference = f"{target[0]}/{target[1]}"
-    return any(reference in reference_values(writes[p].resource) for p in referrers)
+    return any(_naming(writes[p], reference) for p in referrers)
 
 
 def _targets(writes: list[Prepared]) -> dict[Referred, list[int]]:
@@ -363,26 +369,15 @@ def _refuse_deleted(
         if target.patient_id is not None and target.patient_id != patient:
             continue  # held for a write of the target's record, not for these
         for position in positions:
-            w = writes[position]
-            if _named(writes, (kind, id_, patient), [position]):
-                where = _referring_element(w, target)
+            naming = _naming(writes[position], reference)
+            if naming is not None:
+                where = naming.path.removesuffix(".reference")
                 raise DeletedTarget(
                     f"{where} refers to {reference}, which was deleted: refer to a live "
                     f"resource, or to the version meant ({reference}/_history/n)",
                     field=where,
                     position=position,
                 )
-
-
-def _referring_element(write: Prepared, target: store.Target) -> str:
-    """The element of the first search parameter that reads the reference, else the type
-    (a contained resource, an extension: ``indexing.UNSEARCHED``)."""
-    resource_type = str(write.resource["resourceType"])
-    for row in write.index.reference:
-        named = (row["target_type"], row["target_id"]) == (target.resource_type, target.id)
-        if named and row["name"] in params_for(resource_type):
-            return _element(resource_type, row["name"])
-    return resource_type
 
 
 def creating(http_method: str) -> str:
