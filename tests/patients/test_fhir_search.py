@@ -210,6 +210,24 @@ def test_an_exact_address_is_the_address_as_written_case_included(
     assert found("address=calle mayor")  # a prefix ignores case
 
 
+def test_an_address_entered_in_full_width_is_found_as_written_and_half_width(
+    client: TestClient, db: Session, doctor: dict[str, str], jose: str
+) -> None:
+    """Chinese input methods write brackets and digits full-width."""
+    person = db.get(Person, jose)
+    assert person is not None
+    person.address = "城关镇（东门）１号"
+    db.flush()
+
+    def found(query: str) -> bool:
+        return bool(_search(client, doctor, f"_id={jose}&{query}")["entry"])
+
+    assert found("address:exact=城关镇（东门）１号")
+    assert not found("address:exact=城关镇(东门)1号")
+    assert found("address=城关镇（东门）")
+    assert found("address=城关镇(东门)1")  # typed half-width
+
+
 @pytest.mark.usefixtures("people")
 class TestDates:
     def test_a_birth_year_or_month_is_the_whole_range(

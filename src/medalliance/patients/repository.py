@@ -370,14 +370,29 @@ def _condition(c: PersonCondition) -> ColumnElement[bool]:
     if isinstance(c, NameIs):
         return _name_condition(c)
     if isinstance(c, AddressIs):
-        value = unicodedata.normalize("NFKC", c.value).strip()
-        if c.match == "exact":  # as written, case included (R4 string :exact)
-            return Person.address == value
-        return _string_match(func.lower(Person.address), value.lower(), c.match)
+        written = c.value.strip()
+        if c.match == "exact":  # as written, case and full-width characters included
+            return Person.address == written
+        # The address is stored as entered, full-width or not (城关镇（东门）１号): the value
+        # matches as sent, half-width or full-width. An address mixing the two forms needs
+        # a folded copy to be found, which is not kept.
+        forms = dict.fromkeys((written, unicodedata.normalize("NFKC", written), _wide(written)))
+        address = func.lower(Person.address)
+        return or_(*(_string_match(address, form.lower(), c.match) for form in forms))
     if isinstance(c, DateIn):
         return _date_condition(c)
     column = Person.sex if c.column == "sex" else Person.phone
     return column == c.value
+
+
+# ASCII's printable characters and their full-width forms (U+FF01 to U+FF5E).
+_WIDE = {code: code + 0xFEE0 for code in range(0x21, 0x7F)}
+
+
+def _wide(text: str) -> str:
+    """``text`` with its ASCII letters, digits and punctuation full-width, as a Chinese
+    input method writes them."""
+    return text.translate(_WIDE)
 
 
 def _conditions(f: PersonFilter) -> list[ColumnElement[bool]]:
