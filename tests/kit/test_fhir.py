@@ -172,3 +172,36 @@ def test_a_task_search_warns_of_an_include_it_does_not_follow(client: TestClient
     headers = bearer(client, "coordinator")
     answer = client.get("/fhir/Task?_include=Task:patient", headers=headers).json()
     assert "_include=Task:patient" in answer["entry"][-1]["resource"]["issue"][0]["diagnostics"]
+
+
+def _searches_audited(client: TestClient, db: Session, url: str) -> list[dict[str, Any]]:
+    """The audit rows of the search ``url`` asks, by the member system of the county."""
+    headers = system_bearer(client)
+    last = db.scalar(select(func.max(AuditEvent.id))) or 0
+    answer = client.get(url, headers=headers)
+    assert answer.status_code == 200, answer.text
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.id > last, AuditEvent.action == "search"))
+    return [dict(row.detail or {}) for row in rows]
+
+
+NAMED_COUNTS = [
+    f"/fhir/{resource_type}?patient=Patient/{PATIENT}&{asked}"
+    for resource_type in ("ServiceRequest", "Task", "Appointment")
+    for asked in ("_summary=count", "_count=0", "_total=accurate&_offset=50")
+]
+
+
+@pytest.mark.parametrize("url", NAMED_COUNTS)
+def test_a_domain_search_naming_a_patient_is_audited_whatever_the_page_shows(
+    client: TestClient, db: Session, url: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    assert _searches_audited(client, db, url) == [{"patients": [PATIENT]}]
+
+
+@pytest.mark.parametrize("resource_type", ["ServiceRequest", "Task", "Appointment"])
+def test_a_domain_search_naming_no_patient_and_showing_nothing_is_not_audited(
+    client: TestClient, db: Session, resource_type: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    assert _searches_audited(client, db, f"/fhir/{resource_type}?_summary=count") == []

@@ -57,7 +57,8 @@ def search(
     strict: bool,
     now: datetime,
 ) -> SearchPage:
-    """Scoped to the actor's institution (either side); each page read is audited."""
+    """Scoped to the actor's institution (either side); each page read is audited, and so is
+    every search naming a patient."""
     if actor.institution_id is None:
         raise Forbidden("referrals belong to an institution")
     read = [name for name, _ in SEARCH_PARAMS[resource_type]]
@@ -69,14 +70,7 @@ def search(
         db, actor.institution_id, criteria, offset=page.offset, limit=page.count + 1
     )
     page_rows = list(rows[: page.count])
-    if page_rows:
-        audit.record(
-            db,
-            actor,
-            "search",
-            resource_type=resource_type,
-            detail={"patients": sorted({r.patient_id for r in page_rows})},
-        )
+    _audit_search(db, actor, resource_type, criteria.patient_id, page_rows)
     included = []
     if ("_include", "Task:focus") in parsed.applied:
         included = [resources.service_request(r) for r in page_rows]
@@ -88,6 +82,22 @@ def search(
         total=total,
         included=included,
     )
+
+
+def _audit_search(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    named: str | None,
+    shown: Sequence[Referral],
+) -> None:
+    """One row for the patients the page shows and the one the search named, whatever it
+    found: a count of a named patient's referrals reads their record too."""
+    patients = {r.patient_id for r in shown} | ({named} if named else set())
+    if patients:
+        audit.record(
+            db, actor, "search", resource_type=resource_type, detail={"patients": sorted(patients)}
+        )
 
 
 def _render(resource_type: str, referral: Referral) -> dict[str, Any]:

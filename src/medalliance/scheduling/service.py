@@ -307,7 +307,7 @@ def fhir_search(
     strict: bool,
 ) -> SearchPage:
     """Slots (reference data) or Appointments (scoped to the actor's institution, either
-    side; each page read is audited)."""
+    side; each page read is audited, and so is every search naming a patient)."""
     read = [name for name, _ in SEARCH_PARAMS[resource_type]]
     parsed = parse_search(params, resource_type, read, strict=strict)
     if resource_type == "Slot":
@@ -343,13 +343,13 @@ def _appointment_page(db: Session, actor: Actor, parsed: ParsedSearch) -> Search
     )
     rows = repository.search_appointments(db, criteria, offset=page.offset, limit=page.count + 1)
     shown = list(rows[: page.count])
-    if shown:
+    # A named patient is audited whatever the page shows: a count reads their record too.
+    patients = {a.patient_id for a in shown} | (
+        {criteria.patient_id} if criteria.patient_id else set()
+    )
+    if patients:
         audit.record(
-            db,
-            actor,
-            "search",
-            resource_type="Appointment",
-            detail={"patients": sorted({a.patient_id for a in shown})},
+            db, actor, "search", resource_type="Appointment", detail={"patients": sorted(patients)}
         )
     total = repository.count_appointments(db, criteria) if parsed.counted else None
     found = [resources.appointment(a) for a in shown]
