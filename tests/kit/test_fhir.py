@@ -205,3 +205,21 @@ def test_a_domain_search_naming_no_patient_and_showing_nothing_is_not_audited(
 ) -> None:
     referral(db, status=ReferralStatus.SCHEDULED)
     assert _searches_audited(client, db, f"/fhir/{resource_type}?_summary=count") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "parameter"),
+    [
+        ("/fhir/Task?_lastUpdated=gt9999-12-31", "_lastUpdated"),
+        ("/fhir/ServiceRequest?_lastUpdated=gt9999-12-31T23:59:59Z", "_lastUpdated"),
+        ("/fhir/Task?_lastUpdated=le9999-12-31T23:00:00-05:00", "_lastUpdated"),
+        ("/fhir/Slot?start=9999-12-31", "start"),
+        ("/fhir/Slot?start=ge9999-12-31T23:00:00-05:00", "start"),
+    ],
+)
+def test_a_domain_search_past_the_last_day_of_year_9999_is_a_400_naming_the_parameter(
+    client: TestClient, url: str, parameter: str
+) -> None:
+    refused = client.get(url, headers=system_bearer(client))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["expression"] == [parameter]

@@ -151,7 +151,8 @@ def _date_bound(criteria: dict[str, Any], value: str) -> None:
             day = date.fromisoformat(raw)
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             end = start + timedelta(days=1)
-    except ValueError as exc:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)  # as the column binds them
+    except (ValueError, OverflowError) as exc:  # OverflowError: a bound past year 9999 in UTC
         raise DomainError(f"bad _lastUpdated {value}", field="_lastUpdated") from exc
     if prefix in ("eq", "ge"):
         criteria["updated_from"] = start

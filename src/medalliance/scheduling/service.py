@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -364,16 +364,21 @@ def _start_bounds(params: Sequence[tuple[str, str]]) -> tuple[datetime | None, d
         prefix, raw = (
             (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
         )
+        whole_day = prefix == "eq" and "T" not in raw
         try:
             moment = datetime.fromisoformat(raw if "T" in raw else f"{raw}T00:00:00+00:00")
-        except ValueError as exc:
-            raise DomainError("start takes [ge|gt|le|lt]YYYY-MM-DD", field="start") from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            moment = moment.astimezone(UTC)  # as the column binds it
+            day_end = moment + timedelta(days=1) if whole_day else None
+        except (ValueError, OverflowError) as exc:  # OverflowError: a bound past year 9999
+            raise DomainError(
+                "start takes [ge|gt|le|lt]YYYY-MM-DD, ending within year 9999", field="start"
+            ) from exc
         if prefix in ("ge", "gt", "eq"):
             start_from = moment
         if prefix in ("le", "lt"):
             start_to = moment
-        if prefix == "eq" and "T" not in raw:
-            start_to = moment + timedelta(days=1)
+        if whole_day:
+            start_to = day_end
     return start_from, start_to
