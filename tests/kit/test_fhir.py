@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from helpers import bearer, system_bearer
 from medalliance.audit.models import AuditEvent
+from medalliance.kit.clock import utcnow
 from medalliance.referrals.enums import ReferralStatus
+from medalliance.scheduling import service as scheduling
+from medalliance.scheduling.enums import AppointmentStatus
 from referrals.factories import PATIENT, referral
 
 FORM = "application/x-www-form-urlencoded"
@@ -223,3 +226,100 @@ def test_a_domain_search_past_the_last_day_of_year_9999_is_a_400_naming_the_para
     refused = client.get(url, headers=system_bearer(client))
     assert refused.status_code == 400, refused.text
     assert refused.json()["issue"][0]["expression"] == [parameter]
+
+
+def _total(client: TestClient, url: str) -> int:
+    answer = client.get(f"{url}&_summary=count", headers=bearer(client, "coordinator"))
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["total"])
+
+
+# A domain search's token values, each present in the store the test makes.
+TOKENS = [
+    ("Task", "status", "requested", "completed"),
+    ("ServiceRequest", "status", "active", "completed"),
+    ("Appointment", "status", "booked", "cancelled"),
+    ("Slot", "status", "free", "busy"),
+]
+
+
+@pytest.mark.parametrize(("resource_type", "name", "one", "other"), TOKENS)
+def test_a_domain_search_ors_a_tokens_values_and_ands_its_repetitions(
+    client: TestClient, db: Session, resource_type: str, name: str, one: str, other: str
+) -> None:
+    referral(db, status=ReferralStatus.REQUESTED)
+    referral(db, status=ReferralStatus.COMPLETED)
+    cancelled = referral(db, status=ReferralStatus.SCHEDULED)
+    referral(db, status=ReferralStatus.SCHEDULED)
+    assert cancelled.appointment_id is not None
+    scheduling.set_status(db, None, cancelled.appointment_id, AppointmentStatus.CANCELLED, utcnow())
+    url = f"/fhir/{resource_type}?"
+    ones, others = _total(client, f"{url}{name}={one}"), _total(client, f"{url}{name}={other}")
+    assert ones >= 1
+    assert others >= 1
+    assert _total(client, f"{url}{name}={one},{other}") == ones + others
+    assert _total(client, f"{url}{name}={one}&{name}={other}") == 0
+    assert _total(client, f"{url}{name}={one},{other}&{name}={other}") == others
+
+
+OTHER_PATIENT = "p00000004"
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "names"),
+    [
+        ("Task", ("patient", "for")),
+        ("ServiceRequest", ("patient", "subject")),
+        ("Appointment", ("patient", "actor")),
+    ],
+)
+def test_a_domain_search_naming_two_patients_ands_them(
+    client: TestClient, db: Session, resource_type: str, names: tuple[str, str]
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    referral(db, status=ReferralStatus.SCHEDULED, patient_id=OTHER_PATIENT)
+    url = f"/fhir/{resource_type}?"
+    first, second = names
+    mine = _total(client, f"{url}{first}=Patient/{PATIENT}")
+    theirs = _total(client, f"{url}{first}=Patient/{OTHER_PATIENT}")
+    assert mine >= 1
+    assert theirs >= 1
+    both = f"Patient/{PATIENT},Patient/{OTHER_PATIENT}"
+    assert _total(client, f"{url}{first}={both}") == mine + theirs
+    assert _total(client, f"{url}{first}=Patient/{PATIENT}&{second}=Patient/{PATIENT}") == mine
+    repeated = f"{url}{first}=Patient/{PATIENT}&{first}=Patient/{OTHER_PATIENT}"
+    assert _total(client, repeated) == 0
+    assert _total(client, f"{url}{first}={both}&{second}=Patient/{OTHER_PATIENT}") == theirs
+
+
+def test_an_appointment_search_by_an_actor_other_than_a_patient_is_a_400_naming_it(
+    client: TestClient,
+) -> None:
+    headers = bearer(client, "coordinator")
+    refused = client.get("/fhir/Appointment?actor=Organization/county-hospital", headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["actor"]
+
+
+@pytest.mark.parametrize("resource_type", sorted(DOMAIN_SEARCHES))
+def test_a_domain_search_parameter_with_no_value_is_refused_when_strict(
+    client: TestClient, resource_type: str
+) -> None:
+    headers = {**bearer(client, "coordinator"), "Prefer": "handling=strict"}
+    refused = client.get(f"/fhir/{resource_type}?status=", headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["status"]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "name"),
+    [("Task", "_lastUpdated"), ("ServiceRequest", "_lastUpdated"), ("Slot", "start")],
+)
+def test_a_domain_search_keeps_the_narrower_of_two_date_bounds_whatever_their_order(
+    client: TestClient, db: Session, resource_type: str, name: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    url = f"/fhir/{resource_type}?{name}="
+    assert _total(client, f"{url}ge2000-01-01") >= 1
+    assert _total(client, f"{url}ge9000-01-01&{name}=ge2000-01-01") == 0
+    assert _total(client, f"{url}lt2000-01-01&{name}=lt9000-01-01") == 0
