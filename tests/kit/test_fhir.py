@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from helpers import bearer, system_bearer
 from medalliance.audit.models import AuditEvent
+from medalliance.kit.clock import utcnow
 from medalliance.referrals.enums import ReferralStatus
+from medalliance.scheduling import service as scheduling
+from medalliance.scheduling.enums import AppointmentStatus
 from referrals.factories import PATIENT, referral
 
 FORM = "application/x-www-form-urlencoded"
@@ -172,3 +175,151 @@ def test_a_task_search_warns_of_an_include_it_does_not_follow(client: TestClient
     headers = bearer(client, "coordinator")
     answer = client.get("/fhir/Task?_include=Task:patient", headers=headers).json()
     assert "_include=Task:patient" in answer["entry"][-1]["resource"]["issue"][0]["diagnostics"]
+
+
+def _searches_audited(client: TestClient, db: Session, url: str) -> list[dict[str, Any]]:
+    """The audit rows of the search ``url`` asks, by the member system of the county."""
+    headers = system_bearer(client)
+    last = db.scalar(select(func.max(AuditEvent.id))) or 0
+    answer = client.get(url, headers=headers)
+    assert answer.status_code == 200, answer.text
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.id > last, AuditEvent.action == "search"))
+    return [dict(row.detail or {}) for row in rows]
+
+
+NAMED_COUNTS = [
+    f"/fhir/{resource_type}?patient=Patient/{PATIENT}&{asked}"
+    for resource_type in ("ServiceRequest", "Task", "Appointment")
+    for asked in ("_summary=count", "_count=0", "_total=accurate&_offset=50")
+]
+
+
+@pytest.mark.parametrize("url", NAMED_COUNTS)
+def test_a_domain_search_naming_a_patient_is_audited_whatever_the_page_shows(
+    client: TestClient, db: Session, url: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    assert _searches_audited(client, db, url) == [{"patients": [PATIENT]}]
+
+
+@pytest.mark.parametrize("resource_type", ["ServiceRequest", "Task", "Appointment"])
+def test_a_domain_search_naming_no_patient_and_showing_nothing_is_not_audited(
+    client: TestClient, db: Session, resource_type: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    assert _searches_audited(client, db, f"/fhir/{resource_type}?_summary=count") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "parameter"),
+    [
+        ("/fhir/Task?_lastUpdated=gt9999-12-31", "_lastUpdated"),
+        ("/fhir/ServiceRequest?_lastUpdated=gt9999-12-31T23:59:59Z", "_lastUpdated"),
+        ("/fhir/Task?_lastUpdated=le9999-12-31T23:00:00-05:00", "_lastUpdated"),
+        ("/fhir/Slot?start=9999-12-31", "start"),
+        ("/fhir/Slot?start=ge9999-12-31T23:00:00-05:00", "start"),
+    ],
+)
+def test_a_domain_search_past_the_last_day_of_year_9999_is_a_400_naming_the_parameter(
+    client: TestClient, url: str, parameter: str
+) -> None:
+    refused = client.get(url, headers=system_bearer(client))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["expression"] == [parameter]
+
+
+def _total(client: TestClient, url: str) -> int:
+    answer = client.get(f"{url}&_summary=count", headers=bearer(client, "coordinator"))
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["total"])
+
+
+# A domain search's token values, each present in the store the test makes.
+TOKENS = [
+    ("Task", "status", "requested", "completed"),
+    ("ServiceRequest", "status", "active", "completed"),
+    ("Appointment", "status", "booked", "cancelled"),
+    ("Slot", "status", "free", "busy"),
+]
+
+
+@pytest.mark.parametrize(("resource_type", "name", "one", "other"), TOKENS)
+def test_a_domain_search_ors_a_tokens_values_and_ands_its_repetitions(
+    client: TestClient, db: Session, resource_type: str, name: str, one: str, other: str
+) -> None:
+    referral(db, status=ReferralStatus.REQUESTED)
+    referral(db, status=ReferralStatus.COMPLETED)
+    cancelled = referral(db, status=ReferralStatus.SCHEDULED)
+    referral(db, status=ReferralStatus.SCHEDULED)
+    assert cancelled.appointment_id is not None
+    scheduling.set_status(db, None, cancelled.appointment_id, AppointmentStatus.CANCELLED, utcnow())
+    url = f"/fhir/{resource_type}?"
+    ones, others = _total(client, f"{url}{name}={one}"), _total(client, f"{url}{name}={other}")
+    assert ones >= 1
+    assert others >= 1
+    assert _total(client, f"{url}{name}={one},{other}") == ones + others
+    assert _total(client, f"{url}{name}={one}&{name}={other}") == 0
+    assert _total(client, f"{url}{name}={one},{other}&{name}={other}") == others
+
+
+OTHER_PATIENT = "p00000004"
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "names"),
+    [
+        ("Task", ("patient", "for")),
+        ("ServiceRequest", ("patient", "subject")),
+        ("Appointment", ("patient", "actor")),
+    ],
+)
+def test_a_domain_search_naming_two_patients_ands_them(
+    client: TestClient, db: Session, resource_type: str, names: tuple[str, str]
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    referral(db, status=ReferralStatus.SCHEDULED, patient_id=OTHER_PATIENT)
+    url = f"/fhir/{resource_type}?"
+    first, second = names
+    mine = _total(client, f"{url}{first}=Patient/{PATIENT}")
+    theirs = _total(client, f"{url}{first}=Patient/{OTHER_PATIENT}")
+    assert mine >= 1
+    assert theirs >= 1
+    both = f"Patient/{PATIENT},Patient/{OTHER_PATIENT}"
+    assert _total(client, f"{url}{first}={both}") == mine + theirs
+    assert _total(client, f"{url}{first}=Patient/{PATIENT}&{second}=Patient/{PATIENT}") == mine
+    repeated = f"{url}{first}=Patient/{PATIENT}&{first}=Patient/{OTHER_PATIENT}"
+    assert _total(client, repeated) == 0
+    assert _total(client, f"{url}{first}={both}&{second}=Patient/{OTHER_PATIENT}") == theirs
+
+
+def test_an_appointment_search_by_an_actor_other_than_a_patient_is_a_400_naming_it(
+    client: TestClient,
+) -> None:
+    headers = bearer(client, "coordinator")
+    refused = client.get("/fhir/Appointment?actor=Organization/county-hospital", headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["actor"]
+
+
+@pytest.mark.parametrize("resource_type", sorted(DOMAIN_SEARCHES))
+def test_a_domain_search_parameter_with_no_value_is_refused_when_strict(
+    client: TestClient, resource_type: str
+) -> None:
+    headers = {**bearer(client, "coordinator"), "Prefer": "handling=strict"}
+    refused = client.get(f"/fhir/{resource_type}?status=", headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["status"]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "name"),
+    [("Task", "_lastUpdated"), ("ServiceRequest", "_lastUpdated"), ("Slot", "start")],
+)
+def test_a_domain_search_keeps_the_narrower_of_two_date_bounds_whatever_their_order(
+    client: TestClient, db: Session, resource_type: str, name: str
+) -> None:
+    referral(db, status=ReferralStatus.SCHEDULED)
+    url = f"/fhir/{resource_type}?{name}="
+    assert _total(client, f"{url}ge2000-01-01") >= 1
+    assert _total(client, f"{url}ge9000-01-01&{name}=ge2000-01-01") == 0
+    assert _total(client, f"{url}lt2000-01-01&{name}=lt9000-01-01") == 0

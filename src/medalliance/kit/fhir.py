@@ -3,7 +3,7 @@ responses, OperationOutcome errors, searchset bundles with paging."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -234,7 +234,7 @@ def _unread_search_parameter(
 ) -> str | None:
     """What the search cannot do with ``key=value``, or None when it reads it."""
     if key in criteria:
-        return None
+        return None if search_values(value) else f"parameter {key} has no value"
     if key == "_include":
         return None if value in includes else f"_include={value} is not supported"
     if key == "_summary" and value not in ("count", "false"):
@@ -284,6 +284,29 @@ def split_values(raw: str) -> list[str]:
             current.append(char)
     values.append("".join(current))
     return [v.strip() for v in values]
+
+
+def search_values(raw: str) -> list[str]:
+    """The values of one occurrence of a domain search's parameter, OR-ed (none empty)."""
+    return [v for v in split_values(raw) if v]
+
+
+def narrowed(allowed: frozenset[str] | None, values: Iterable[str]) -> frozenset[str]:
+    """What a criterion allows once one more occurrence of its parameter, of ``values``, is
+    read: a repeated parameter ANDs (R4), so each occurrence narrows what the earlier ones
+    allowed (None: no occurrence yet)."""
+    return frozenset(values) if allowed is None else allowed & frozenset(values)
+
+
+# A date search's [from, to) (None: open on that side).
+DateRange = tuple[datetime | None, datetime | None]
+
+
+def overlap(one: DateRange, other: DateRange) -> DateRange:
+    """What both ranges cover: a repeated date parameter ANDs (``ge2024&lt2025``)."""
+    lows = [b for b in (one[0], other[0]) if b is not None]
+    highs = [b for b in (one[1], other[1]) if b is not None]
+    return max(lows, default=None), min(highs, default=None)
 
 
 def split_prefix(value: str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -15,7 +16,15 @@ from sqlalchemy.orm import Session
 from medalliance.audit import service as audit
 from medalliance.auth.principal import Actor
 from medalliance.errors import DomainError, Forbidden, PreconditionFailed, ValidationFailed
-from medalliance.kit.fhir import SearchPage, parse_search, require_json_patch
+from medalliance.kit.fhir import (
+    DateRange,
+    SearchPage,
+    narrowed,
+    overlap,
+    parse_search,
+    require_json_patch,
+    search_values,
+)
 from medalliance.referrals import repository, resources, service
 from medalliance.referrals.models import Referral
 from medalliance.referrals.repository import ReferralSearch
@@ -57,7 +66,8 @@ def search(
     strict: bool,
     now: datetime,
 ) -> SearchPage:
-    """Scoped to the actor's institution (either side); each page read is audited."""
+    """Scoped to the actor's institution (either side); each page read is audited, and so is
+    every search naming a patient."""
     if actor.institution_id is None:
         raise Forbidden("referrals belong to an institution")
     read = [name for name, _ in SEARCH_PARAMS[resource_type]]
@@ -69,14 +79,7 @@ def search(
         db, actor.institution_id, criteria, offset=page.offset, limit=page.count + 1
     )
     page_rows = list(rows[: page.count])
-    if page_rows:
-        audit.record(
-            db,
-            actor,
-            "search",
-            resource_type=resource_type,
-            detail={"patients": sorted({r.patient_id for r in page_rows})},
-        )
+    _audit_search(db, actor, resource_type, criteria.patient_ids, page_rows)
     included = []
     if ("_include", "Task:focus") in parsed.applied:
         included = [resources.service_request(r) for r in page_rows]
@@ -90,6 +93,22 @@ def search(
     )
 
 
+def _audit_search(
+    db: Session,
+    actor: Actor,
+    resource_type: str,
+    named: frozenset[str] | None,
+    shown: Sequence[Referral],
+) -> None:
+    """One row for the patients the page shows and those the search named, whatever it
+    found: a count of a named patient's referrals reads their record too."""
+    patients = {r.patient_id for r in shown} | (named or set())
+    if patients:
+        audit.record(
+            db, actor, "search", resource_type=resource_type, detail={"patients": sorted(patients)}
+        )
+
+
 def _render(resource_type: str, referral: Referral) -> dict[str, Any]:
     if resource_type == "Task":
         return resources.task(referral)
@@ -97,35 +116,43 @@ def _render(resource_type: str, referral: Referral) -> dict[str, Any]:
 
 
 def _criteria(resource_type: str, params: Sequence[tuple[str, str]]) -> ReferralSearch:
-    criteria: dict[str, Any] = {}
+    """Comma-separated values OR-ed, a repeated parameter (or two naming the same thing, as
+    ``patient`` and ``subject``) AND-ed: each occurrence narrows the search."""
+    found = ReferralSearch()
     for name, value in params:
+        values = search_values(value)
         if name == "status":
-            criteria["statuses"] = _statuses(resource_type, value)
+            statuses = narrowed(found.statuses, _statuses(resource_type, values))
+            found = replace(found, statuses=statuses)
         elif name in ("owner", "performer"):
-            criteria["owner"] = _id_of(value, "Organization")
+            owners = narrowed(found.owners, _ids_of(values, "Organization"))
+            found = replace(found, owners=owners)
         elif name == "requester":
-            criteria["requester"] = _id_of(value, "Organization")
+            requesters = narrowed(found.requesters, _ids_of(values, "Organization"))
+            found = replace(found, requesters=requesters)
         elif name in ("patient", "subject", "for"):
-            criteria["patient_id"] = _id_of(value, "Patient")
+            patient_ids = narrowed(found.patient_ids, _ids_of(values, "Patient"))
+            found = replace(found, patient_ids=patient_ids)
         elif name == "_lastUpdated":
-            _date_bound(criteria, value)
-    return ReferralSearch(**criteria)
+            low, high = overlap((found.updated_from, found.updated_to), _date_range(value))
+            found = replace(found, updated_from=low, updated_to=high)
+    return found
 
 
-def _statuses(resource_type: str, value: str) -> list[str]:
+def _statuses(resource_type: str, wanted: Sequence[str]) -> list[str]:
     table = resources.TASK_STATUS if resource_type == "Task" else resources.SERVICE_REQUEST_STATUS
-    wanted = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in wanted if v not in table.values()]
     if unknown:
         raise DomainError(f"unknown {resource_type} status {unknown[0]}", field="status")
     return [ours for ours, theirs in table.items() if theirs in wanted]
 
 
-def _id_of(value: str, resource_type: str) -> str:
-    return value.split("/", 1)[1] if value.startswith(f"{resource_type}/") else value
+def _ids_of(values: Sequence[str], resource_type: str) -> list[str]:
+    return [v.removeprefix(f"{resource_type}/") for v in values]
 
 
-def _date_bound(criteria: dict[str, Any], value: str) -> None:
+def _date_range(value: str) -> DateRange:
+    """The [from, to) a ``_lastUpdated`` value asks (None: open on that side)."""
     match = _PREFIX.match(value)
     if not match:
         raise DomainError(
@@ -141,16 +168,12 @@ def _date_bound(criteria: dict[str, Any], value: str) -> None:
             day = date.fromisoformat(raw)
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             end = start + timedelta(days=1)
-    except ValueError as exc:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)  # as the column binds them
+    except (ValueError, OverflowError) as exc:  # OverflowError: a bound past year 9999 in UTC
         raise DomainError(f"bad _lastUpdated {value}", field="_lastUpdated") from exc
-    if prefix in ("eq", "ge"):
-        criteria["updated_from"] = start
-    if prefix == "gt":
-        criteria["updated_from"] = end
-    if prefix in ("eq", "le"):
-        criteria["updated_to"] = end
-    if prefix == "lt":
-        criteria["updated_to"] = start
+    low = {"eq": start, "ge": start, "gt": end}.get(prefix)
+    high = {"eq": end, "le": end, "lt": start}.get(prefix)
+    return low, high
 
 
 # What a Task update may change: its status, and with a change of status the reason, slot

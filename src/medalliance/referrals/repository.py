@@ -131,12 +131,13 @@ def queue(
 
 @dataclass(frozen=True)
 class ReferralSearch:
-    """A FHIR ServiceRequest or Task search's criteria (None: any)."""
+    """A FHIR ServiceRequest or Task search's criteria: the values each allows (None: any;
+    empty: none)."""
 
-    statuses: Sequence[str] | None = None
-    owner: str | None = None
-    requester: str | None = None
-    patient_id: str | None = None
+    statuses: frozenset[str] | None = None
+    owners: frozenset[str] | None = None
+    requesters: frozenset[str] | None = None
+    patient_ids: frozenset[str] | None = None
     updated_from: datetime | None = None
     updated_to: datetime | None = None
 
@@ -144,13 +145,13 @@ class ReferralSearch:
 def _matching(institution_id: str, criteria: ReferralSearch) -> Select[Referral]:
     stmt = select(Referral).where(visible_to(institution_id))
     if criteria.statuses is not None:
-        stmt = stmt.where(Referral.status.in_(list(criteria.statuses)))
-    if criteria.owner:
-        stmt = stmt.where(Referral.to_institution_id == criteria.owner)
-    if criteria.requester:
-        stmt = stmt.where(Referral.from_institution_id == criteria.requester)
-    if criteria.patient_id:
-        stmt = stmt.where(Referral.patient_id == criteria.patient_id)
+        stmt = stmt.where(Referral.status.in_(sorted(criteria.statuses)))
+    if criteria.owners is not None:
+        stmt = stmt.where(Referral.to_institution_id.in_(sorted(criteria.owners)))
+    if criteria.requesters is not None:
+        stmt = stmt.where(Referral.from_institution_id.in_(sorted(criteria.requesters)))
+    if criteria.patient_ids is not None:
+        stmt = stmt.where(Referral.patient_id.in_(sorted(criteria.patient_ids)))
     if criteria.updated_from:
         stmt = stmt.where(Referral.updated_at >= criteria.updated_from)
     if criteria.updated_to:

@@ -104,23 +104,23 @@ def appointment(db: Session, appointment_id: str) -> Appointment | None:
 
 @dataclass(frozen=True)
 class SlotSearch:
-    """A FHIR Slot search's criteria (None: any)."""
+    """A FHIR Slot search's criteria: the values each allows (None: any; empty: none)."""
 
-    institution_id: str | None = None
-    department_id: str | None = None
-    status: str | None = None
+    institution_ids: frozenset[str] | None = None
+    department_ids: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
     start_from: datetime | None = None
     start_to: datetime | None = None
 
 
 def _slots_matching(criteria: SlotSearch) -> Select[Slot]:
     stmt = select(Slot)
-    if criteria.institution_id:
-        stmt = stmt.where(Slot.institution_id == criteria.institution_id)
-    if criteria.department_id:
-        stmt = stmt.where(Slot.department_id == criteria.department_id)
-    if criteria.status:
-        stmt = stmt.where(Slot.status == criteria.status)
+    if criteria.institution_ids is not None:
+        stmt = stmt.where(Slot.institution_id.in_(sorted(criteria.institution_ids)))
+    if criteria.department_ids is not None:
+        stmt = stmt.where(Slot.department_id.in_(sorted(criteria.department_ids)))
+    if criteria.statuses is not None:
+        stmt = stmt.where(Slot.status.in_(sorted(criteria.statuses)))
     if criteria.start_from:
         stmt = stmt.where(Slot.start_at >= criteria.start_from)
     if criteria.start_to:
@@ -140,11 +140,11 @@ def count_slots(db: Session, criteria: SlotSearch) -> int:
 @dataclass(frozen=True)
 class AppointmentSearch:
     """A FHIR Appointment search's criteria, within what an institution booked or was
-    booked at (None: any)."""
+    booked at: the values each allows (None: any; empty: none)."""
 
     institution_id: str
-    patient_id: str | None = None
-    status: str | None = None
+    patient_ids: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
 
 
 def _appointments_matching(criteria: AppointmentSearch) -> Select[Appointment]:
@@ -154,10 +154,10 @@ def _appointments_matching(criteria: AppointmentSearch) -> Select[Appointment]:
             Appointment.referrer_institution_id == criteria.institution_id,
         )
     )
-    if criteria.patient_id:
-        stmt = stmt.where(Appointment.patient_id == criteria.patient_id)
-    if criteria.status:
-        stmt = stmt.where(Appointment.status == criteria.status)
+    if criteria.patient_ids is not None:
+        stmt = stmt.where(Appointment.patient_id.in_(sorted(criteria.patient_ids)))
+    if criteria.statuses is not None:
+        stmt = stmt.where(Appointment.status.in_(sorted(criteria.statuses)))
     return stmt
 
 

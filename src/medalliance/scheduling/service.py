@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,15 @@ from medalliance.auth.principal import Actor
 from medalliance.care_levels import adapters
 from medalliance.config import get_settings
 from medalliance.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from medalliance.kit.fhir import ParsedSearch, SearchPage, parse_search
+from medalliance.kit.fhir import (
+    DateRange,
+    ParsedSearch,
+    SearchPage,
+    narrowed,
+    overlap,
+    parse_search,
+    search_values,
+)
 from medalliance.kit.ids import new_id
 from medalliance.registry.models import Department
 from medalliance.scheduling import repository, resources
@@ -288,7 +297,8 @@ def fhir_read(
 
 
 # What each search reads, by name and type (``institution`` and ``department`` are ours:
-# R4 Slot has no such parameters). The CapabilityStatement lists them.
+# R4 Slot has no such parameters; ``actor`` reads the Patient participant only, a 400 for
+# another). The CapabilityStatement lists them, so what it advertises is what a search reads.
 SEARCH_PARAMS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
     "Slot": (
         ("status", "token"), ("start", "date"), ("schedule", "reference"),
@@ -307,7 +317,7 @@ def fhir_search(
     strict: bool,
 ) -> SearchPage:
     """Slots (reference data) or Appointments (scoped to the actor's institution, either
-    side; each page read is audited)."""
+    side; each page read is audited, and so is every search naming a patient)."""
     read = [name for name, _ in SEARCH_PARAMS[resource_type]]
     parsed = parse_search(params, resource_type, read, strict=strict)
     if resource_type == "Slot":
@@ -316,64 +326,85 @@ def fhir_search(
 
 
 def _slot_page(db: Session, parsed: ParsedSearch) -> SearchPage:
-    query, page = dict(parsed.applied), parsed.page
-    start_from, start_to = _start_bounds(parsed.applied)
-    criteria = repository.SlotSearch(
-        institution_id=query.get("institution"),
-        department_id=query.get("schedule") or query.get("department"),
-        status=query.get("status"),
-        start_from=start_from,
-        start_to=start_to,
-    )
+    page, criteria = parsed.page, _slot_criteria(parsed.applied)
     rows = repository.search_slots(db, criteria, offset=page.offset, limit=page.count + 1)
     total = repository.count_slots(db, criteria) if parsed.counted else None
     shown = [resources.slot(s) for s in rows[: page.count]]
     return SearchPage(shown, parsed, has_more=len(rows) > page.count, total=total)
 
 
+def _slot_criteria(params: Sequence[tuple[str, str]]) -> repository.SlotSearch:
+    """Comma-separated values OR-ed, a repeated parameter (or ``schedule`` and
+    ``department``, which name the same) AND-ed: each occurrence narrows the search."""
+    found = repository.SlotSearch()
+    for name, value in params:
+        values = search_values(value)
+        if name == "status":
+            found = replace(found, statuses=narrowed(found.statuses, values))
+        elif name == "institution":
+            found = replace(found, institution_ids=narrowed(found.institution_ids, values))
+        elif name in ("schedule", "department"):
+            found = replace(found, department_ids=narrowed(found.department_ids, values))
+        elif name == "start":
+            low, high = overlap((found.start_from, found.start_to), _start_range(value))
+            found = replace(found, start_from=low, start_to=high)
+    return found
+
+
 def _appointment_page(db: Session, actor: Actor, parsed: ParsedSearch) -> SearchPage:
     if actor.institution_id is None:
         raise Forbidden("appointments belong to an institution")
-    query, page = dict(parsed.applied), parsed.page
-    patient = query.get("patient") or query.get("actor")
-    criteria = repository.AppointmentSearch(
-        institution_id=actor.institution_id,
-        patient_id=patient.removeprefix("Patient/") if patient else None,
-        status=query.get("status"),
-    )
+    page, criteria = parsed.page, _appointment_criteria(actor.institution_id, parsed.applied)
     rows = repository.search_appointments(db, criteria, offset=page.offset, limit=page.count + 1)
     shown = list(rows[: page.count])
-    if shown:
+    # A named patient is audited whatever the page shows: a count reads their record too.
+    patients = {a.patient_id for a in shown} | (criteria.patient_ids or set())
+    if patients:
         audit.record(
-            db,
-            actor,
-            "search",
-            resource_type="Appointment",
-            detail={"patients": sorted({a.patient_id for a in shown})},
+            db, actor, "search", resource_type="Appointment", detail={"patients": sorted(patients)}
         )
     total = repository.count_appointments(db, criteria) if parsed.counted else None
     found = [resources.appointment(a) for a in shown]
     return SearchPage(found, parsed, has_more=len(rows) > page.count, total=total)
 
 
-def _start_bounds(params: Sequence[tuple[str, str]]) -> tuple[datetime | None, datetime | None]:
-    start_from = start_to = None
+def _appointment_criteria(
+    institution_id: str, params: Sequence[tuple[str, str]]
+) -> repository.AppointmentSearch:
+    """Comma-separated values OR-ed, a repeated parameter (or ``patient`` and ``actor``)
+    AND-ed: each occurrence narrows the search."""
+    found = repository.AppointmentSearch(institution_id)
     for name, value in params:
-        if name != "start":
-            continue
-        prefix, raw = (
-            (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
-        )
-        try:
-            moment = datetime.fromisoformat(raw if "T" in raw else f"{raw}T00:00:00+00:00")
-        except ValueError as exc:
-            raise DomainError("start takes [ge|gt|le|lt]YYYY-MM-DD", field="start") from exc
+        values = search_values(value)
+        if name == "status":
+            found = replace(found, statuses=narrowed(found.statuses, values))
+        elif name in ("patient", "actor"):
+            patient_ids = narrowed(found.patient_ids, _patient_ids(name, values))
+            found = replace(found, patient_ids=patient_ids)
+    return found
+
+
+def _patient_ids(name: str, values: Sequence[str]) -> list[str]:
+    # An Appointment's other participant, its institution, is what the search is scoped to.
+    if name == "actor" and not all(v.startswith("Patient/") for v in values):
+        raise DomainError("actor reads Patient/<id> only", field="actor")
+    return [v.removeprefix("Patient/") for v in values]
+
+
+def _start_range(value: str) -> DateRange:
+    """The [from, to) a ``start`` value asks (None: open on that side)."""
+    prefix, raw = (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
+    whole_day = prefix == "eq" and "T" not in raw
+    try:
+        moment = datetime.fromisoformat(raw if "T" in raw else f"{raw}T00:00:00+00:00")
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=ZoneInfo("UTC"))
-        if prefix in ("ge", "gt", "eq"):
-            start_from = moment
-        if prefix in ("le", "lt"):
-            start_to = moment
-        if prefix == "eq" and "T" not in raw:
-            start_to = moment + timedelta(days=1)
-    return start_from, start_to
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)  # as the column binds it
+        day_end = moment + timedelta(days=1) if whole_day else None
+    except (ValueError, OverflowError) as exc:  # OverflowError: a bound past year 9999
+        raise DomainError(
+            "start takes [ge|gt|le|lt]YYYY-MM-DD, ending within year 9999", field="start"
+        ) from exc
+    if prefix in ("le", "lt"):
+        return None, moment
+    return moment, day_end
