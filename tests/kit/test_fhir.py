@@ -4,6 +4,7 @@ links that page by GET, the same access checks and audit."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from medalliance.kit.clock import utcnow
 from medalliance.referrals.enums import ReferralStatus
 from medalliance.scheduling import service as scheduling
 from medalliance.scheduling.enums import AppointmentStatus
-from referrals.factories import PATIENT, referral
+from referrals.factories import PATIENT, open_slots, referral
 
 FORM = "application/x-www-form-urlencoded"
 # Criteria per type: the first in the URL, the rest in the form of the POST.
@@ -216,11 +217,11 @@ def test_a_domain_search_naming_no_patient_and_showing_nothing_is_not_audited(
         ("/fhir/Task?_lastUpdated=gt9999-12-31", "_lastUpdated"),
         ("/fhir/ServiceRequest?_lastUpdated=gt9999-12-31T23:59:59Z", "_lastUpdated"),
         ("/fhir/Task?_lastUpdated=le9999-12-31T23:00:00-05:00", "_lastUpdated"),
-        ("/fhir/Slot?start=9999-12-31", "start"),
-        ("/fhir/Slot?start=ge9999-12-31T23:00:00-05:00", "start"),
+        ("/fhir/Slot?start=9999-12-3", "start"),
+        ("/fhir/Slot?start=sa2026-11-28", "start"),
     ],
 )
-def test_a_domain_search_past_the_last_day_of_year_9999_is_a_400_naming_the_parameter(
+def test_a_domain_search_date_it_cannot_read_is_a_400_naming_the_parameter(
     client: TestClient, url: str, parameter: str
 ) -> None:
     refused = client.get(url, headers=system_bearer(client))
@@ -323,3 +324,24 @@ def test_a_domain_search_keeps_the_narrower_of_two_date_bounds_whatever_their_or
     assert _total(client, f"{url}ge2000-01-01") >= 1
     assert _total(client, f"{url}ge9000-01-01&{name}=ge2000-01-01") == 0
     assert _total(client, f"{url}lt2000-01-01&{name}=lt9000-01-01") == 0
+
+
+@pytest.mark.parametrize("edge", ["9999-12-31", "ge9999-12-31T23:00:00-05:00", "gt9999-12-31"])
+def test_a_slot_search_at_the_end_of_time_finds_nothing(client: TestClient, edge: str) -> None:
+    assert _total(client, f"/fhir/Slot?start={edge}") == 0
+
+
+def test_a_slot_start_search_reads_the_day_as_a_whole_in_the_consortiums_time(
+    client: TestClient, db: Session
+) -> None:
+    """R4 dates: ``gt`` is after the whole day, ``le`` up to its end, a date-time its
+    minute, and a day without a zone the consortium's. ``gt`` used to act as ``ge``,
+    ``le`` as ``lt``, and a date-time had no end."""
+    day = (utcnow() + timedelta(days=40)).date()
+    open_slots(db, count=3, day=day)
+    url = "/fhir/Slot?schedule=county-hospital:03.04&start="
+    on_the_day = _total(client, f"{url}{day}")
+    assert on_the_day == 3
+    assert _total(client, f"{url}ge{day}") - _total(client, f"{url}gt{day}") == on_the_day
+    assert _total(client, f"{url}le{day}") - _total(client, f"{url}lt{day}") == on_the_day
+    assert _total(client, f"{url}{day}T00:00Z") == 1  # 08:00 in Beijing, the first slot

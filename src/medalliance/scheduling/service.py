@@ -4,7 +4,7 @@ slots for consortium referrals, and appointment status changes."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -28,8 +28,10 @@ from medalliance.kit.fhir import (
     overlap,
     parse_search,
     search_values,
+    split_prefix,
 )
 from medalliance.kit.ids import new_id
+from medalliance.records.dates import parse_range
 from medalliance.registry.models import Department
 from medalliance.scheduling import repository, resources
 from medalliance.scheduling.enums import AppointmentStatus, SlotStatus
@@ -391,20 +393,31 @@ def _patient_ids(name: str, values: Sequence[str]) -> list[str]:
     return [v.removeprefix("Patient/") for v in values]
 
 
+_MICROSECOND = timedelta(microseconds=1)
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+# The prefixes a ``start`` search reads, and the [from, to) each makes of the value's
+# [first, after) (R4 search: ``gt2026-11-28`` is after that whole day, ``le`` up to its end).
+_START_RANGES: Final[dict[str, Callable[[datetime, datetime], DateRange]]] = {
+    "eq": lambda first, after: (first, after),
+    "ge": lambda first, after: (first, None),
+    "gt": lambda first, after: (after, None),
+    "le": lambda first, after: (None, after),
+    "lt": lambda first, after: (None, first),
+}
+
+
 def _start_range(value: str) -> DateRange:
-    """The [from, to) a ``start`` value asks (None: open on that side)."""
-    prefix, raw = (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("eq", value)
-    whole_day = prefix == "eq" and "T" not in raw
-    try:
-        moment = datetime.fromisoformat(raw if "T" in raw else f"{raw}T00:00:00+00:00")
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        moment = moment.astimezone(UTC)  # as the column binds it
-        day_end = moment + timedelta(days=1) if whole_day else None
-    except (ValueError, OverflowError) as exc:  # OverflowError: a bound past year 9999
+    """The [from, to) a ``start`` value asks (None: open on that side): the precision
+    written is the range, and a date without a zone is the consortium's, as in the
+    record's date searches (``records.dates``)."""
+    prefix, raw = split_prefix(value)
+    bounds = parse_range(raw) if prefix in _START_RANGES else None
+    if bounds is None:
         raise DomainError(
-            "start takes [ge|gt|le|lt]YYYY-MM-DD, ending within year 9999", field="start"
-        ) from exc
-    if prefix in ("le", "lt"):
-        return None, moment
-    return moment, day_end
+            "start takes [eq|ge|gt|le|lt] and a date or a date-time (2026-11-28, "
+            "2026-11-28T08:00+08:00)",
+            field="start",
+        )
+    first, last = bounds
+    after = last + _MICROSECOND if last < _END_OF_TIME else last
+    return _START_RANGES[prefix](first, after)
