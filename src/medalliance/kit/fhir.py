@@ -485,10 +485,18 @@ SearchParams = Annotated[QueryParams, Depends(search_parameters)]
 Search = Callable[[Request, Session, Any, QueryParams], Response]
 
 
-def search_routes(router: APIRouter, resource_type: str, reader: Any, search: Search) -> None:
+def search_routes(
+    router: APIRouter,
+    resource_type: str,
+    reader: Any,
+    search: Search,
+    *,
+    responses: dict[int | str, dict[str, Any]] | None = None,
+) -> None:
     """``GET [type]`` and ``POST [type]/_search`` on ``router``, both answered by ``search``
     for an actor ``reader`` allows (an ``Annotated[Actor, allow(...)]``). The GET reads its
-    query itself, so that a bundle's GET entries can call it."""
+    query itself, so that a bundle's GET entries can call it; ``search`` reads headers
+    (``Prefer``) from the request. ``responses``: the errors OpenAPI documents."""
 
     def by_get(request: Request, db: DbSession, actor: Any) -> Response:
         return search(request, db, actor, request.query_params)
@@ -500,7 +508,12 @@ def search_routes(router: APIRouter, resource_type: str, reader: Any, search: Se
     by_get.__annotations__["actor"] = by_post.__annotations__["actor"] = reader
     name = f"search_{resource_type}"
     router.add_api_route(
-        f"/{resource_type}", by_get, methods=["GET"], name=name, response_class=FhirResponse
+        f"/{resource_type}",
+        by_get,
+        methods=["GET"],
+        name=name,
+        response_class=FhirResponse,
+        responses=responses,
     )
     router.add_api_route(
         f"/{resource_type}/_search",
@@ -508,6 +521,7 @@ def search_routes(router: APIRouter, resource_type: str, reader: Any, search: Se
         methods=["POST"],
         name=f"{name}_by_post",
         response_class=FhirResponse,
+        responses=responses,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Body, Header, Request
+from fastapi import Body, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import QueryParams
 
@@ -20,9 +20,9 @@ from medalliance.kit.fhir import (
     MAX_COUNT,
     FhirResponse,
     Page,
-    SearchParams,
     fhir_router,
     resource_headers,
+    search_routes,
     searchset,
     strict_handling,
 )
@@ -81,31 +81,9 @@ def read(db: DbSession, actor: StaffOrResident, person_id: str) -> FhirResponse:
     return FhirResponse(resource, headers=resource_headers(resource))
 
 
-@router.get("/Patient", responses=_ERRORS)
-def search(
-    request: Request,
-    db: DbSession,
-    actor: StaffOrResident,
-    prefer: Annotated[str | None, Header()] = None,
-) -> FhirResponse:
-    return _search(request, db, actor, request.query_params, prefer)
-
-
-@router.post("/Patient/_search", responses=_ERRORS)
-def search_by_post(
-    request: Request,
-    db: DbSession,
-    actor: StaffOrResident,
-    params: SearchParams,
-    prefer: Annotated[str | None, Header()] = None,
-) -> FhirResponse:
-    return _search(request, db, actor, params, prefer)
-
-
-def _search(
-    request: Request, db: Session, actor: Actor, params: QueryParams, prefer: str | None
-) -> FhirResponse:
-    found = search_patients(db, actor, params.multi_items(), strict=strict_handling(prefer))
+def _search(request: Request, db: Session, actor: Actor, params: QueryParams) -> FhirResponse:
+    strict = strict_handling(request.headers.get("prefer"))
+    found = search_patients(db, actor, params.multi_items(), strict=strict)
     bundle = searchset(
         request,
         found.resources,
@@ -116,6 +94,9 @@ def _search(
         warnings=found.warnings,
     )
     return FhirResponse(bundle)
+
+
+search_routes(router, "Patient", StaffOrResident, _search, responses=_ERRORS)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from medalliance.kit.fhir import (
     SearchParams,
     fhir_router,
     require_json_patch,
+    search_routes,
     strict_handling,
     unread_parameters,
 )
@@ -88,34 +89,12 @@ def bundle(request: Request, db: DbSession, actor: Writer, body: Body) -> FhirRe
     return FhirResponse(service.transaction(db, actor, body, now=utcnow(), base=base))
 
 
-# Searches are a GET and a POST _search each. The GET reads its query in the endpoint,
-# with no dependency for it: a bundle's GET entries call these endpoints directly.
+# Searches are a GET and a POST _search each (``kit.fhir.search_routes``; the store's
+# generic pair, below, by hand for its path parameter). The GET reads its query in the
+# endpoint, with no dependency for it: a bundle's GET entries call these endpoints directly.
 
 
-@router.get("/AuditEvent", response_class=FhirResponse, responses=ERRORS)
-def audit_events(
-    request: Request,
-    db: DbSession,
-    actor: Reader,
-    prefer: Annotated[str | None, Header()] = None,
-) -> FhirResponse:
-    return _audit_events(request, db, actor, request.query_params, prefer)
-
-
-@router.post("/AuditEvent/_search", response_class=FhirResponse, responses=ERRORS)
-def audit_events_by_post(
-    request: Request,
-    db: DbSession,
-    actor: Reader,
-    params: SearchParams,
-    prefer: Annotated[str | None, Header()] = None,
-) -> FhirResponse:
-    return _audit_events(request, db, actor, params, prefer)
-
-
-def _audit_events(
-    request: Request, db: Session, actor: Actor, params: QueryParams, prefer: str | None
-) -> FhirResponse:
+def _audit_events(request: Request, db: Session, actor: Actor, params: QueryParams) -> FhirResponse:
     page = audit_fhir.search_events(
         db,
         actor,
@@ -123,7 +102,7 @@ def _audit_events(
         count=_count(params.get("_count"), 100),
         cursor=_row_cursor(params.get("_cursor")),
         now=utcnow(),
-        strict=strict_handling(prefer),
+        strict=strict_handling(request.headers.get("prefer")),
     )
     return render.resources_searchset(
         request,
@@ -134,6 +113,9 @@ def _audit_events(
         ignored=page.ignored,
         search=_posted(request, "AuditEvent", params),
     )
+
+
+search_routes(router, "AuditEvent", Reader, _audit_events, responses=ERRORS)
 
 
 def _posted(
