@@ -3,6 +3,7 @@ dates with prefixes, OR-ed values and AND-ed parameters, and what is not applied
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -193,16 +194,25 @@ class TestCaseAndAccents:
         assert _found(client, doctor, "family:exact=xuān") == set()
 
 
-def test_an_exact_address_is_the_address_as_written_case_included(
-    client: TestClient, db: Session, doctor: dict[str, str], jose: str
-) -> None:
-    person = db.get(Person, jose)
+def _living_at(
+    client: TestClient, db: Session, doctor: dict[str, str], person_id: str, address: str
+) -> Callable[[str], bool]:
+    """The person given ``address``, and whether a search for them with a query finds them."""
+    person = db.get(Person, person_id)
     assert person is not None
-    person.address = "Calle Mayor 5 Madrid"
+    person.address = address
     db.flush()
 
     def found(query: str) -> bool:
-        return bool(_search(client, doctor, f"_id={jose}&{query}")["entry"])
+        return bool(_search(client, doctor, f"_id={person_id}&{query}")["entry"])
+
+    return found
+
+
+def test_an_exact_address_is_the_address_as_written_case_included(
+    client: TestClient, db: Session, doctor: dict[str, str], jose: str
+) -> None:
+    found = _living_at(client, db, doctor, jose, "Calle Mayor 5 Madrid")
 
     assert found("address:exact=Calle Mayor 5 Madrid")
     assert not found("address:exact=calle mayor 5 madrid")
@@ -214,13 +224,7 @@ def test_an_address_entered_in_full_width_is_found_as_written_and_half_width(
     client: TestClient, db: Session, doctor: dict[str, str], jose: str
 ) -> None:
     """Chinese input methods write brackets and digits full-width."""
-    person = db.get(Person, jose)
-    assert person is not None
-    person.address = "城关镇（东门）１号"
-    db.flush()
-
-    def found(query: str) -> bool:
-        return bool(_search(client, doctor, f"_id={jose}&{query}")["entry"])
+    found = _living_at(client, db, doctor, jose, "城关镇（东门）１号")
 
     assert found("address:exact=城关镇（东门）１号")
     assert not found("address:exact=城关镇(东门)1号")

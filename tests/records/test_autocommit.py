@@ -5,7 +5,6 @@ that is where statements can commit on their own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +18,7 @@ from medalliance.audit.models import AuditEvent
 from medalliance.db import unit_of_work
 from medalliance.kit.http import autocommit
 from medalliance.records.models import FhirResource
+from records.factories import encounter, observation
 
 pytestmark = [
     pytest.mark.postgres,
@@ -38,27 +38,6 @@ def factory() -> Iterator[sessionmaker[Session]]:
 def client(factory: sessionmaker[Session]) -> Iterator[TestClient]:
     with system_client(factory) as made:
         yield made
-
-
-def _encounter(patient: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": f"Patient/{patient}"},
-        "serviceProvider": {"reference": "Organization/county-hospital"},
-        "period": {"start": "2026-11-20T08:00:00Z"},
-    }
-
-
-def _observation(patient: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "status": "final",
-        "subject": {"reference": f"Patient/{patient}"},
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "valueQuantity": {"value": 72, "unit": "/min"},
-    }
 
 
 def _audit_actions(factory: sessionmaker[Session], resource_id: str) -> list[str]:
@@ -86,8 +65,8 @@ def test_a_session_on_postgresql_switches_before_its_first_statement_only(
 def test_reads_and_creates_are_stored_and_audited(
     client: TestClient, factory: sessionmaker[Session]
 ) -> None:
-    assert client.post("/fhir/Encounter", json=_encounter(P)).status_code == 201
-    created = client.post("/fhir/Observation", json=_observation(P))
+    assert client.post("/fhir/Encounter", json=encounter(P)).status_code == 201
+    created = client.post("/fhir/Observation", json=observation(P))
     assert created.status_code == 201
     resource_id = created.json()["id"]
     read = client.get(f"/fhir/Observation/{resource_id}")
@@ -101,8 +80,8 @@ def test_a_search_finds_and_audits_its_page(
     client: TestClient, factory: sessionmaker[Session]
 ) -> None:
     patient = "p00000013"
-    assert client.post("/fhir/Encounter", json=_encounter(patient)).status_code == 201
-    created = client.post("/fhir/Observation", json=_observation(patient)).json()
+    assert client.post("/fhir/Encounter", json=encounter(patient)).status_code == 201
+    created = client.post("/fhir/Observation", json=observation(patient)).json()
     found = client.get("/fhir/Observation", params={"patient": patient})
     assert found.status_code == 200
     assert [e["resource"]["id"] for e in found.json()["entry"]] == [created["id"]]
@@ -130,7 +109,7 @@ def test_a_refused_create_leaves_nothing_but_its_refusal(
             return db.scalar(stored), db.scalar(theirs), db.scalar(denied)
 
     stored, theirs, denied = counts()
-    assert client.post("/fhir/Observation", json=_observation(stranger)).status_code == 403
+    assert client.post("/fhir/Observation", json=observation(stranger)).status_code == 403
     assert counts() == (stored, theirs, (denied or 0) + 1)
 
 
@@ -141,7 +120,7 @@ def test_a_create_naming_a_deleted_visit_is_refused_and_stores_nothing(
     has no transaction to roll back: the statement itself must then write nothing (it used
     to store the result, audited as created, and answer 409)."""
     patient = "p00000014"
-    visit = client.post("/fhir/Encounter", json=_encounter(patient)).json()["id"]
+    visit = client.post("/fhir/Encounter", json=encounter(patient)).json()["id"]
     assert client.delete(f"/fhir/Encounter/{visit}").status_code == 204
 
     def stored() -> tuple[int | None, int | None]:
@@ -155,7 +134,7 @@ def test_a_create_naming_a_deleted_visit_is_refused_and_stores_nothing(
             return db.scalar(theirs), db.scalar(created)
 
     before = stored()
-    result = {**_observation(patient), "encounter": {"reference": f"Encounter/{visit}"}}
+    result = {**observation(patient), "encounter": {"reference": f"Encounter/{visit}"}}
     refused = client.post("/fhir/Observation", json=result)
     assert refused.status_code == 409
     assert "which was deleted" in refused.json()["issue"][0]["diagnostics"]
@@ -174,9 +153,9 @@ def test_a_failing_transaction_bundle_still_writes_nothing(
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"resource": _observation(P), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": observation(P), "request": {"method": "POST", "url": "Observation"}},
             {
-                "resource": {**_observation(P), "subject": {"reference": "Patient/nobody"}},
+                "resource": {**observation(P), "subject": {"reference": "Patient/nobody"}},
                 "request": {"method": "POST", "url": "Observation"},
             },
         ],
@@ -192,7 +171,7 @@ def test_an_encounter_create_records_the_visit_with_it(
     # Two writes (the encounter, the care relationship its visit opens): it keeps its
     # transaction, and both are there.
     patient = "p00000012"
-    created = client.post("/fhir/Encounter", json=_encounter(patient))
+    created = client.post("/fhir/Encounter", json=encounter(patient))
     assert created.status_code == 201
     with unit_of_work(factory) as db:
         visits = db.scalars(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 
 from conftest import PG_URL, demo_side_database
 from helpers import system_client
+from records.factories import encounter
 
 pytestmark = [
     pytest.mark.postgres,
@@ -38,17 +39,6 @@ def engine() -> Iterator[Engine]:
 def client(engine: Engine) -> Iterator[TestClient]:
     with system_client(sessionmaker(engine, expire_on_commit=False)) as made:
         yield made
-
-
-def _visit(day: int) -> dict[str, Any]:
-    return {
-        "resourceType": "Encounter",
-        "status": "finished",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-        "subject": {"reference": f"Patient/{P}"},
-        "serviceProvider": {"reference": "Organization/county-hospital"},
-        "period": {"start": f"2026-11-{day:02d}T08:00:00Z"},
-    }
 
 
 def _updating_both(first: dict[str, Any], second: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -83,7 +73,8 @@ def _deadlocked(
 ) -> tuple[httpx.Response, dict[str, Any], dict[str, Any]]:
     """A bundle of ``kind`` updating two visits, which PostgreSQL chooses to break the
     deadlock it makes with a transaction holding the second and asking for the first."""
-    first, second = (client.post("/fhir/Encounter", json=_visit(d)).json() for d in (3, 4))
+    visits = (encounter(P, start=f"2026-11-{day:02d}T08:00:00Z") for day in (3, 4))
+    first, second = (client.post("/fhir/Encounter", json=v).json() for v in visits)
     answers: list[httpx.Response] = []
     with engine.connect() as holder:
         holder.execute(text("SET deadlock_timeout = '10s'"))  # the bundle's backend detects
